@@ -1,0 +1,295 @@
+#include "service/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace cdcjoin {
+namespace {
+
+// Collects text-format parse errors with their line and column instead of printing them.
+class ParseErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (first_error_.empty()) {
+      first_error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    }
+  }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  std::string first_error_;
+};
+
+// Proto3 scalars have no presence: zero means "not set", so it takes the documented default.
+template <typename Message, typename T>
+void DefaultIfZero(Message* message, T (Message::*get)() const, void (Message::*set)(T),
+                   T fallback) {
+  if ((message->*get)() == 0) (message->*set)(fallback);
+}
+
+absl::Status FieldError(const std::string& field, const std::string& problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+absl::Status CheckIdentifier(const std::string& field, const std::string& name) {
+  if (name.empty()) return FieldError(field, "required");
+  if (!IsValidIdentifier(name)) {
+    return FieldError(field, absl::StrCat("'", name, "' is not a valid identifier"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPositive(const std::string& field, int64_t value) {
+  if (value <= 0) return FieldError(field, absl::StrCat("must be positive, got ", value));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSource(const v1::Config& config, int index) {
+  const v1::SourceConfig& source = config.sources(index);
+  const std::string prefix = absl::StrCat("sources[", index, "]");
+  if (source.name().empty()) return FieldError(prefix + ".name", "required");
+  if (source.topic().empty()) return FieldError(prefix + ".topic", "required");
+  if (source.key_fields_size() != config.target().key_columns_size()) {
+    return FieldError(prefix + ".key_fields",
+                      absl::StrCat("has ", source.key_fields_size(),
+                                   " fields but target.key_columns has ",
+                                   config.target().key_columns_size()));
+  }
+  for (int k = 0; k < source.key_fields_size(); ++k) {
+    if (source.key_fields(k).empty()) {
+      return FieldError(absl::StrCat(prefix, ".key_fields[", k, "]"), "required");
+    }
+  }
+  if (source.columns_size() == 0) return FieldError(prefix + ".columns", "at least one required");
+  std::set<std::string> targets;
+  for (int c = 0; c < source.columns_size(); ++c) {
+    const v1::ColumnMapping& column = source.columns(c);
+    const std::string column_prefix = absl::StrCat(prefix, ".columns[", c, "]");
+    if (column.from().empty()) return FieldError(column_prefix + ".from", "required");
+    if (absl::Status s = CheckIdentifier(column_prefix + ".to", column.to()); !s.ok()) return s;
+    if (!targets.insert(column.to()).second) {
+      return FieldError(column_prefix + ".to",
+                        absl::StrCat("'", column.to(), "' is mapped twice by this source"));
+    }
+    for (const std::string& key : config.target().key_columns()) {
+      if (key == column.to()) {
+        return FieldError(column_prefix + ".to",
+                          absl::StrCat("'", key, "' is a key column of the target"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsValidIdentifier(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  if (!absl::ascii_isalpha(name[0]) && name[0] != '_') return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+absl::StatusOr<v1::Config> ParseConfig(const std::string& text) {
+  v1::Config config;
+  google::protobuf::TextFormat::Parser parser;
+  ParseErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("config: ", errors.first_error()));
+  }
+  ApplyDefaults(&config);
+  return config;
+}
+
+absl::StatusOr<v1::Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config file ", path, ": cannot be read"));
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<v1::Config> config = ParseConfig(text.str());
+  if (!config.ok()) {
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
+  }
+  return config;
+}
+
+void ApplyDefaults(v1::Config* config) {
+  v1::KafkaConfig* kafka = config->mutable_kafka();
+  DefaultIfZero(kafka, &v1::KafkaConfig::session_timeout_ms, &v1::KafkaConfig::set_session_timeout_ms, 10000);
+  DefaultIfZero(kafka, &v1::KafkaConfig::commit_interval_ms, &v1::KafkaConfig::set_commit_interval_ms, 1000);
+  DefaultIfZero(kafka, &v1::KafkaConfig::embedded_partitions, &v1::KafkaConfig::set_embedded_partitions, 8);
+  if (kafka->start_from() == v1::START_POSITION_UNSPECIFIED) kafka->set_start_from(v1::EARLIEST);
+
+  v1::DatabaseConfig* database = config->mutable_target()->mutable_database();
+  if (database->host().empty()) database->set_host("127.0.0.1");
+  DefaultIfZero(database, &v1::DatabaseConfig::port, &v1::DatabaseConfig::set_port, 3306);
+  DefaultIfZero(database, &v1::DatabaseConfig::connect_timeout_ms, &v1::DatabaseConfig::set_connect_timeout_ms, 10000);
+
+  for (v1::SourceConfig& source : *config->mutable_sources()) {
+    if (source.key_source() == v1::KEY_SOURCE_UNSPECIFIED) source.set_key_source(v1::ROW);
+    if (source.on_delete() == v1::DELETE_POLICY_UNSPECIFIED) source.set_on_delete(v1::IGNORE);
+  }
+
+  v1::SinkConfig* sink = config->mutable_sink();
+  DefaultIfZero(sink, &v1::SinkConfig::lanes, &v1::SinkConfig::set_lanes, 4);
+  DefaultIfZero(sink, &v1::SinkConfig::batch_rows, &v1::SinkConfig::set_batch_rows, 500);
+  DefaultIfZero(sink, &v1::SinkConfig::linger_ms, &v1::SinkConfig::set_linger_ms, 5);
+  DefaultIfZero(sink, &v1::SinkConfig::queue_capacity, &v1::SinkConfig::set_queue_capacity, 20000);
+  DefaultIfZero(sink, &v1::SinkConfig::max_value_bytes, &v1::SinkConfig::set_max_value_bytes, 65535);
+  v1::RetryConfig* retry = sink->mutable_retry();
+  DefaultIfZero(retry, &v1::RetryConfig::max_attempts, &v1::RetryConfig::set_max_attempts, 8);
+  DefaultIfZero(retry, &v1::RetryConfig::initial_backoff_ms, &v1::RetryConfig::set_initial_backoff_ms, 20);
+  DefaultIfZero(retry, &v1::RetryConfig::max_backoff_ms, &v1::RetryConfig::set_max_backoff_ms, 2000);
+
+  if (config->mode() == v1::JOIN_MODE_UNSPECIFIED) config->set_mode(v1::DB_UPSERT);
+  v1::WindowConfig* window = config->mutable_window();
+  if (window->join_type() == v1::JOIN_TYPE_UNSPECIFIED) window->set_join_type(v1::OUTER);
+  DefaultIfZero(window, &v1::WindowConfig::window_ms, &v1::WindowConfig::set_window_ms, int64_t{5000});
+  DefaultIfZero(window, &v1::WindowConfig::grace_ms, &v1::WindowConfig::set_grace_ms, int64_t{1000});
+  DefaultIfZero(window, &v1::WindowConfig::idle_flush_ms, &v1::WindowConfig::set_idle_flush_ms, int64_t{2000});
+  if (window->event_time() == v1::EVENT_TIME_SOURCE_UNSPECIFIED) {
+    window->set_event_time(v1::SOURCE_TS_MS);
+  }
+  DefaultIfZero(window, &v1::WindowConfig::block_cache_mb, &v1::WindowConfig::set_block_cache_mb, 64);
+  DefaultIfZero(window, &v1::WindowConfig::write_buffer_mb, &v1::WindowConfig::set_write_buffer_mb, 32);
+}
+
+absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
+  const v1::KafkaConfig& kafka = config.kafka();
+  if (!embedded_kafka && kafka.brokers().empty()) return FieldError("kafka.brokers", "required");
+  if (kafka.group_id().empty()) return FieldError("kafka.group_id", "required");
+  if (kafka.dead_letter_topic().empty()) return FieldError("kafka.dead_letter_topic", "required");
+  if (absl::Status s = CheckPositive("kafka.session_timeout_ms", kafka.session_timeout_ms());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckPositive("kafka.commit_interval_ms", kafka.commit_interval_ms());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckPositive("kafka.embedded_partitions", kafka.embedded_partitions());
+      !s.ok()) {
+    return s;
+  }
+
+  const v1::TargetConfig& target = config.target();
+  if (absl::Status s = CheckIdentifier("target.table", target.table()); !s.ok()) return s;
+  if (target.key_columns_size() == 0) return FieldError("target.key_columns", "at least one required");
+  for (int k = 0; k < target.key_columns_size(); ++k) {
+    if (absl::Status s =
+            CheckIdentifier(absl::StrCat("target.key_columns[", k, "]"), target.key_columns(k));
+        !s.ok()) {
+      return s;
+    }
+  }
+  const v1::DatabaseConfig& database = target.database();
+  if (database.user().empty()) return FieldError("target.database.user", "required");
+  if (absl::Status s = CheckIdentifier("target.database.database", database.database()); !s.ok()) {
+    return s;
+  }
+  if (database.port() <= 0 || database.port() > 65535) {
+    return FieldError("target.database.port", absl::StrCat("out of range: ", database.port()));
+  }
+  if (!database.password_file().empty() && !database.password_env().empty()) {
+    return FieldError("target.database.password_file",
+                      "set either password_file or password_env, not both");
+  }
+
+  if (config.sources_size() != 2) {
+    return FieldError("sources", absl::StrCat("exactly two sources required, got ",
+                                              config.sources_size()));
+  }
+  for (int i = 0; i < config.sources_size(); ++i) {
+    if (absl::Status s = ValidateSource(config, i); !s.ok()) return s;
+  }
+  if (config.sources(0).name() == config.sources(1).name()) {
+    return FieldError("sources[1].name", "must differ from sources[0].name");
+  }
+  if (config.sources(0).topic() == config.sources(1).topic()) {
+    return FieldError("sources[1].topic", "must differ from sources[0].topic");
+  }
+  if (kafka.dead_letter_topic() == config.sources(0).topic() ||
+      kafka.dead_letter_topic() == config.sources(1).topic()) {
+    return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
+  }
+
+  const v1::SinkConfig& sink = config.sink();
+  if (sink.lanes() <= 0 || sink.lanes() > 256) {
+    return FieldError("sink.lanes", absl::StrCat("must be in [1, 256], got ", sink.lanes()));
+  }
+  if (absl::Status s = CheckPositive("sink.batch_rows", sink.batch_rows()); !s.ok()) return s;
+  if (sink.linger_ms() < 0) return FieldError("sink.linger_ms", "must not be negative");
+  if (absl::Status s = CheckPositive("sink.queue_capacity", sink.queue_capacity()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckPositive("sink.max_value_bytes", sink.max_value_bytes()); !s.ok()) {
+    return s;
+  }
+  const v1::RetryConfig& retry = sink.retry();
+  if (absl::Status s = CheckPositive("sink.retry.max_attempts", retry.max_attempts()); !s.ok()) {
+    return s;
+  }
+  if (retry.initial_backoff_ms() > retry.max_backoff_ms()) {
+    return FieldError("sink.retry.initial_backoff_ms", "must not exceed max_backoff_ms");
+  }
+
+  const v1::WindowConfig& window = config.window();
+  if (absl::Status s = CheckPositive("window.window_ms", window.window_ms()); !s.ok()) return s;
+  if (window.grace_ms() < 0) return FieldError("window.grace_ms", "must not be negative");
+  if (absl::Status s = CheckPositive("window.idle_flush_ms", window.idle_flush_ms()); !s.ok()) {
+    return s;
+  }
+  if (config.mode() == v1::WINDOWED && window.state_dir().empty()) {
+    return FieldError("window.state_dir", "required in WINDOWED mode");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& database) {
+  if (!database.password_file().empty()) {
+    std::ifstream in(database.password_file());
+    if (!in) {
+      return absl::NotFoundError(absl::StrCat("target.database.password_file: cannot read ",
+                                              database.password_file()));
+    }
+    std::string password;
+    std::getline(in, password);
+    return password;
+  }
+  if (!database.password_env().empty()) {
+    const char* value = std::getenv(database.password_env().c_str());
+    if (value == nullptr) {
+      return absl::NotFoundError(absl::StrCat("target.database.password_env: $",
+                                              database.password_env(), " is not set"));
+    }
+    return std::string(value);
+  }
+  return std::string();
+}
+
+v1::Config RedactSecrets(const v1::Config& config) {
+  v1::Config redacted = config;
+  // Only references to secrets live in the config; the properties map may hold SASL passwords.
+  for (auto& [name, value] : *redacted.mutable_kafka()->mutable_properties()) {
+    if (absl::StrContains(absl::AsciiStrToLower(name), "password") ||
+        absl::StrContains(absl::AsciiStrToLower(name), "secret")) {
+      value = "<redacted>";
+    }
+  }
+  return redacted;
+}
+
+}  // namespace cdcjoin

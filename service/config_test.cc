@@ -1,0 +1,140 @@
+#include "service/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_replace.h"
+
+namespace cdcjoin {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kValid[] = R"pb(
+  kafka { group_id: "g" dead_letter_topic: "dlq" }
+  target {
+    table: "Nickname"
+    key_columns: "userId"
+    database { user: "root" database: "demo" }
+  }
+  sources {
+    name: "user"
+    topic: "t.user"
+    key_fields: "id"
+    columns { from: "simpleName" to: "maskingName" }
+  }
+  sources {
+    name: "ext"
+    topic: "t.ext"
+    key_fields: "userId"
+    columns { from: "originalName" to: "currentNickname" }
+  }
+)pb";
+
+absl::Status Validate(const std::string& text) {
+  absl::StatusOr<v1::Config> config = ParseConfig(text);
+  if (!config.ok()) return config.status();
+  return ValidateConfig(*config, /*embedded_kafka=*/true);
+}
+
+TEST(ConfigTest, ValidConfigGetsDefaults) {
+  absl::StatusOr<v1::Config> config = ParseConfig(kValid);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(ValidateConfig(*config, true).ok());
+  EXPECT_EQ(config->sink().lanes(), 4);
+  EXPECT_EQ(config->sink().batch_rows(), 500);
+  EXPECT_EQ(config->sink().retry().max_attempts(), 8);
+  EXPECT_EQ(config->mode(), v1::DB_UPSERT);
+  EXPECT_EQ(config->window().join_type(), v1::OUTER);
+  EXPECT_EQ(config->sources(0).on_delete(), v1::IGNORE);
+  EXPECT_EQ(config->target().database().port(), 3306);
+}
+
+TEST(ConfigTest, BrokersRequiredWithoutEmbeddedKafka) {
+  absl::StatusOr<v1::Config> config = ParseConfig(kValid);
+  ASSERT_TRUE(config.ok());
+  EXPECT_THAT(ValidateConfig(*config, false).message(), HasSubstr("kafka.brokers: required"));
+}
+
+struct BadCase {
+  std::string from;
+  std::string to;
+  std::string expected;
+};
+
+class ConfigErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrorTest, NamesTheField) {
+  const BadCase& bad = GetParam();
+  const std::string text = absl::StrReplaceAll(kValid, {{bad.from, bad.to}});
+  ASSERT_NE(text, kValid) << "the case does not change the config";
+  absl::Status status = Validate(text);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr(bad.expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, ConfigErrorTest,
+    ::testing::Values(
+        BadCase{"to: \"currentNickname\"", "to: \"current nickname\"",
+                "sources[1].columns[0].to: 'current nickname' is not a valid identifier"},
+        BadCase{"table: \"Nickname\"", "table: \"Nick;DROP\"", "target.table: 'Nick;DROP'"},
+        BadCase{"group_id: \"g\"", "group_id: \"\"", "kafka.group_id: required"},
+        BadCase{"dead_letter_topic: \"dlq\"", "dead_letter_topic: \"t.user\"",
+                "kafka.dead_letter_topic: must differ"},
+        BadCase{"topic: \"t.ext\"", "topic: \"t.user\"", "sources[1].topic: must differ"},
+        BadCase{"key_fields: \"userId\"", "", "sources[1].key_fields: has 0 fields"},
+        BadCase{"to: \"maskingName\"", "to: \"userId\"",
+                "sources[0].columns[0].to: 'userId' is a key column"},
+        BadCase{"user: \"root\"", "", "target.database.user: required"},
+        BadCase{"kafka {", "sink { lanes: -1 } kafka {", "sink.lanes: must be in [1, 256]"},
+        BadCase{"kafka {", "mode: WINDOWED kafka {", "window.state_dir: required"},
+        BadCase{"kafka {", "sink { batch_rows: -5 } kafka {", "sink.batch_rows: must be positive"},
+        BadCase{"kafka {", "nonsense: 1 kafka {", "config: line"},
+        BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"}));
+
+TEST(ConfigTest, LoadsTheShippedExample) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  ASSERT_NE(srcdir, nullptr);
+  absl::StatusOr<v1::Config> config =
+      LoadConfigFile(std::string(srcdir) + "/cdcjoin/examples/nickname.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(ValidateConfig(*config, true).ok()) << ValidateConfig(*config, true);
+  EXPECT_EQ(config->sources(1).columns(1).insert_only(), true);
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  EXPECT_EQ(LoadConfigFile("/nonexistent/cdcjoin.textproto").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, PasswordFromFileAndEnvironment) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/password";
+  std::ofstream(path) << "s3cret\n";
+  v1::DatabaseConfig database;
+  database.set_password_file(path);
+  EXPECT_EQ(*ResolveDatabasePassword(database), "s3cret");
+  database.clear_password_file();
+  setenv("CDCJOIN_TEST_PASSWORD", "from-env", 1);
+  database.set_password_env("CDCJOIN_TEST_PASSWORD");
+  EXPECT_EQ(*ResolveDatabasePassword(database), "from-env");
+  database.set_password_env("CDCJOIN_TEST_PASSWORD_UNSET");
+  EXPECT_THAT(std::string(ResolveDatabasePassword(database).status().message()),
+              HasSubstr("password_env"));
+}
+
+TEST(ConfigTest, RedactsSecretProperties) {
+  v1::Config config;
+  (*config.mutable_kafka()->mutable_properties())["sasl.password"] = "hunter2";
+  (*config.mutable_kafka()->mutable_properties())["security.protocol"] = "SASL_SSL";
+  v1::Config redacted = RedactSecrets(config);
+  EXPECT_EQ(redacted.kafka().properties().at("sasl.password"), "<redacted>");
+  EXPECT_EQ(redacted.kafka().properties().at("security.protocol"), "SASL_SSL");
+}
+
+}  // namespace
+}  // namespace cdcjoin
