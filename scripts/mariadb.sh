@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# A private MariaDB for tests, benchmarks and the demo: installed into a directory of its own,
+# listening on 127.0.0.1 only, run as root without a system service, stopped by its PID.
+#
+#   scripts/mariadb.sh start DIR [PORT]   # prints `export CDCJOIN_MYSQL_...` lines: eval them
+#   scripts/mariadb.sh stop DIR
+#
+# Typical use:
+#   eval "$(scripts/mariadb.sh start /tmp/cdcjoin-mysql)"
+#   bazel test //tests:mysql_writer_test
+#   scripts/mariadb.sh stop /tmp/cdcjoin-mysql
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 start DIR [PORT] | stop DIR" >&2
+  exit 2
+}
+
+# Everything but the export lines goes to stderr so that `eval "$(... start ...)"` stays clean.
+log() { echo "mariadb.sh: $*" >&2; }
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# Asks the kernel for a free TCP port on the loopback interface.
+free_port() {
+  local port
+  if command -v python3 >/dev/null 2>&1; then
+    port=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()')
+  else
+    # No python: probe random high ports until one is not listening.
+    for _ in $(seq 1 100); do
+      port=$((20000 + RANDOM % 30000))
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+        break
+      fi
+    done
+  fi
+  echo "${port}"
+}
+
+find_bin() {
+  local name
+  for name in "$@"; do
+    if command -v "${name}" >/dev/null 2>&1; then
+      command -v "${name}"
+      return 0
+    fi
+    for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
+      if [[ -x "${dir}/${name}" ]]; then
+        echo "${dir}/${name}"
+        return 0
+      fi
+    done
+  done
+  return 1
+}
+
+error_log_tail() {
+  local dir=$1
+  if [[ -f "${dir}/error.log" ]]; then
+    log "last lines of ${dir}/error.log:"
+    tail -n 30 "${dir}/error.log" >&2 || true
+  fi
+}
+
+pid_alive() {
+  local pid=$1
+  [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null
+}
+
+start() {
+  local dir=$1
+  local port=${2:-}
+  local install_db mariadbd admin
+  install_db=$(find_bin mariadb-install-db mysql_install_db) ||
+    die "mariadb-install-db not found: install mariadb-server (apt-get install mariadb-server)"
+  mariadbd=$(find_bin mariadbd mysqld) || die "mariadbd not found: install mariadb-server"
+  admin=$(find_bin mariadb-admin mysqladmin) || die "mariadb-admin not found: install mariadb-client"
+
+  mkdir -p "${dir}"
+  dir=$(cd "${dir}" && pwd)
+
+  if [[ -f "${dir}/mysqld.pid" ]] && pid_alive "$(cat "${dir}/mysqld.pid")"; then
+    die "a MariaDB already runs from ${dir} (pid $(cat "${dir}/mysqld.pid")); stop it first"
+  fi
+
+  if [[ -z "${port}" ]]; then
+    port=$(free_port)
+  fi
+  [[ "${port}" =~ ^[0-9]+$ ]] || die "port must be a number, got '${port}'"
+
+  if [[ ! -d "${dir}/data/mysql" ]]; then
+    log "installing a new data directory in ${dir}/data"
+    if ! "${install_db}" --no-defaults --datadir="${dir}/data" --user=root \
+      --auth-root-authentication-method=normal --skip-test-db >"${dir}/install.log" 2>&1; then
+      tail -n 30 "${dir}/install.log" >&2 || true
+      die "mariadb-install-db failed (full output in ${dir}/install.log)"
+    fi
+  else
+    log "reusing the data directory ${dir}/data"
+  fi
+
+  rm -f "${dir}/mysqld.pid"
+  log "starting mariadbd on 127.0.0.1:${port}"
+  # setsid: the server must outlive this script and the shell that eval'ed it, and must not
+  # receive the terminal's SIGINT meant for a test run.
+  setsid "${mariadbd}" --no-defaults --user=root --datadir="${dir}/data" --port="${port}" \
+    --bind-address=127.0.0.1 --socket="${dir}/mysqld.sock" --pid-file="${dir}/mysqld.pid" \
+    --log-error="${dir}/error.log" --skip-name-resolve --innodb_flush_log_at_trx_commit=2 \
+    </dev/null >/dev/null 2>&1 &
+  local launched=$!
+
+  local deadline=$((SECONDS + ${CDCJOIN_MARIADB_START_TIMEOUT_S:-60}))
+  until "${admin}" --no-defaults --protocol=tcp --host=127.0.0.1 --port="${port}" --user=root \
+    --connect-timeout=2 ping >/dev/null 2>&1; do
+    if ! pid_alive "${launched}"; then
+      error_log_tail "${dir}"
+      die "mariadbd exited during startup (port ${port} busy? see ${dir}/error.log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      error_log_tail "${dir}"
+      kill -TERM "${launched}" 2>/dev/null || true
+      die "mariadbd did not answer ping on 127.0.0.1:${port} within ${CDCJOIN_MARIADB_START_TIMEOUT_S:-60}s"
+    fi
+    sleep 0.1
+  done
+  # The server writes its pid file itself once it is up; fall back to the launched pid.
+  if [[ ! -s "${dir}/mysqld.pid" ]]; then
+    echo "${launched}" >"${dir}/mysqld.pid"
+  fi
+  echo "${port}" >"${dir}/port"
+  log "ready: pid $(cat "${dir}/mysqld.pid"), port ${port}, data ${dir}/data"
+  echo "export CDCJOIN_MYSQL_HOST=127.0.0.1 CDCJOIN_MYSQL_PORT=${port} CDCJOIN_MYSQL_USER=root"
+}
+
+stop() {
+  local dir=$1
+  local pidfile="${dir}/mysqld.pid"
+  if [[ ! -f "${pidfile}" ]]; then
+    log "no ${pidfile}: nothing to stop"
+    return 0
+  fi
+  local pid
+  pid=$(cat "${pidfile}")
+  [[ "${pid}" =~ ^[0-9]+$ ]] || die "${pidfile} does not hold a pid: '${pid}'"
+  if ! pid_alive "${pid}"; then
+    log "pid ${pid} is not running"
+    rm -f "${pidfile}"
+    return 0
+  fi
+  log "stopping mariadbd pid ${pid}"
+  kill -TERM "${pid}"
+  local deadline=$((SECONDS + ${CDCJOIN_MARIADB_STOP_TIMEOUT_S:-60}))
+  while pid_alive "${pid}"; do
+    if ((SECONDS >= deadline)); then
+      error_log_tail "${dir}"
+      die "mariadbd pid ${pid} did not stop within ${CDCJOIN_MARIADB_STOP_TIMEOUT_S:-60}s after SIGTERM"
+    fi
+    sleep 0.1
+  done
+  rm -f "${pidfile}"
+  log "stopped"
+}
+
+[[ $# -ge 2 ]] || usage
+case "$1" in
+  start)
+    [[ $# -le 3 ]] || usage
+    start "$2" "${3:-}"
+    ;;
+  stop)
+    [[ $# -eq 2 ]] || usage
+    stop "$2"
+    ;;
+  *) usage ;;
+esac
