@@ -1,0 +1,74 @@
+#include "join/db_upsert_joiner.h"
+
+#include <gtest/gtest.h>
+
+#include "google/protobuf/text_format.h"
+
+namespace cdcjoin {
+namespace {
+
+TableSchema SeedSchema(v1::DeletePolicy ext_delete) {
+  v1::Config config;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    target { table: "Nickname" key_columns: "userId" }
+    sources {
+      name: "user" topic: "u" key_fields: "id"
+      columns { from: "simpleName" to: "maskingName" }
+      columns { from: "dateCreated" to: "dateCreated" }
+    }
+    sources {
+      name: "ext" topic: "e" key_fields: "userId"
+      columns { from: "originalName" to: "currentNickname" }
+      columns { from: "originalName" to: "maskingName" insert_only: true }
+    }
+  )pb", &config));
+  config.mutable_sources(1)->set_on_delete(ext_delete);
+  return *TableSchema::FromConfig(config);
+}
+
+ChangeEvent Event(int source, ChangeOp op, int64_t key, std::vector<Value> values) {
+  ChangeEvent event;
+  event.source = source;
+  event.op = op;
+  event.key = {Value{key}};
+  event.values = std::move(values);
+  event.position = EventPosition{SourcePartition{source, 2}, 41};
+  return event;
+}
+
+TEST(DbUpsertJoinerTest, UpsertWritesOnlyTheSourcesColumnsSortedWithInsertOnlyFlags) {
+  TableSchema schema = SeedSchema(v1::IGNORE);
+  // Columns in schema order: maskingName(0), dateCreated(1), currentNickname(2).
+  auto command = BuildDbUpsertCommand(
+      schema, Event(1, ChangeOp::kUpsert, 7, {Value{std::string("neo")}, Value{std::string("neo")}}));
+  ASSERT_TRUE(command.has_value());
+  EXPECT_EQ(command->kind, RowCommandKind::kUpsert);
+  EXPECT_EQ(command->key, Key{Value{int64_t{7}}});
+  ASSERT_EQ(command->writes.size(), 2u);
+  EXPECT_EQ(command->writes[0], (ColumnWrite{0, false, Value{std::string("neo")}}));
+  EXPECT_EQ(command->writes[1], (ColumnWrite{2, true, Value{std::string("neo")}}));
+  ASSERT_EQ(command->covers.size(), 1u);
+  EXPECT_EQ(command->covers[0].offset, 41);
+  EXPECT_EQ(command->covers[0].partition, (SourcePartition{1, 2}));
+}
+
+TEST(DbUpsertJoinerTest, DeletePolicies) {
+  EXPECT_FALSE(BuildDbUpsertCommand(SeedSchema(v1::IGNORE), Event(1, ChangeOp::kDelete, 7, {}))
+                   .has_value());
+
+  auto clear =
+      BuildDbUpsertCommand(SeedSchema(v1::CLEAR_COLUMNS), Event(1, ChangeOp::kDelete, 7, {}));
+  ASSERT_TRUE(clear.has_value());
+  EXPECT_EQ(clear->kind, RowCommandKind::kClear);
+  ASSERT_EQ(clear->writes.size(), 1u) << "the insert-only column is not the source's to clear";
+  EXPECT_EQ(clear->writes[0].column, 2);
+
+  auto remove =
+      BuildDbUpsertCommand(SeedSchema(v1::DELETE_ROW), Event(1, ChangeOp::kDelete, 7, {}));
+  ASSERT_TRUE(remove.has_value());
+  EXPECT_EQ(remove->kind, RowCommandKind::kDelete);
+  EXPECT_TRUE(remove->writes.empty());
+}
+
+}  // namespace
+}  // namespace cdcjoin
