@@ -1,0 +1,919 @@
+#include "service/debezium_decoder.h"
+
+// The BUILD file compiles this file with SIMDJSON_EXCEPTIONS=0, so every simdjson call below
+// goes through error codes: a throwing accessor would not even compile.
+#include <simdjson.h>
+
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace cdcjoin {
+namespace {
+
+namespace dom = simdjson::dom;
+
+// ---------------------------------------------------------------------------------------------
+// Calendar arithmetic (Howard Hinnant's days_from_civil / civil_from_days): exact for negative
+// epochs, no time zone database, no allocation.
+
+constexpr int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t* year, unsigned* month, unsigned* day) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *day = doy - (153 * mp + 2) / 5 + 1;
+  *month = mp < 10 ? mp + 3 : mp - 9;
+  *year = static_cast<int64_t>(yoe) + era * 400 + (*month <= 2 ? 1 : 0);
+}
+
+constexpr int64_t kMinDays = DaysFromCivil(1, 1, 1);
+constexpr int64_t kMaxDays = DaysFromCivil(9999, 12, 31);
+static_assert(kMinDays == -719162, "0001-01-01");
+static_assert(kMaxDays == 2932896, "9999-12-31");
+constexpr int64_t kSecondsPerDay = 86400;
+constexpr int64_t kMinSeconds = kMinDays * kSecondsPerDay;
+constexpr int64_t kMaxSeconds = kMaxDays * kSecondsPerDay + kSecondsPerDay - 1;
+
+bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+unsigned DaysInMonth(int64_t y, unsigned m) {
+  static constexpr unsigned kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
+}
+
+// Floor division and modulo for a positive divisor: -1 ms is 1969-12-31 23:59:59.999.
+void FloorDivMod(int64_t a, int64_t b, int64_t* q, int64_t* r) {
+  *q = a / b;
+  *r = a % b;
+  if (*r < 0) {
+    *q -= 1;
+    *r += b;
+  }
+}
+
+char* PutDigits(char* p, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return p + width;
+}
+
+char* PutDate(char* p, int64_t days) {
+  int64_t year;
+  unsigned month, day;
+  CivilFromDays(days, &year, &month, &day);
+  p = PutDigits(p, static_cast<unsigned>(year), 4);
+  *p++ = '-';
+  p = PutDigits(p, month, 2);
+  *p++ = '-';
+  return PutDigits(p, day, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ISO-8601 with offset, as Debezium's io.debezium.time.ZonedTimestamp writes it
+// (DateTimeFormatter.ISO_OFFSET_DATE_TIME): 2024-03-01T12:34:56.789+09:00, ...Z. Seconds and the
+// fraction are optional (Java omits neither, but hand-made records do), ',' is accepted as the
+// decimal mark, and the offset may be ±hh, ±hhmm, ±hh:mm or ±hh:mm:ss.
+
+class Cursor {
+ public:
+  explicit Cursor(std::string_view s) : s_(s) {}
+  bool Done() const { return pos_ == s_.size(); }
+  bool Peek(char c) const { return pos_ < s_.size() && s_[pos_] == c; }
+  bool Eat(char c) {
+    if (!Peek(c)) return false;
+    ++pos_;
+    return true;
+  }
+  bool EatAny(const char* chars, char* which) {
+    if (pos_ < s_.size() && s_[pos_] != '\0' && std::strchr(chars, s_[pos_]) != nullptr) {
+      *which = s_[pos_++];
+      return true;
+    }
+    return false;
+  }
+  bool Digits(int n, unsigned* out) {
+    unsigned v = 0;
+    for (int i = 0; i < n; ++i) {
+      if (pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9') return false;
+      v = v * 10 + static_cast<unsigned>(s_[pos_++] - '0');
+    }
+    *out = v;
+    return true;
+  }
+  bool IsDigit() const { return pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9'; }
+  char Next() { return s_[pos_++]; }
+
+ private:
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t* micros) {
+  Cursor c(text);
+  unsigned year, month, day, hour, minute, second = 0;
+  char sep;
+  if (!c.Digits(4, &year) || !c.Eat('-') || !c.Digits(2, &month) || !c.Eat('-') ||
+      !c.Digits(2, &day) || !c.EatAny("Tt ", &sep) || !c.Digits(2, &hour) || !c.Eat(':') ||
+      !c.Digits(2, &minute)) {
+    return false;
+  }
+  int32_t fraction_micros = 0;
+  if (c.Eat(':')) {
+    if (!c.Digits(2, &second)) return false;
+    char mark;
+    if (c.EatAny(".,", &mark)) {
+      int digits = 0;
+      while (c.IsDigit()) {
+        const int d = c.Next() - '0';
+        // Microseconds are what DATETIME(6) keeps; finer digits are truncated.
+        if (digits < 6) fraction_micros = fraction_micros * 10 + d;
+        if (++digits > 9) return false;
+      }
+      if (digits == 0) return false;
+      for (int i = digits; i < 6; ++i) fraction_micros *= 10;
+    }
+  }
+  int64_t offset_seconds = 0;
+  char sign;
+  if (c.EatAny("Zz", &sign)) {
+    // UTC.
+  } else if (c.EatAny("+-", &sign)) {
+    unsigned oh, om = 0, os = 0;
+    if (!c.Digits(2, &oh)) return false;
+    const bool colon = c.Eat(':');
+    if (colon || c.IsDigit()) {
+      if (!c.Digits(2, &om)) return false;
+      if (colon ? c.Eat(':') : c.IsDigit()) {
+        if (!c.Digits(2, &os)) return false;
+      }
+    }
+    if (oh > 18 || om > 59 || os > 59) return false;
+    offset_seconds = static_cast<int64_t>(oh) * 3600 + om * 60 + os;
+    if (offset_seconds > 18 * 3600) return false;
+    if (sign == '-') offset_seconds = -offset_seconds;
+  } else {
+    return false;  // A zoned timestamp without a zone is ambiguous.
+  }
+  if (!c.Done()) return false;
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month) ||
+      hour > 23 || minute > 59 || second > 59) {
+    return false;
+  }
+  const int64_t local = DaysFromCivil(year, month, day) * kSecondsPerDay + hour * 3600 +
+                        minute * 60 + second;
+  *epoch_seconds = local - offset_seconds;
+  *micros = fraction_micros;
+  return *epoch_seconds >= kMinSeconds && *epoch_seconds <= kMaxSeconds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kafka Connect Decimal: base64 of the big-endian two's-complement unscaled value, with the
+// scale in the field schema's parameters. Rendered as decimal text, which MySQL converts to
+// DECIMAL exactly. Unscaled values beyond int64 are rejected rather than rounded.
+
+int Base64Value(char ch) {
+  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+  if (ch == '+') return 62;
+  if (ch == '/') return 63;
+  return -1;
+}
+
+// Returns false for invalid base64 or more than 8 bytes.
+bool DecodeBase64Int(std::string_view text, int64_t* out, size_t* bytes_out) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  uint64_t acc = 0;
+  size_t bytes = 0;
+  uint32_t bits = 0;
+  int nbits = 0;
+  for (char ch : text) {
+    const int v = Base64Value(ch);
+    if (v < 0) return false;
+    bits = (bits << 6) | static_cast<uint32_t>(v);
+    nbits += 6;
+    if (nbits >= 8) {
+      nbits -= 8;
+      if (++bytes > 8) return false;
+      acc = (acc << 8) | ((bits >> nbits) & 0xFF);
+    }
+  }
+  if (bytes == 0 || nbits >= 6) return false;  // Nothing, or a dangling character.
+  // Sign-extend from the first byte.
+  if (bytes < 8 && ((acc >> (bytes * 8 - 1)) & 1) != 0) acc |= ~uint64_t{0} << (bytes * 8);
+  *out = static_cast<int64_t>(acc);
+  *bytes_out = bytes;
+  return true;
+}
+
+void FormatDecimal(int64_t unscaled, int scale, std::string* out) {
+  const bool negative = unscaled < 0;
+  uint64_t magnitude = negative ? uint64_t{0} - static_cast<uint64_t>(unscaled)
+                                : static_cast<uint64_t>(unscaled);
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude != 0);
+  out->clear();
+  if (negative) out->push_back('-');
+  if (scale <= 0) {
+    for (int i = n - 1; i >= 0; --i) out->push_back(digits[i]);
+    return;
+  }
+  if (n <= scale) {
+    out->append("0.");
+    out->append(static_cast<size_t>(scale - n), '0');
+    for (int i = n - 1; i >= 0; --i) out->push_back(digits[i]);
+    return;
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    out->push_back(digits[i]);
+    if (i == scale) out->push_back('.');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON helpers.
+
+const char* TypeName(const dom::element& el) {
+  switch (el.type()) {
+    case dom::element_type::ARRAY:
+      return "array";
+    case dom::element_type::OBJECT:
+      return "object";
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+      return "integer";
+    case dom::element_type::DOUBLE:
+      return "floating-point number";
+    case dom::element_type::STRING:
+      return "string";
+    case dom::element_type::BOOL:
+      return "boolean";
+    case dom::element_type::NULL_VALUE:
+      return "null";
+  }
+  return "unknown";
+}
+
+// True when `object` has `key`; the element goes to *out.
+bool Lookup(const dom::object& object, std::string_view key, dom::element* out) {
+  return object.at_key(key).get(*out) == simdjson::SUCCESS;
+}
+
+// Debian's Abseil is built with its own string_view, so std::string_view goes through this.
+absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// Quotes at most 64 bytes of a user-supplied string for an error message.
+std::string Excerpt(std::string_view text) {
+  constexpr size_t kMax = 64;
+  if (text.size() <= kMax) return absl::StrCat("'", AV(text), "'");
+  return absl::StrCat("'", AV(text.substr(0, kMax)), "...' (", text.size(), " bytes)");
+}
+
+absl::Status Invalid(std::string_view where, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(AV(where), ": ", AV(what)));
+}
+
+absl::Status FieldInvalid(std::string_view image, std::string_view field, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(AV(image), ".", AV(field), ": ", AV(what)));
+}
+
+absl::Status ParseError(std::string_view where, simdjson::error_code error) {
+  if (error == simdjson::MEMALLOC) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(AV(where), ": out of memory while parsing JSON"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(AV(where), ": malformed JSON: ", simdjson::error_message(error)));
+}
+
+// How a field's JSON value becomes a Value.
+enum class Kind {
+  kJson,  // By the JSON type (AUTO without a usable field schema).
+  kString,
+  kInt64,
+  kDouble,
+  kBool,
+  kMillis,
+  kMicros,
+  kNanos,
+  kDays,
+  kZoned,
+  kDecimal,
+};
+
+Kind KindOfConfigured(v1::ValueType type) {
+  switch (type) {
+    case v1::STRING:
+      return Kind::kString;
+    case v1::INT64:
+      return Kind::kInt64;
+    case v1::DOUBLE:
+      return Kind::kDouble;
+    case v1::BOOL:
+      return Kind::kBool;
+    case v1::TIMESTAMP_MILLIS:
+      return Kind::kMillis;
+    case v1::TIMESTAMP_MICROS:
+      return Kind::kMicros;
+    case v1::TIMESTAMP_NANOS:
+      return Kind::kNanos;
+    case v1::DATE_DAYS:
+      return Kind::kDays;
+    case v1::ZONED_TIMESTAMP:
+      return Kind::kZoned;
+    default:
+      return Kind::kJson;
+  }
+}
+
+// The "fields" array of a Kafka Connect struct schema: the row image's or the record key's.
+struct StructSchema {
+  bool present = false;
+  dom::array fields;
+};
+
+// Finds the schema of the struct field `image` ("after"/"before") in a Debezium value schema.
+// A schema of an unexpected shape is treated as absent: the payload is still decoded by JSON
+// types, and a payload that does not fit its declared column types still fails on its own.
+StructSchema FindImageSchema(const dom::object& value_schema, std::string_view image) {
+  StructSchema result;
+  dom::array fields;
+  if (value_schema.at_key("fields").get_array().get(fields) != simdjson::SUCCESS) return result;
+  for (dom::element field : fields) {
+    dom::object field_object;
+    std::string_view name;
+    if (field.get_object().get(field_object) != simdjson::SUCCESS) continue;
+    if (field_object.at_key("field").get_string().get(name) != simdjson::SUCCESS) continue;
+    if (name != image) continue;
+    result.present =
+        field_object.at_key("fields").get_array().get(result.fields) == simdjson::SUCCESS;
+    return result;
+  }
+  return result;
+}
+
+StructSchema StructSchemaOf(const dom::object& struct_schema) {
+  StructSchema result;
+  result.present =
+      struct_schema.at_key("fields").get_array().get(result.fields) == simdjson::SUCCESS;
+  return result;
+}
+
+// How AUTO decodes `field`: its Kafka Connect logical type (name) first, then its type.
+Kind KindFromSchema(const StructSchema& schema, std::string_view field, int* scale) {
+  if (!schema.present) return Kind::kJson;
+  for (dom::element entry : schema.fields) {
+    dom::object entry_object;
+    std::string_view name;
+    if (entry.get_object().get(entry_object) != simdjson::SUCCESS) continue;
+    if (entry_object.at_key("field").get_string().get(name) != simdjson::SUCCESS) continue;
+    if (name != field) continue;
+    std::string_view logical;
+    if (entry_object.at_key("name").get_string().get(logical) == simdjson::SUCCESS) {
+      if (logical == "io.debezium.time.Timestamp" ||
+          logical == "org.apache.kafka.connect.data.Timestamp") {
+        return Kind::kMillis;
+      }
+      if (logical == "io.debezium.time.MicroTimestamp") return Kind::kMicros;
+      if (logical == "io.debezium.time.NanoTimestamp") return Kind::kNanos;
+      if (logical == "io.debezium.time.Date" || logical == "org.apache.kafka.connect.data.Date") {
+        return Kind::kDays;
+      }
+      if (logical == "io.debezium.time.ZonedTimestamp") return Kind::kZoned;
+      if (logical == "org.apache.kafka.connect.data.Decimal") {
+        *scale = 0;
+        std::string_view scale_text;
+        if (entry_object.at_key("parameters").at_key("scale").get_string().get(scale_text) ==
+            simdjson::SUCCESS) {
+          int value = 0;
+          for (char ch : scale_text) {
+            if (ch < '0' || ch > '9' || value > 1000) return Kind::kString;
+            value = value * 10 + (ch - '0');
+          }
+          *scale = value;
+        }
+        return Kind::kDecimal;
+      }
+    }
+    std::string_view type;
+    if (entry_object.at_key("type").get_string().get(type) != simdjson::SUCCESS) {
+      return Kind::kJson;
+    }
+    if (type == "int8" || type == "int16" || type == "int32" || type == "int64") {
+      return Kind::kInt64;
+    }
+    if (type == "float32" || type == "float64" || type == "float" || type == "double") {
+      return Kind::kDouble;
+    }
+    if (type == "boolean") return Kind::kBool;
+    // Plain bytes arrive base64-encoded in JSON; they are kept as that text.
+    if (type == "string" || type == "bytes") return Kind::kString;
+    return Kind::kJson;
+  }
+  return Kind::kJson;  // Not in the schema: trust the JSON type.
+}
+
+}  // namespace
+
+bool FormatUtcDateTime(int64_t epoch_seconds, int32_t micros, std::string* out) {
+  if (epoch_seconds < kMinSeconds || epoch_seconds > kMaxSeconds || micros < 0 ||
+      micros > 999999) {
+    return false;
+  }
+  int64_t days, seconds_of_day;
+  FloorDivMod(epoch_seconds, kSecondsPerDay, &days, &seconds_of_day);
+  char buffer[32];
+  char* p = PutDate(buffer, days);
+  *p++ = ' ';
+  const unsigned sod = static_cast<unsigned>(seconds_of_day);
+  p = PutDigits(p, sod / 3600, 2);
+  *p++ = ':';
+  p = PutDigits(p, sod / 60 % 60, 2);
+  *p++ = ':';
+  p = PutDigits(p, sod % 60, 2);
+  if (micros != 0) {
+    *p++ = '.';
+    p = PutDigits(p, static_cast<unsigned>(micros), 6);
+  }
+  out->assign(buffer, static_cast<size_t>(p - buffer));
+  return true;
+}
+
+bool FormatUtcDate(int64_t epoch_days, std::string* out) {
+  if (epoch_days < kMinDays || epoch_days > kMaxDays) return false;
+  char buffer[16];
+  char* p = PutDate(buffer, epoch_days);
+  out->assign(buffer, static_cast<size_t>(p - buffer));
+  return true;
+}
+
+struct DebeziumDecoder::Impl {
+  const TableSchema* schema = nullptr;
+  DecoderOptions options;
+  // Two parsers because a RECORD_KEY source reads the key while the value's document is still
+  // in use. Each keeps its buffers between records: after warm-up, parsing allocates nothing.
+  dom::parser value_parser;
+  dom::parser key_parser;
+
+  absl::Status ConvertValue(const dom::element& el, Kind kind, int scale, std::string_view image,
+                            std::string_view field, Value* out) const;
+  absl::Status DecodeKeyFields(const dom::object& row, const StructSchema& schema,
+                               std::string_view image, const SourceMapping& mapping,
+                               Key* key) const;
+  absl::Status DecodeRecordKey(std::optional<std::string_view> record_key,
+                               const SourceMapping& mapping, Key* key);
+  absl::Status EventTime(const dom::object& envelope, int64_t record_timestamp_ms,
+                         int64_t* event_time_ms) const;
+  absl::StatusOr<Decoded> Decode(int source, std::optional<std::string_view> record_key,
+                                 std::optional<std::string_view> record_value,
+                                 int64_t record_timestamp_ms, EventPosition position);
+};
+
+absl::Status DebeziumDecoder::Impl::ConvertValue(const dom::element& el, Kind kind, int scale,
+                                                 std::string_view image, std::string_view field,
+                                                 Value* out) const {
+  const dom::element_type type = el.type();
+  if (type == dom::element_type::NULL_VALUE) {
+    *out = std::monostate{};
+    return absl::OkStatus();
+  }
+  if (type == dom::element_type::ARRAY || type == dom::element_type::OBJECT) {
+    return FieldInvalid(image, field, absl::StrCat("expected a scalar, got ", TypeName(el)));
+  }
+  if (type == dom::element_type::UINT64) {
+    uint64_t big = 0;
+    big = el.get_uint64().value_unsafe();
+    return FieldInvalid(image, field, absl::StrCat("integer ", big, " is out of int64 range"));
+  }
+  auto check_string = [&](std::string_view* s) -> absl::Status {
+    *s = el.get_string().value_unsafe();
+    if (s->size() > options.max_value_bytes) {
+      return FieldInvalid(image, field,
+                          absl::StrCat("string value of ", s->size(),
+                                       " bytes exceeds max_value_bytes (", options.max_value_bytes,
+                                       ")"));
+    }
+    return absl::OkStatus();
+  };
+  auto expected = [&](std::string_view what) {
+    return FieldInvalid(image, field, absl::StrCat("expected ", AV(what), ", got ", TypeName(el)));
+  };
+  int64_t i = 0;
+  switch (kind) {
+    case Kind::kJson:
+      switch (type) {
+        case dom::element_type::INT64:
+          i = el.get_int64().value_unsafe();
+          *out = i;
+          return absl::OkStatus();
+        case dom::element_type::DOUBLE: {
+          double d = 0;
+          d = el.get_double().value_unsafe();
+          *out = d;
+          return absl::OkStatus();
+        }
+        case dom::element_type::BOOL: {
+          bool b = false;
+          b = el.get_bool().value_unsafe();
+          *out = int64_t{b ? 1 : 0};
+          return absl::OkStatus();
+        }
+        case dom::element_type::STRING: {
+          std::string_view s;
+          absl::Status status = check_string(&s);
+          if (!status.ok()) return status;
+          *out = std::string(s);
+          return absl::OkStatus();
+        }
+        default:
+          return expected("a scalar");
+      }
+    case Kind::kString: {
+      if (type != dom::element_type::STRING) return expected("string");
+      std::string_view s;
+      absl::Status status = check_string(&s);
+      if (!status.ok()) return status;
+      *out = std::string(s);
+      return absl::OkStatus();
+    }
+    case Kind::kInt64:
+      if (type != dom::element_type::INT64) return expected("integer");
+      i = el.get_int64().value_unsafe();
+      *out = i;
+      return absl::OkStatus();
+    case Kind::kDouble: {
+      double d = 0;
+      if (type == dom::element_type::INT64) {
+        i = el.get_int64().value_unsafe();
+        d = static_cast<double>(i);
+      } else if (type == dom::element_type::DOUBLE) {
+        d = el.get_double().value_unsafe();
+      } else {
+        return expected("number");
+      }
+      *out = d;
+      return absl::OkStatus();
+    }
+    case Kind::kBool:
+      if (type == dom::element_type::BOOL) {
+        bool b = false;
+        b = el.get_bool().value_unsafe();
+        *out = int64_t{b ? 1 : 0};
+        return absl::OkStatus();
+      }
+      if (type == dom::element_type::INT64) {
+        i = el.get_int64().value_unsafe();
+        if (i == 0 || i == 1) {
+          *out = i;
+          return absl::OkStatus();
+        }
+        return FieldInvalid(image, field, absl::StrCat("expected boolean, got integer ", i));
+      }
+      return expected("boolean");
+    case Kind::kMillis:
+    case Kind::kMicros:
+    case Kind::kNanos: {
+      const char* unit = kind == Kind::kMillis   ? "epoch milliseconds"
+                         : kind == Kind::kMicros ? "epoch microseconds"
+                                                 : "epoch nanoseconds";
+      if (type != dom::element_type::INT64) return expected(absl::StrCat("integer ", unit));
+      i = el.get_int64().value_unsafe();
+      const int64_t per_second =
+          kind == Kind::kMillis ? 1000 : kind == Kind::kMicros ? 1000000 : 1000000000;
+      int64_t seconds, sub;
+      FloorDivMod(i, per_second, &seconds, &sub);
+      const int32_t micros = static_cast<int32_t>(kind == Kind::kMillis   ? sub * 1000
+                                                  : kind == Kind::kMicros ? sub
+                                                                          : sub / 1000);
+      std::string text;
+      if (!FormatUtcDateTime(seconds, micros, &text)) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("timestamp ", i, " (", unit,
+                                         ") is outside years 0001..9999"));
+      }
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+    case Kind::kDays: {
+      if (type != dom::element_type::INT64) return expected("integer days since epoch");
+      i = el.get_int64().value_unsafe();
+      std::string text;
+      if (!FormatUtcDate(i, &text)) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("date ", i, " (days since epoch) is outside years "
+                                                     "0001..9999"));
+      }
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+    case Kind::kZoned: {
+      if (type != dom::element_type::STRING) return expected("ISO-8601 timestamp string");
+      std::string_view s;
+      s = el.get_string().value_unsafe();
+      int64_t seconds = 0;
+      int32_t micros = 0;
+      std::string text;
+      if (!ParseZonedTimestamp(s, &seconds, &micros) ||
+          !FormatUtcDateTime(seconds, micros, &text)) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("invalid ISO-8601 zoned timestamp ", Excerpt(s)));
+      }
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+    case Kind::kDecimal: {
+      if (type != dom::element_type::STRING) return expected("base64 decimal string");
+      std::string_view s;
+      s = el.get_string().value_unsafe();
+      int64_t unscaled = 0;
+      size_t bytes = 0;
+      if (!DecodeBase64Int(s, &unscaled, &bytes)) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("invalid or out-of-range (more than 64-bit) base64 "
+                                         "decimal ",
+                                         Excerpt(s)));
+      }
+      std::string text;
+      FormatDecimal(unscaled, scale, &text);
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+  }
+  return expected("a scalar");
+}
+
+absl::Status DebeziumDecoder::Impl::DecodeKeyFields(const dom::object& row,
+                                                    const StructSchema& schema,
+                                                    std::string_view image,
+                                                    const SourceMapping& mapping,
+                                                    Key* key) const {
+  key->clear();
+  key->reserve(mapping.key_fields.size());
+  for (const std::string& name : mapping.key_fields) {
+    dom::element el;
+    if (!Lookup(row, name, &el)) return FieldInvalid(image, name, "missing key field");
+    switch (el.type()) {
+      case dom::element_type::NULL_VALUE:
+        return FieldInvalid(image, name, "null key");
+      case dom::element_type::ARRAY:
+      case dom::element_type::OBJECT:
+        return FieldInvalid(image, name,
+                            absl::StrCat("key field must be a scalar, got ", TypeName(el)));
+      default:
+        break;
+    }
+    int scale = 0;
+    const Kind kind = KindFromSchema(schema, name, &scale);
+    key->emplace_back();
+    absl::Status status = ConvertValue(el, kind, scale, image, name, &key->back());
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DebeziumDecoder::Impl::DecodeRecordKey(std::optional<std::string_view> record_key,
+                                                    const SourceMapping& mapping, Key* key) {
+  if (!record_key.has_value() || record_key->data() == nullptr) {
+    return Invalid("key", "the record has no key, but key_source is RECORD_KEY");
+  }
+  if (record_key->size() > options.max_record_bytes) {
+    return Invalid("key", absl::StrCat("record key of ", record_key->size(),
+                                       " bytes exceeds the limit of ", options.max_record_bytes));
+  }
+  dom::element root;
+  simdjson::error_code error =
+      key_parser.parse(record_key->data(), record_key->size(), true).get(root);
+  if (error != simdjson::SUCCESS) return ParseError("key", error);
+  dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) {
+    return Invalid("key", absl::StrCat("expected a JSON object, got ", TypeName(root)));
+  }
+  StructSchema schema;
+  dom::element payload, schema_el;
+  // Kafka Connect's wrapper has exactly these two fields; a key struct that merely has a column
+  // named "payload" has others too (or lacks "schema").
+  if (object.size() == 2 && Lookup(object, "payload", &payload) &&
+      Lookup(object, "schema", &schema_el)) {
+    if (payload.get_object().get(object) != simdjson::SUCCESS) {
+      return Invalid("key.payload", absl::StrCat("expected object, got ", TypeName(payload)));
+    }
+    dom::object schema_object;
+    if (schema_el.get_object().get(schema_object) == simdjson::SUCCESS) {
+      schema = StructSchemaOf(schema_object);
+    }
+  }
+  return DecodeKeyFields(object, schema, "key", mapping, key);
+}
+
+absl::Status DebeziumDecoder::Impl::EventTime(const dom::object& envelope,
+                                              int64_t record_timestamp_ms,
+                                              int64_t* event_time_ms) const {
+  *event_time_ms = record_timestamp_ms;
+  if (options.event_time_from_record_timestamp) return absl::OkStatus();
+  dom::element source_el, ts;
+  if (Lookup(envelope, "source", &source_el) && !source_el.is_null()) {
+    dom::object source_object;
+    if (source_el.get_object().get(source_object) != simdjson::SUCCESS) {
+      return Invalid("source", absl::StrCat("expected object, got ", TypeName(source_el)));
+    }
+    if (Lookup(source_object, "ts_ms", &ts) && !ts.is_null()) {
+      if (ts.get_int64().get(*event_time_ms) != simdjson::SUCCESS) {
+        return Invalid("source.ts_ms", absl::StrCat("expected integer, got ", TypeName(ts)));
+      }
+      return absl::OkStatus();
+    }
+  }
+  if (Lookup(envelope, "ts_ms", &ts) && !ts.is_null()) {
+    if (ts.get_int64().get(*event_time_ms) != simdjson::SUCCESS) {
+      return Invalid("ts_ms", absl::StrCat("expected integer, got ", TypeName(ts)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
+                                                      std::optional<std::string_view> record_key,
+                                                      std::optional<std::string_view> record_value,
+                                                      int64_t record_timestamp_ms,
+                                                      EventPosition position) {
+  if (source < 0 || static_cast<size_t>(source) >= schema->sources.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("source index ", source, " out of range"));
+  }
+  const SourceMapping& mapping = schema->sources[static_cast<size_t>(source)];
+  Decoded out;
+  out.event.source = source;
+  out.event.position = position;
+  if (!record_value.has_value() || record_value->data() == nullptr) {
+    out.outcome = DecodeOutcome::kTombstone;
+    return out;
+  }
+  if (record_value->size() > options.max_record_bytes) {
+    return Invalid("value", absl::StrCat("record of ", record_value->size(),
+                                         " bytes exceeds the limit of ", options.max_record_bytes));
+  }
+
+  dom::element root;
+  simdjson::error_code error =
+      value_parser.parse(record_value->data(), record_value->size(), true).get(root);
+  if (error != simdjson::SUCCESS) return ParseError("value", error);
+  if (root.is_null()) {  // Kafka Connect's JsonConverter reads a JSON null as a null value.
+    out.outcome = DecodeOutcome::kTombstone;
+    return out;
+  }
+  dom::object envelope;
+  if (root.get_object().get(envelope) != simdjson::SUCCESS) {
+    return Invalid("value", absl::StrCat("expected a JSON object, got ", TypeName(root)));
+  }
+
+  // A bare Debezium envelope has "op"; the {schema, payload} wrapper has not.
+  dom::object value_schema;
+  bool has_schema = false;
+  dom::element op_el;
+  bool has_op = Lookup(envelope, "op", &op_el);
+  if (!has_op) {
+    dom::element payload, schema_el;
+    const bool has_payload = Lookup(envelope, "payload", &payload);
+    const bool has_schema_field = Lookup(envelope, "schema", &schema_el);
+    if (has_payload || has_schema_field) {
+      if (!has_payload) {
+        return Invalid("payload", "missing field (a schema wrapper must carry a payload)");
+      }
+      if (payload.is_null()) {
+        out.outcome = DecodeOutcome::kTombstone;
+        return out;
+      }
+      if (has_schema_field && !schema_el.is_null()) {
+        if (schema_el.get_object().get(value_schema) != simdjson::SUCCESS) {
+          return Invalid("schema", absl::StrCat("expected object, got ", TypeName(schema_el)));
+        }
+        has_schema = true;
+      }
+      if (payload.get_object().get(envelope) != simdjson::SUCCESS) {
+        return Invalid("payload", absl::StrCat("expected object, got ", TypeName(payload)));
+      }
+      has_op = Lookup(envelope, "op", &op_el);
+    }
+  }
+  if (!has_op) return Invalid("op", "missing field");
+  std::string_view op;
+  if (op_el.get_string().get(op) != simdjson::SUCCESS) {
+    return Invalid("op", absl::StrCat("expected string, got ", TypeName(op_el)));
+  }
+  ChangeOp change_op = ChangeOp::kUpsert;
+  std::string_view image = "after";
+  if (op == "c" || op == "u" || op == "r") {
+    change_op = ChangeOp::kUpsert;
+  } else if (op == "d") {
+    change_op = ChangeOp::kDelete;
+    image = "before";
+  } else if (op == "t" || op == "m") {
+    out.outcome = DecodeOutcome::kSkippedOp;
+    out.skipped_op.assign(op.data(), op.size());
+    return out;
+  } else {
+    return Invalid("op", absl::StrCat("unknown op ", Excerpt(op),
+                                      " (expected one of c, u, r, d, t, m)"));
+  }
+  out.event.op = change_op;
+
+  // The row image. A delete keyed by the record key may have no `before` (e.g. PostgreSQL with
+  // REPLICA IDENTITY NOTHING); everything else needs its image.
+  dom::element row_el;
+  dom::object row;
+  const bool has_row = Lookup(envelope, image, &row_el) && !row_el.is_null();
+  if (has_row && row_el.get_object().get(row) != simdjson::SUCCESS) {
+    return Invalid(image, absl::StrCat("expected object, got ", TypeName(row_el)));
+  }
+  const bool key_from_row = mapping.key_source != v1::RECORD_KEY;
+  if (!has_row && (change_op == ChangeOp::kUpsert || key_from_row)) {
+    return Invalid(image, absl::StrCat("missing or null for op '", AV(op), "'"));
+  }
+  StructSchema row_schema;
+  if (has_schema) row_schema = FindImageSchema(value_schema, image);
+
+  absl::Status status;
+  if (key_from_row) {
+    status = DecodeKeyFields(row, row_schema, image, mapping, &out.event.key);
+  } else {
+    status = DecodeRecordKey(record_key, mapping, &out.event.key);
+  }
+  if (!status.ok()) return status;
+
+  if (change_op == ChangeOp::kUpsert) {
+    out.event.values.resize(mapping.fields.size());
+    for (size_t f = 0; f < mapping.fields.size(); ++f) {
+      const FieldMapping& field = mapping.fields[f];
+      dom::element el;
+      if (!Lookup(row, field.from, &el)) return FieldInvalid(image, field.from, "missing field");
+      if (el.is_null() && field.skip_event_if_null) {
+        out.outcome = DecodeOutcome::kSkippedNull;
+        out.event.values.clear();
+        return out;
+      }
+      int scale = 0;
+      const Kind kind = field.type == v1::VALUE_TYPE_AUTO
+                            ? KindFromSchema(row_schema, field.from, &scale)
+                            : KindOfConfigured(field.type);
+      status = ConvertValue(el, kind, scale, image, field.from, &out.event.values[f]);
+      if (!status.ok()) return status;
+    }
+  }
+
+  status = EventTime(envelope, record_timestamp_ms, &out.event.event_time_ms);
+  if (!status.ok()) return status;
+  out.outcome = DecodeOutcome::kEvent;
+  return out;
+}
+
+absl::StatusOr<DebeziumDecoder> DebeziumDecoder::Create(const TableSchema* schema,
+                                                        DecoderOptions options) {
+  if (schema == nullptr) return absl::InvalidArgumentError("decoder: schema is null");
+  for (size_t s = 0; s < schema->sources.size(); ++s) {
+    const SourceMapping& source = schema->sources[s];
+    if (source.key_fields.size() != schema->key_columns.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sources[", s, "].key_fields: ", source.key_fields.size(),
+                       " fields for ", schema->key_columns.size(), " target key columns"));
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->schema = schema;
+  impl->options = options;
+  return DebeziumDecoder(std::move(impl));
+}
+
+DebeziumDecoder::DebeziumDecoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DebeziumDecoder::DebeziumDecoder(DebeziumDecoder&&) noexcept = default;
+DebeziumDecoder& DebeziumDecoder::operator=(DebeziumDecoder&&) noexcept = default;
+DebeziumDecoder::~DebeziumDecoder() = default;
+
+absl::StatusOr<Decoded> DebeziumDecoder::Decode(int source,
+                                                std::optional<std::string_view> record_key,
+                                                std::optional<std::string_view> record_value,
+                                                int64_t record_timestamp_ms,
+                                                EventPosition position) {
+  return impl_->Decode(source, record_key, record_value, record_timestamp_ms, position);
+}
+
+}  // namespace cdcjoin
