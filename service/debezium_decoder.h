@@ -68,8 +68,10 @@ struct Decoded {
 // - Debezium "bytes" fields without a logical type arrive as base64 text and are kept as that
 //   text; org.apache.kafka.connect.data.Decimal is decoded to decimal text.
 //
-// Every problem is an InvalidArgument whose message names the place and the problem, e.g.
-// "after.simpleName: expected string, got array". Nothing is thrown and no input crashes it.
+// Every problem with the record is an InvalidArgument whose message names the place and the
+// problem, e.g. "after.simpleName: expected string, got array" (the caller dead-letters it).
+// The one other code is ResourceExhausted when the parser cannot allocate memory: that is not
+// the record's fault and must not dead-letter it. Nothing is thrown and no input crashes it.
 //
 // Not thread-safe: it owns the parser buffers; use one per thread.
 class DebeziumDecoder {
