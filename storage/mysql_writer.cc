@@ -1,0 +1,332 @@
+#include "storage/mysql_writer.h"
+
+#include <cppconn/connection.h>
+#include <cppconn/datatype.h>
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+#include <mysql_driver.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <utility>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "join/batch_plan.h"
+#include "storage/retry_classifier.h"
+
+namespace cdcjoin {
+namespace {
+
+// MySQL's limit on placeholders in one prepared statement.
+constexpr size_t kMaxPlaceholders = 65535;
+
+constexpr int kErLockDeadlock = 1213;
+constexpr int kErLockWaitTimeout = 1205;
+
+// Identifiers were validated as plain identifiers by the configuration; doubling backticks
+// keeps this safe even if one slipped through.
+std::string Quote(const std::string& identifier) {
+  std::string quoted = "`";
+  for (char c : identifier) {
+    quoted += c;
+    if (c == '`') quoted += '`';
+  }
+  quoted += '`';
+  return quoted;
+}
+
+int CeilSeconds(int ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
+
+const char* KindName(RowCommandKind kind) {
+  switch (kind) {
+    case RowCommandKind::kUpsert:
+      return "upsert";
+    case RowCommandKind::kClear:
+      return "clear";
+    case RowCommandKind::kDelete:
+      return "delete";
+  }
+  return "?";
+}
+
+// `(k1 = ? AND k2 = ?) OR ...` for composite keys, `k IN (?, ...)` for one key column: both
+// let the server find the rows by primary key and lock them in index order.
+std::string KeyPredicate(const std::vector<std::string>& key_columns, size_t rows) {
+  if (key_columns.size() == 1) {
+    std::vector<std::string> marks(rows, "?");
+    return absl::StrCat(Quote(key_columns[0]), " IN (", absl::StrJoin(marks, ", "), ")");
+  }
+  std::vector<std::string> parts;
+  for (const std::string& column : key_columns) parts.push_back(Quote(column) + " = ?");
+  const std::string one = absl::StrCat("(", absl::StrJoin(parts, " AND "), ")");
+  std::vector<std::string> all(rows, one);
+  return absl::StrJoin(all, " OR ");
+}
+
+std::string BuildSql(const TableSchema& schema, const StatementShape& shape, size_t rows) {
+  const std::string table = Quote(schema.table);
+  switch (shape.kind) {
+    case RowCommandKind::kUpsert: {
+      std::vector<std::string> names;
+      for (const std::string& key : schema.key_columns) names.push_back(Quote(key));
+      std::vector<std::string> updates;
+      for (const auto& column : shape.columns) {
+        const std::string name = Quote(schema.columns[column.first]);
+        names.push_back(name);
+        if (column.second) updates.push_back(absl::StrCat(name, " = VALUES(", name, ")"));
+      }
+      // Nothing to update on conflict (only insert-only columns): a no-op assignment keeps the
+      // statement an upsert without INSERT IGNORE, which would also hide real errors.
+      if (updates.empty()) {
+        const std::string key = Quote(schema.key_columns[0]);
+        updates.push_back(absl::StrCat(key, " = ", key));
+      }
+      std::vector<std::string> marks(names.size(), "?");
+      const std::string tuple = absl::StrCat("(", absl::StrJoin(marks, ", "), ")");
+      std::vector<std::string> tuples(rows, tuple);
+      return absl::StrCat("INSERT INTO ", table, " (", absl::StrJoin(names, ", "), ") VALUES ",
+                          absl::StrJoin(tuples, ", "), " ON DUPLICATE KEY UPDATE ",
+                          absl::StrJoin(updates, ", "));
+    }
+    case RowCommandKind::kClear: {
+      std::vector<std::string> sets;
+      for (const auto& column : shape.columns) {
+        sets.push_back(Quote(schema.columns[column.first]) + " = NULL");
+      }
+      return absl::StrCat("UPDATE ", table, " SET ", absl::StrJoin(sets, ", "), " WHERE ",
+                          KeyPredicate(schema.key_columns, rows));
+    }
+    case RowCommandKind::kDelete:
+      return absl::StrCat("DELETE FROM ", table, " WHERE ",
+                          KeyPredicate(schema.key_columns, rows));
+  }
+  return "";
+}
+
+void Bind(sql::PreparedStatement* statement, unsigned int position, const Value& value) {
+  if (const auto* i = std::get_if<int64_t>(&value)) {
+    statement->setInt64(position, *i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    statement->setDouble(position, *d);
+  } else if (const auto* s = std::get_if<std::string>(&value)) {
+    statement->setString(position, sql::SQLString(*s));
+  } else {
+    statement->setNull(position, sql::DataType::VARCHAR);
+  }
+}
+
+absl::Status FromException(const sql::SQLException& e, absl::string_view context) {
+  return MySqlErrorToStatus(e.getErrorCode(), e.getSQLState(), e.what(), context);
+}
+
+}  // namespace
+
+class MySqlWriter::Impl {
+ public:
+  Impl(const MySqlOptions& options, const TableSchema* schema)
+      : options_(options), schema_(schema) {
+    // Every row binds the key and at most every non-key column.
+    const size_t per_row = schema_->key_columns.size() + schema_->columns.size();
+    max_rows_ = std::max<size_t>(1, std::min(options_.max_rows_per_statement,
+                                             kMaxPlaceholders / std::max<size_t>(1, per_row)));
+  }
+
+  ~Impl() { DropConnection(); }
+
+  absl::Status Open() {
+    DropConnection();
+    sql::ConnectOptionsMap properties;
+    properties["hostName"] = sql::SQLString(options_.host);
+    properties["port"] = options_.port;
+    properties["userName"] = sql::SQLString(options_.user);
+    properties["password"] = sql::SQLString(options_.password);
+    if (!options_.database.empty()) properties["schema"] = sql::SQLString(options_.database);
+    properties["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    // Reconnecting silently inside a transaction would lose its first half: never.
+    properties["OPT_RECONNECT"] = false;
+    if (options_.connect_timeout_ms > 0) {
+      properties["OPT_CONNECT_TIMEOUT"] = CeilSeconds(options_.connect_timeout_ms);
+    }
+    if (options_.read_write_timeout_ms > 0) {
+      properties["OPT_READ_TIMEOUT"] = CeilSeconds(options_.read_write_timeout_ms);
+      properties["OPT_WRITE_TIMEOUT"] = CeilSeconds(options_.read_write_timeout_ms);
+    }
+    const std::string where = absl::StrCat("connect to ", options_.host, ":", options_.port);
+    try {
+      std::unique_ptr<sql::Connection> connection;
+      {
+        // The client library's one-time initialisation is not thread-safe: lanes connecting
+        // at the same moment must take turns.
+        static absl::Mutex connect_mu(absl::kConstInit);
+        absl::MutexLock lock(&connect_mu);
+        connection.reset(sql::mysql::get_mysql_driver_instance()->connect(properties));
+      }
+      connection->setAutoCommit(false);
+      if (options_.read_committed) {
+        connection->setTransactionIsolation(sql::TRANSACTION_READ_COMMITTED);
+      }
+      if (options_.lock_wait_timeout_s > 0) {
+        std::unique_ptr<sql::Statement> statement(connection->createStatement());
+        statement->execute(absl::StrCat("SET SESSION innodb_lock_wait_timeout = ",
+                                        options_.lock_wait_timeout_s));
+      }
+      connection_ = std::move(connection);
+    } catch (const sql::SQLException& e) {
+      return FromException(e, where);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(where, ": ", e.what()));
+    }
+    if (opened_once_) {
+      absl::MutexLock lock(&stats_mu_);
+      ++stats_.reconnects;
+    }
+    opened_once_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::Status Apply(const std::vector<RowCommand>& commands) {
+    if (commands.empty()) return absl::OkStatus();
+    if (connection_ == nullptr) {
+      absl::Status status = Open();
+      if (!status.ok()) {
+        CountFailure(status);
+        return status;
+      }
+    }
+
+    BatchPlan plan = PlanBatch(commands, BatchPlanOptions{max_rows_});
+    size_t statements = 0;
+    std::string context;
+    try {
+      for (size_t round = 0; round < plan.rounds.size(); ++round) {
+        for (const PlannedStatement& planned : plan.rounds[round]) {
+          context = absl::StrCat(KindName(planned.shape.kind), " of ", planned.rows.size(),
+                                 " rows into ", Quote(schema_->table), " (round ", round, ")");
+          Execute(planned);
+          ++statements;
+        }
+      }
+      context = "commit";
+      connection_->commit();
+    } catch (const sql::SQLException& e) {
+      return Fail(FromException(e, context));
+    } catch (const std::exception& e) {
+      // Not from the server (bad_alloc, a connector invariant): the connection's state is
+      // unknown, so it is replaced (closing it rolls the transaction back).
+      absl::Status status = absl::InternalError(absl::StrCat(context, ": ", e.what()));
+      CountFailure(status);
+      DropConnection();
+      return status;
+    }
+
+    absl::MutexLock lock(&stats_mu_);
+    ++stats_.transactions;
+    stats_.statements += statements;
+    stats_.rows += plan.RowCount();
+    stats_.commands += commands.size();
+    return absl::OkStatus();
+  }
+
+  MySqlWriterStats Stats() const {
+    absl::MutexLock lock(&stats_mu_);
+    return stats_;
+  }
+
+ private:
+  void Execute(const PlannedStatement& planned) {
+    sql::PreparedStatement* statement = Prepared(planned.shape, planned.rows.size());
+    unsigned int position = 1;
+    for (const RowCommand& row : planned.rows) {
+      for (const Value& key : row.key) Bind(statement, position++, key);
+      if (planned.shape.kind == RowCommandKind::kUpsert) {
+        for (const ColumnWrite& write : row.writes) Bind(statement, position++, write.value);
+      }
+    }
+    statement->executeUpdate();
+  }
+
+  sql::PreparedStatement* Prepared(const StatementShape& shape, size_t rows) {
+    auto key = std::make_pair(shape, rows);
+    auto it = statements_.find(key);
+    if (it != statements_.end()) return it->second.get();
+    if (statements_.size() >= options_.max_cached_statements) statements_.clear();
+    std::unique_ptr<sql::PreparedStatement> statement(
+        connection_->prepareStatement(BuildSql(*schema_, shape, rows)));
+    return statements_.emplace(std::move(key), std::move(statement)).first->second.get();
+  }
+
+  // Rolls back what the failed transaction did and decides whether the connection survives.
+  absl::Status Fail(absl::Status status) {
+    CountFailure(status);
+    if (NeedsReconnect(status)) {
+      DropConnection();
+      return status;
+    }
+    try {
+      connection_->rollback();
+    } catch (const sql::SQLException&) {
+      // A connection that cannot even roll back is replaced; the server rolls back the
+      // transaction when the connection closes.
+      DropConnection();
+    }
+    return status;
+  }
+
+  void CountFailure(const absl::Status& status) {
+    absl::MutexLock lock(&stats_mu_);
+    ++stats_.failed_transactions;
+    const std::optional<int> code = MySqlErrorCode(status);
+    if (code == kErLockDeadlock) ++stats_.deadlocks;
+    if (code == kErLockWaitTimeout) ++stats_.lock_wait_timeouts;
+  }
+
+  // Prepared statements belong to their connection and must go first.
+  void DropConnection() {
+    statements_.clear();
+    connection_.reset();
+  }
+
+  const MySqlOptions options_;
+  const TableSchema* const schema_;
+  size_t max_rows_ = 1;
+  bool opened_once_ = false;
+
+  // Touched only by the (single) calling thread.
+  std::unique_ptr<sql::Connection> connection_;
+  std::map<std::pair<StatementShape, size_t>, std::unique_ptr<sql::PreparedStatement>> statements_;
+
+  mutable absl::Mutex stats_mu_;
+  MySqlWriterStats stats_ ABSL_GUARDED_BY(stats_mu_);
+};
+
+absl::StatusOr<std::unique_ptr<MySqlWriter>> MySqlWriter::Connect(const MySqlOptions& options,
+                                                                  const TableSchema* schema) {
+  if (schema == nullptr) return absl::InvalidArgumentError("MySqlWriter: schema is null");
+  if (schema->table.empty()) return absl::InvalidArgumentError("MySqlWriter: schema has no table");
+  if (schema->key_columns.empty()) {
+    return absl::InvalidArgumentError("MySqlWriter: schema has no key columns");
+  }
+  auto impl = std::make_unique<Impl>(options, schema);
+  absl::Status status = impl->Open();
+  if (!status.ok()) return status;
+  return std::unique_ptr<MySqlWriter>(new MySqlWriter(std::move(impl)));
+}
+
+MySqlWriter::MySqlWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+MySqlWriter::~MySqlWriter() = default;
+
+absl::Status MySqlWriter::Apply(const std::vector<RowCommand>& commands) {
+  return impl_->Apply(commands);
+}
+
+MySqlWriterStats MySqlWriter::Stats() const { return impl_->Stats(); }
+
+}  // namespace cdcjoin

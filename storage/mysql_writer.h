@@ -1,0 +1,106 @@
+#ifndef CDCJOIN_STORAGE_MYSQL_WRITER_H_
+#define CDCJOIN_STORAGE_MYSQL_WRITER_H_
+
+// MySqlWriter applies a lane's row commands to the target table of MySQL/MariaDB, one batch per
+// transaction, through mysql-connector-c++ 1.1. No exception leaves it: every connector error
+// becomes an absl::Status classified by storage/retry_classifier.
+//
+//   absl::StatusOr<std::unique_ptr<MySqlWriter>> writer = MySqlWriter::Connect(options, &schema);
+//   absl::Status status = (*writer)->Apply(batch);   // all or nothing
+//   if (IsRetriable(status)) { back off; (*writer)->Apply(batch); }  // reconnects by itself
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "join/row_command.h"
+#include "join/row_writer.h"
+#include "join/table_schema.h"
+
+namespace cdcjoin {
+
+struct MySqlOptions {
+  // Default: "127.0.0.1".
+  std::string host = "127.0.0.1";
+  // Default: 3306.
+  int port = 3306;
+  // Default: "root".
+  std::string user = "root";
+  // Default: "" (no password).
+  std::string password;
+  // The schema holding the target table. Default: "" (none selected; the table name must then
+  // resolve on its own, which it rarely does).
+  std::string database;
+  // Connecting gives up after this long (the connector counts whole seconds, rounded up).
+  // Default: 10000.
+  int connect_timeout_ms = 10000;
+  // Reading or writing one packet gives up after this long and the connection counts as lost
+  // (2013, retriable). Must exceed the lock wait timeout, or lock waits turn into reconnects.
+  // The connector counts whole seconds, rounded up. Default: 0 (wait forever).
+  int read_write_timeout_ms = 0;
+  // Rows per multi-row statement at most; also capped so a statement binds at most 65,535
+  // parameters. Default: 500 (PLATFORM.md: ~10x the rows/s of one-row statements here).
+  size_t max_rows_per_statement = 500;
+  // When > 0, `SET SESSION innodb_lock_wait_timeout` to this after every connect (tests lower it
+  // to see 1205 quickly). Default: 0 (the server's setting, 50 s out of the box).
+  int lock_wait_timeout_s = 0;
+  // READ COMMITTED instead of the server's REPEATABLE READ for the writer's transactions: the
+  // writer never reads, and READ COMMITTED takes no gap locks, so concurrent lanes inserting
+  // neighbouring new keys cannot deadlock on gaps. Default: true.
+  bool read_committed = true;
+  // Prepared statements kept per connection, keyed by statement shape and row count; the whole
+  // cache is dropped when it would grow past this (the server caps prepared statements at
+  // max_prepared_stmt_count, 16,382 by default, for all connections together). Default: 64.
+  size_t max_cached_statements = 64;
+};
+
+// Counters since Connect, for status pages and benchmarks.
+struct MySqlWriterStats {
+  uint64_t transactions = 0;         // Committed.
+  uint64_t failed_transactions = 0;  // Rolled back (or lost) on an error.
+  uint64_t statements = 0;           // Executed inside committed transactions.
+  uint64_t rows = 0;                 // Rows those statements carried (after collapsing).
+  uint64_t commands = 0;             // Row commands given to successful Apply calls.
+  uint64_t deadlocks = 0;            // 1213 seen.
+  uint64_t lock_wait_timeouts = 0;   // 1205 seen.
+  uint64_t reconnects = 0;           // Connections opened after the first one.
+};
+
+class MySqlWriter : public RowWriter {
+ public:
+  // Opens the connection and checks nothing else: the table is created by whoever owns the
+  // database. `schema` must outlive the writer. Fails with the classified status when the
+  // server cannot be reached (kUnavailable with the code: retriable).
+  static absl::StatusOr<std::unique_ptr<MySqlWriter>> Connect(const MySqlOptions& options,
+                                                              const TableSchema* schema);
+
+  ~MySqlWriter() override;
+  MySqlWriter(const MySqlWriter&) = delete;
+  MySqlWriter& operator=(const MySqlWriter&) = delete;
+
+  // Applies the commands (consumption order) in one transaction built by join/batch_plan:
+  // multi-row `INSERT ... ON DUPLICATE KEY UPDATE c = VALUES(c)` for the update-on-conflict
+  // columns (insert-only columns only in the VALUES list), `UPDATE ... SET c = NULL WHERE key`
+  // for clears, `DELETE ... WHERE key` for deletes, rows in key order, every value a bound
+  // parameter. On error the transaction is rolled back and the classified status returned; after
+  // a connection error the next call reconnects first, so the caller just retries.
+  // An empty batch does nothing and succeeds. REQUIRES: one caller at a time.
+  absl::Status Apply(const std::vector<RowCommand>& commands) override;
+
+  // Thread-safe.
+  MySqlWriterStats Stats() const;
+
+ private:
+  class Impl;
+  explicit MySqlWriter(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cdcjoin
+
+#endif  // CDCJOIN_STORAGE_MYSQL_WRITER_H_
