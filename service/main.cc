@@ -1,0 +1,175 @@
+// cdcjoind: joins two Debezium CDC streams from Kafka into one MySQL/MariaDB table.
+//
+//   cdcjoind --config=examples/nickname.textproto [--embedded_kafka]
+//
+// Flags live here only; everything else is configured by the one Config message.
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "service/config.h"
+#include "service/embedded_kafka.h"
+#include "service/logging.h"
+#include "service/pipeline.h"
+#include "service/version.h"
+#include "storage/mysql_writer.h"
+
+ABSL_FLAG(std::string, config, "", "Path of the text-format cdcjoin.v1.Config.");
+ABSL_FLAG(bool, check_config, false, "Validate the configuration and exit.");
+ABSL_FLAG(bool, version, false, "Print the version and exit.");
+ABSL_FLAG(bool, embedded_kafka, false,
+          "Host librdkafka's mock cluster in this process (demos and tests) instead of "
+          "connecting to kafka.brokers.");
+ABSL_FLAG(std::string, embedded_kafka_bootstrap_file, "",
+          "With --embedded_kafka: write the cluster's bootstrap address to this file.");
+ABSL_FLAG(int32_t, shutdown_timeout_ms, 30000,
+          "On SIGTERM/SIGINT: how long to wait for consumed events to be applied.");
+ABSL_FLAG(int32_t, progress_interval_ms, 5000, "How often a progress line is logged; 0: never.");
+
+namespace cdcjoin {
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void OnStopSignal(int signal) { g_stop_signal = signal; }
+
+std::string ProgressLine(const Pipeline& pipeline) {
+  int64_t lag = 0;
+  int64_t committed = 0;
+  for (const PartitionStatus& partition : pipeline.Partitions()) {
+    lag += partition.lag;
+    committed += partition.committed > 0 ? partition.committed : 0;
+  }
+  const PipelineStats& stats = pipeline.stats();
+  return absl::StrCat("progress: state=", PipelineStateName(pipeline.state()),
+                      " consumed=", stats.EventsConsumed(), " applied=", stats.rows_written.load(),
+                      " batches=", stats.batches.load(), " dead_lettered=",
+                      stats.dead_lettered.load(), " retries=", stats.retries.load(),
+                      " deadlocks=", stats.deadlocks.load(), " committed_offsets=", committed,
+                      " lag=", lag);
+}
+
+int Run() {
+  if (absl::GetFlag(FLAGS_version)) {
+    std::printf("cdcjoind %s\n", kVersion);
+    return 0;
+  }
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (config_path.empty()) {
+    std::fprintf(stderr, "cdcjoind: --config is required\n");
+    return 2;
+  }
+  const bool embedded = absl::GetFlag(FLAGS_embedded_kafka);
+  absl::StatusOr<v1::Config> config = LoadConfigFile(config_path);
+  if (config.ok()) {
+    if (absl::Status s = ValidateConfig(*config, embedded); !s.ok()) {
+      config = absl::Status(s.code(), absl::StrCat(config_path, ": ", s.message()));
+    }
+  }
+  if (!config.ok()) {
+    std::fprintf(stderr, "cdcjoind: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::string> password = ResolveDatabasePassword(config->target().database());
+  if (!password.ok()) {
+    std::fprintf(stderr, "cdcjoind: %s\n", std::string(password.status().message()).c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::printf("%s: ok\n", config_path.c_str());
+    return 0;
+  }
+
+  std::unique_ptr<EmbeddedKafka> embedded_kafka;
+  std::string brokers = config->kafka().brokers();
+  if (embedded) {
+    const int partitions = config->kafka().embedded_partitions();
+    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> cluster = EmbeddedKafka::Start(
+        3, {{config->sources(0).topic(), partitions},
+            {config->sources(1).topic(), partitions},
+            {config->kafka().dead_letter_topic(), 1}});
+    if (!cluster.ok()) {
+      LogError(cluster.status().ToString());
+      return 1;
+    }
+    embedded_kafka = *std::move(cluster);
+    brokers = embedded_kafka->bootstrap_servers();
+    LogInfo("embedded kafka (librdkafka mock cluster) listening at ", brokers);
+    const std::string bootstrap_file = absl::GetFlag(FLAGS_embedded_kafka_bootstrap_file);
+    if (!bootstrap_file.empty()) {
+      if (absl::Status s = WriteFileAtomically(bootstrap_file, brokers + "\n"); !s.ok()) {
+        LogError(s.ToString());
+        return 1;
+      }
+    }
+  }
+
+  absl::StatusOr<TableSchema> schema = TableSchema::FromConfig(*config);
+  if (!schema.ok()) {
+    LogError(schema.status().ToString());
+    return 2;
+  }
+  const v1::DatabaseConfig& database = config->target().database();
+  MySqlOptions mysql;
+  mysql.host = database.host();
+  mysql.port = database.port();
+  mysql.user = database.user();
+  mysql.password = *password;
+  mysql.database = database.database();
+  mysql.connect_timeout_ms = database.connect_timeout_ms();
+  mysql.max_rows_per_statement = config->sink().batch_rows();
+
+  Pipeline::Options options;
+  options.config = *config;
+  options.bootstrap_servers = brokers;
+  const TableSchema* table_schema = &*schema;
+  options.connect_writer = [mysql, table_schema]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
+    absl::StatusOr<std::unique_ptr<MySqlWriter>> writer = MySqlWriter::Connect(mysql, table_schema);
+    if (!writer.ok()) return writer.status();
+    return std::unique_ptr<RowWriter>(*std::move(writer));
+  };
+
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGINT, OnStopSignal);
+
+  absl::StatusOr<std::unique_ptr<Pipeline>> pipeline = Pipeline::Start(std::move(options));
+  if (!pipeline.ok()) {
+    LogError("cannot start: ", pipeline.status().ToString());
+    return 1;
+  }
+  LogInfo("cdcjoind ", kVersion, " running in ", v1::JoinMode_Name(config->mode()), " mode");
+
+  const absl::Duration progress_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
+  absl::Time next_progress = absl::Now() + progress_interval;
+  while (g_stop_signal == 0) {
+    absl::SleepFor(absl::Milliseconds(100));
+    if (progress_interval > absl::ZeroDuration() && absl::Now() >= next_progress) {
+      LogInfo(ProgressLine(**pipeline));
+      next_progress = absl::Now() + progress_interval;
+    }
+  }
+  LogInfo("signal ", static_cast<int>(g_stop_signal), ": stopping gracefully");
+  absl::Status stopped =
+      (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));
+  LogInfo(ProgressLine(**pipeline));
+  return stopped.ok() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace cdcjoin
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "cdcjoind --config=FILE [--embedded_kafka]: joins two Debezium CDC streams from Kafka "
+      "into one MySQL/MariaDB table.");
+  absl::ParseCommandLine(argc, argv);
+  return cdcjoin::Run();
+}

@@ -1,0 +1,73 @@
+#ifndef CDCJOIN_SERVICE_PIPELINE_H_
+#define CDCJOIN_SERVICE_PIPELINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/cdcjoin/v1/config.pb.h"
+#include "service/sink_lanes.h"
+#include "service/stats.h"
+
+namespace cdcjoin {
+
+enum class PipelineState { kStarting, kRunning, kPaused, kDegraded, kStopping, kStopped };
+
+const char* PipelineStateName(PipelineState state);
+
+// Progress of one assigned partition.
+struct PartitionStatus {
+  std::string topic;
+  int source = 0;
+  int32_t partition = 0;
+  int64_t consumed = -1;        // Next offset to consume; -1 before the first record.
+  int64_t committed = -1;       // Last committed offset (everything below it is durable).
+  int64_t high_watermark = -1;  // From the last fetch; -1 when unknown.
+  int64_t lag = 0;              // high_watermark - committed: what is not yet durable.
+  bool data_loss = false;       // The committed offset fell out of retention: stopped.
+};
+
+// The process's data path: one consumer subscribed to both source topics, decoding, the
+// configured joiner, the sink lanes, the dead-letter producer, and offset commits that never pass
+// an event whose effect is not durable.
+//
+//   auto pipeline = Pipeline::Start({config, brokers, connect});
+//   ... pipeline->Partitions(), pipeline->stats() ...
+//   pipeline->Stop(absl::Seconds(30));
+class Pipeline {
+ public:
+  struct Options {
+    // Validated, with defaults applied (service/config).
+    v1::Config config;
+    // bootstrap.servers: the config's brokers or the embedded cluster's.
+    std::string bootstrap_servers;
+    // Opens one writer per sink lane.
+    SinkLanes::WriterFactory connect_writer;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Start(Options options);
+  virtual ~Pipeline() = default;
+
+  // Stops consuming, waits up to `timeout` for what was consumed to be applied, commits, leaves
+  // the group. What did not get applied in time is not committed, so it is consumed again on the
+  // next start. Idempotent.
+  virtual absl::Status Stop(absl::Duration timeout) = 0;
+
+  // Operator pause: no new records are consumed; pending ones still apply and commit.
+  virtual void Pause() = 0;
+  virtual void Resume() = 0;
+
+  virtual PipelineState state() const = 0;
+  virtual std::vector<PartitionStatus> Partitions() const = 0;
+  virtual std::vector<LaneStatus> Lanes() const = 0;
+  virtual const PipelineStats& stats() const = 0;
+  // True once the consumer group gave this instance its partitions.
+  virtual bool Assigned() const = 0;
+};
+
+}  // namespace cdcjoin
+
+#endif  // CDCJOIN_SERVICE_PIPELINE_H_

@@ -1,0 +1,99 @@
+#include "tests/support/test_mysql.h"
+
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+#include <mysql_driver.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "tests/support/seed_workload.h"
+
+namespace cdcjoin::testing {
+namespace {
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlEndpoint& endpoint,
+                                                         const std::string& database) {
+  try {
+    sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
+    std::unique_ptr<sql::Connection> connection(driver->connect(
+        absl::StrCat("tcp://", endpoint.host, ":", endpoint.port), endpoint.user, ""));
+    if (!database.empty()) connection->setSchema(database);
+    return connection;
+  } catch (const sql::SQLException& e) {
+    return absl::UnavailableError(absl::StrCat("mysql connect: ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<MySqlEndpoint> MySqlFromEnv() {
+  const char* host = std::getenv("CDCJOIN_MYSQL_HOST");
+  const char* port = std::getenv("CDCJOIN_MYSQL_PORT");
+  const char* user = std::getenv("CDCJOIN_MYSQL_USER");
+  MySqlEndpoint endpoint;
+  if (host == nullptr || port == nullptr || !absl::SimpleAtoi(port, &endpoint.port)) {
+    return absl::FailedPreconditionError(
+        "CDCJOIN_MYSQL_HOST and CDCJOIN_MYSQL_PORT must name the test MariaDB: run the tests "
+        "through scripts/run_tests.sh (or `eval \"$(scripts/mariadb.sh start DIR)\"` first)");
+  }
+  endpoint.host = host;
+  endpoint.user = user != nullptr ? user : "root";
+  return endpoint;
+}
+
+absl::Status ExecuteSql(const MySqlEndpoint& endpoint, const std::string& database,
+                        const std::vector<std::string>& statements) {
+  absl::StatusOr<std::unique_ptr<sql::Connection>> connection = Connect(endpoint, database);
+  if (!connection.ok()) return connection.status();
+  try {
+    std::unique_ptr<sql::Statement> statement((*connection)->createStatement());
+    for (const std::string& text : statements) statement->execute(text);
+  } catch (const sql::SQLException& e) {
+    return absl::InternalError(absl::StrCat("mysql: ", e.what(), " (", e.getErrorCode(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CreateSeedDatabase(const MySqlEndpoint& endpoint, const std::string& database) {
+  if (absl::Status s = ExecuteSql(endpoint, "",
+                                  {absl::StrCat("DROP DATABASE IF EXISTS `", database, "`"),
+                                   absl::StrCat("CREATE DATABASE `", database,
+                                                "` CHARACTER SET utf8mb4")});
+      !s.ok()) {
+    return s;
+  }
+  return ExecuteSql(endpoint, database, {SeedTargetTableDdl()});
+}
+
+absl::StatusOr<ModelTable> DumpSeedTable(const MySqlEndpoint& endpoint,
+                                         const std::string& database) {
+  absl::StatusOr<std::unique_ptr<sql::Connection>> connection = Connect(endpoint, database);
+  if (!connection.ok()) return connection.status();
+  ModelTable table;
+  try {
+    std::unique_ptr<sql::Statement> statement((*connection)->createStatement());
+    std::unique_ptr<sql::ResultSet> rows(statement->executeQuery(
+        "SELECT userId, maskingName, currentNickname,"
+        " DATE_FORMAT(dateCreated, '%Y-%m-%d %H:%i:%s.%f') FROM Nickname"));
+    auto text = [&rows](int column) -> std::optional<std::string> {
+      if (rows->isNull(column)) return std::nullopt;
+      return std::string(rows->getString(column));
+    };
+    while (rows->next()) {
+      ModelRow& row = table[rows->getInt64(1)];
+      row["maskingName"] = text(2);
+      row["currentNickname"] = text(3);
+      row["dateCreated"] = text(4);
+    }
+  } catch (const sql::SQLException& e) {
+    return absl::InternalError(absl::StrCat("mysql: ", e.what(), " (", e.getErrorCode(), ")"));
+  }
+  return table;
+}
+
+}  // namespace cdcjoin::testing

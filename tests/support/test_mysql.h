@@ -1,0 +1,35 @@
+#ifndef CDCJOIN_TESTS_SUPPORT_TEST_MYSQL_H_
+#define CDCJOIN_TESTS_SUPPORT_TEST_MYSQL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tests/support/reference_model.h"
+
+namespace cdcjoin::testing {
+
+// The private MariaDB that scripts/mariadb.sh started, as the environment names it.
+struct MySqlEndpoint {
+  std::string host;
+  int port = 0;
+  std::string user;
+};
+
+// From CDCJOIN_MYSQL_HOST / _PORT / _USER; FailedPrecondition naming what is missing.
+absl::StatusOr<MySqlEndpoint> MySqlFromEnv();
+
+// Runs statements in order on a fresh connection (no default database when `database` is "").
+absl::Status ExecuteSql(const MySqlEndpoint& endpoint, const std::string& database,
+                        const std::vector<std::string>& statements);
+
+// A fresh database holding the seed's empty Nickname table.
+absl::Status CreateSeedDatabase(const MySqlEndpoint& endpoint, const std::string& database);
+
+// The Nickname table as the reference model writes it (DATETIME as "%Y-%m-%d %H:%i:%s.%f").
+absl::StatusOr<ModelTable> DumpSeedTable(const MySqlEndpoint& endpoint,
+                                         const std::string& database);
+
+}  // namespace cdcjoin::testing
+
+#endif  // CDCJOIN_TESTS_SUPPORT_TEST_MYSQL_H_
