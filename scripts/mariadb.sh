@@ -94,7 +94,13 @@ start() {
   if [[ -z "${port}" ]]; then
     port=$(free_port)
   fi
-  [[ "${port}" =~ ^[0-9]+$ ]] || die "port must be a number, got '${port}'"
+  if ! [[ "${port}" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+    die "port must be a number in 1..65535, got '${port}'"
+  fi
+  # Otherwise the ping below could be answered by whatever already listens there.
+  if (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+    die "port ${port} on 127.0.0.1 is already in use"
+  fi
 
   if [[ ! -d "${dir}/data/mysql" ]]; then
     log "installing a new data directory in ${dir}/data"
@@ -111,15 +117,21 @@ start() {
   log "starting mariadbd on 127.0.0.1:${port}"
   # setsid: the server must outlive this script and the shell that eval'ed it, and must not
   # receive the terminal's SIGINT meant for a test run.
+  # utf8mb4: with --no-defaults the server default is latin1 (Debian's config file that says
+  # otherwise is skipped), and tables created without a charset could not hold the seed's Korean
+  # nicknames.
   setsid "${mariadbd}" --no-defaults --user=root --datadir="${dir}/data" --port="${port}" \
     --bind-address=127.0.0.1 --socket="${dir}/mysqld.sock" --pid-file="${dir}/mysqld.pid" \
     --log-error="${dir}/error.log" --skip-name-resolve --innodb_flush_log_at_trx_commit=2 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     </dev/null >/dev/null 2>&1 &
   local launched=$!
 
   local deadline=$((SECONDS + ${CDCJOIN_MARIADB_START_TIMEOUT_S:-60}))
-  until "${admin}" --no-defaults --protocol=tcp --host=127.0.0.1 --port="${port}" --user=root \
-    --connect-timeout=2 ping >/dev/null 2>&1; do
+  # Ready when our server has written its pid file (it does so once it listens) and answers.
+  until [[ -s "${dir}/mysqld.pid" ]] &&
+    "${admin}" --no-defaults --protocol=tcp --host=127.0.0.1 --port="${port}" --user=root \
+      --connect-timeout=2 ping >/dev/null 2>&1; do
     if ! pid_alive "${launched}"; then
       error_log_tail "${dir}"
       die "mariadbd exited during startup (port ${port} busy? see ${dir}/error.log)"
@@ -131,10 +143,6 @@ start() {
     fi
     sleep 0.1
   done
-  # The server writes its pid file itself once it is up; fall back to the launched pid.
-  if [[ ! -s "${dir}/mysqld.pid" ]]; then
-    echo "${launched}" >"${dir}/mysqld.pid"
-  fi
   echo "${port}" >"${dir}/port"
   log "ready: pid $(cat "${dir}/mysqld.pid"), port ${port}, data ${dir}/data"
   echo "export CDCJOIN_MYSQL_HOST=127.0.0.1 CDCJOIN_MYSQL_PORT=${port} CDCJOIN_MYSQL_USER=root"
