@@ -88,6 +88,8 @@ class MySqlWriter : public RowWriter {
   // for clears, `DELETE ... WHERE key` for deletes, rows in key order, every value a bound
   // parameter. On error the transaction is rolled back and the classified status returned; after
   // a connection error the next call reconnects first, so the caller just retries.
+  // A connection lost during COMMIT leaves unknown whether the batch committed; the retry then
+  // applies it again (at-least-once, like any replay after a crash).
   // An empty batch does nothing and succeeds. REQUIRES: one caller at a time.
   absl::Status Apply(const std::vector<RowCommand>& commands) override;
 
