@@ -140,6 +140,7 @@ class PipelineImpl final : public Pipeline,
     producer_->flush(5000);
     producer_->poll(0);
     CommitApplied();
+    RefreshPartitionStatus();
     consumer_->close();
     state_.store(PipelineState::kStopped);
     stopped_ = true;
@@ -332,7 +333,10 @@ class PipelineImpl final : public Pipeline,
     std::vector<std::pair<SourcePartition, int64_t>> advanced;
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
       auto it = committed_.find(progress.partition);
-      if (it == committed_.end() || progress.next_offset <= it->second) continue;
+      if (it == committed_.end() || progress.next_offset < 0 ||
+          progress.next_offset <= it->second) {
+        continue;
+      }
       list.items.push_back(RdKafka::TopicPartition::create(
           schema_.sources[progress.partition.source].topic, progress.partition.partition,
           progress.next_offset));

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package cdcjoin builds, tests and runs with. Idempotent: it only
+# calls apt-get when something is missing. Run as root.
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap g++ git ca-certificates python3
+  librdkafka-dev librocksdb-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
+  protobuf-compiler libmysqlcppconn-dev libabsl-dev libgtest-dev libgmock-dev googletest
+  libsimdjson-dev
+  mariadb-server mariadb-client kcat
+  python3-grpcio python3-grpc-tools grpc-proto umoci skopeo
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+echo "install_deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

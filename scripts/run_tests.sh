@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: installs the Debian packages, starts a private
+# MariaDB on a loopback port, runs `bazel test //...` against it, stops MariaDB.
+#   scripts/run_tests.sh [extra bazel test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install_deps.sh
+
+mysql_dir=$(mktemp -d /tmp/cdcjoin-test-mysql.XXXXXX)
+cleanup() { scripts/mariadb.sh stop "$mysql_dir" || true; rm -rf "$mysql_dir"; }
+trap cleanup EXIT
+eval "$(scripts/mariadb.sh start "$mysql_dir")"
+export CDCJOIN_MYSQL_HOST CDCJOIN_MYSQL_PORT CDCJOIN_MYSQL_USER
+
+status=0
+bazel test //... --test_env=CDCJOIN_MYSQL_HOST --test_env=CDCJOIN_MYSQL_PORT \
+  --test_env=CDCJOIN_MYSQL_USER "$@" 2>&1 | tee /tmp/cdcjoin-test-output.log || status=$?
+echo
+echo "== test summary =="
+grep -E "^Executed [0-9]+ out of [0-9]+ tests?" /tmp/cdcjoin-test-output.log || true
+exit $status
