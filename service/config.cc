@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -90,6 +91,32 @@ absl::Status ValidateSource(const v1::Config& config, int index) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateAdmin(const v1::AdminConfig& admin) {
+  // host:port or [v6]:port; the port may be 0 (pick a free one).
+  const std::string& address = admin.listen_address();
+  const size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return FieldError("admin.listen_address",
+                      absl::StrCat("'", address, "' is not host:port with a port in [0, 65535]"));
+  }
+  if (!admin.token_file().empty() && !admin.token_env().empty()) {
+    return FieldError("admin.token_file", "set either token_file or token_env, not both");
+  }
+  const v1::AdminTlsConfig& tls = admin.tls();
+  if (!tls.cert_file().empty() && tls.key_file().empty()) {
+    return FieldError("admin.tls.key_file", "required with admin.tls.cert_file");
+  }
+  if (tls.cert_file().empty() && !tls.key_file().empty()) {
+    return FieldError("admin.tls.cert_file", "required with admin.tls.key_file");
+  }
+  if (tls.cert_file().empty() && !tls.client_ca_file().empty()) {
+    return FieldError("admin.tls.client_ca_file", "needs admin.tls.cert_file (TLS) too");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsValidIdentifier(const std::string& name) {
@@ -165,6 +192,10 @@ void ApplyDefaults(v1::Config* config) {
   }
   DefaultIfZero(window, &v1::WindowConfig::block_cache_mb, &v1::WindowConfig::set_block_cache_mb, 64);
   DefaultIfZero(window, &v1::WindowConfig::write_buffer_mb, &v1::WindowConfig::set_write_buffer_mb, 32);
+
+  v1::AdminConfig* admin = config->mutable_admin();
+  if (admin->listen_address().empty()) admin->set_listen_address("127.0.0.1:50051");
+  if (!admin->has_allow_unauthenticated_reads()) admin->set_allow_unauthenticated_reads(true);
 }
 
 absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
@@ -255,6 +286,7 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   if (config.mode() == v1::WINDOWED && window.state_dir().empty()) {
     return FieldError("window.state_dir", "required in WINDOWED mode");
   }
+  if (absl::Status s = ValidateAdmin(config.admin()); !s.ok()) return s;
   return absl::OkStatus();
 }
 

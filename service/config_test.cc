@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -134,6 +136,36 @@ TEST(ConfigTest, RedactsSecretProperties) {
   v1::Config redacted = RedactSecrets(config);
   EXPECT_EQ(redacted.kafka().properties().at("sasl.password"), "<redacted>");
   EXPECT_EQ(redacted.kafka().properties().at("security.protocol"), "SASL_SSL");
+}
+
+TEST(ConfigTest, AdminDefaults) {
+  absl::StatusOr<v1::Config> config = ParseConfig(kValid);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->admin().listen_address(), "127.0.0.1:50051");
+  EXPECT_TRUE(config->admin().allow_unauthenticated_reads());
+  EXPECT_TRUE(config->admin().token_file().empty());
+  // An explicit false survives the defaults.
+  config = ParseConfig(std::string(kValid) + "admin { allow_unauthenticated_reads: false }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->admin().allow_unauthenticated_reads());
+}
+
+TEST(ConfigTest, AdminErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"admin { listen_address: \"localhost\" }", "admin.listen_address: 'localhost'"},
+      {"admin { listen_address: \"127.0.0.1:70000\" }", "admin.listen_address"},
+      {"admin { token_file: \"/t\" token_env: \"T\" }", "admin.token_file: set either"},
+      {"admin { tls { cert_file: \"c.pem\" } }", "admin.tls.key_file: required"},
+      {"admin { tls { key_file: \"k.pem\" } }", "admin.tls.cert_file: required"},
+      {"admin { tls { client_ca_file: \"ca.pem\" } }", "admin.tls.client_ca_file"},
+  };
+  for (const auto& [extra, expected] : cases) {
+    absl::Status status = Validate(std::string(kValid) + extra);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << extra;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(expected)) << extra;
+  }
+  EXPECT_TRUE(Validate(std::string(kValid) + "admin { listen_address: \"127.0.0.1:0\" }").ok());
+  EXPECT_TRUE(Validate(std::string(kValid) + "admin { listen_address: \"[::1]:50051\" }").ok());
 }
 
 }  // namespace
