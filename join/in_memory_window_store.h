@@ -20,10 +20,16 @@ class InMemoryWindowStore : public WindowStore {
     absl::MutexLock lock(&mu_);
     if (fail_commits_) return absl::UnavailableError("InMemoryWindowStore: commit failure injected");
     for (const WindowStoreBatch::Op& op : batch.ops()) {
-      if (op.kind == WindowStoreBatch::OpKind::kPut) {
-        data_[op.key] = op.value;
-      } else {
-        data_.erase(op.key);
+      switch (op.kind) {
+        case WindowStoreBatch::OpKind::kPut:
+          data_[op.key] = op.value;
+          break;
+        case WindowStoreBatch::OpKind::kDelete:
+          data_.erase(op.key);
+          break;
+        case WindowStoreBatch::OpKind::kDeleteRange:
+          data_.erase(data_.lower_bound(op.key), data_.lower_bound(op.value));
+          break;
       }
     }
     for (const auto& [partition, offset] : batch.offsets()) offsets_[partition] = offset;

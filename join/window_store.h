@@ -30,17 +30,21 @@ namespace cdcjoin {
 // Operations apply in the order they were added (a Put after a Delete of the same key wins).
 class WindowStoreBatch {
  public:
-  enum class OpKind { kPut, kDelete };
+  enum class OpKind { kPut, kDelete, kDeleteRange };
   struct Op {
     OpKind kind = OpKind::kPut;
-    std::string key;
-    std::string value;  // Empty for kDelete.
+    std::string key;    // kDeleteRange: the first key deleted.
+    std::string value;  // kPut: the value. kDeleteRange: the end (excluded). kDelete: empty.
   };
 
   void Put(std::string key, std::string value) {
     ops_.push_back(Op{OpKind::kPut, std::move(key), std::move(value)});
   }
   void Delete(std::string key) { ops_.push_back(Op{OpKind::kDelete, std::move(key), {}}); }
+  // Deletes every key in [begin, end): one range tombstone instead of one per key.
+  void DeleteRange(std::string begin, std::string end) {
+    ops_.push_back(Op{OpKind::kDeleteRange, std::move(begin), std::move(end)});
+  }
   // The next offset to consume on `partition` once this batch is durable (last offset + 1).
   void SetNextOffset(const SourcePartition& partition, int64_t next_offset) {
     offsets_[partition] = next_offset;

@@ -564,6 +564,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
   absl::Status Acknowledge(absl::Span<const EventPosition> applied) override {
     absl::MutexLock lock(&mu_);
     if (!broken_.ok()) return broken_;
+    std::vector<uint64_t> acked;
     for (const EventPosition& p : applied) {
       auto found = position_index_.find({p.partition, p.offset});
       if (found == position_index_.end()) continue;
@@ -576,8 +577,23 @@ class WindowedJoinerImpl : public WindowedJoiner {
         }
         emitting_.erase(e);
         ++stats_.windows_acknowledged;
-        batch_.Delete(BigEndianKey(kEmittingPrefix, seq));
+        acked.push_back(seq);
       }
+    }
+    // Windows are emitted with consecutive sequence numbers and mostly acknowledged in runs:
+    // one range tombstone per run instead of one per window.
+    std::sort(acked.begin(), acked.end());
+    for (size_t i = 0; i < acked.size();) {
+      size_t j = i + 1;
+      while (j < acked.size() && acked[j] == acked[j - 1] + 1) ++j;
+      const uint64_t first = acked[i], last = acked[j - 1];
+      if (last == first) {
+        batch_.Delete(BigEndianKey(kEmittingPrefix, first));
+      } else {  // Every sequence number in [first, last] was acknowledged just now.
+        batch_.DeleteRange(BigEndianKey(kEmittingPrefix, first),
+                           BigEndianKey(kEmittingPrefix, last + 1));
+      }
+      i = j;
     }
     return CommitAndEmit(nullptr);
   }

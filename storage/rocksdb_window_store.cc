@@ -71,9 +71,18 @@ class RocksDbWindowStoreImpl : public RocksDbWindowStore {
   absl::Status Commit(const WindowStoreBatch& batch) override {
     rocksdb::WriteBatch wb;
     for (const WindowStoreBatch::Op& op : batch.ops()) {
-      rocksdb::Status s = op.kind == WindowStoreBatch::OpKind::kPut
-                              ? wb.Put(state(), op.key, op.value)
-                              : wb.Delete(state(), op.key);
+      rocksdb::Status s;
+      switch (op.kind) {
+        case WindowStoreBatch::OpKind::kPut:
+          s = wb.Put(state(), op.key, op.value);
+          break;
+        case WindowStoreBatch::OpKind::kDelete:
+          s = wb.Delete(state(), op.key);
+          break;
+        case WindowStoreBatch::OpKind::kDeleteRange:
+          s = wb.DeleteRange(state(), op.key, op.value);
+          break;
+      }
       if (!s.ok()) return FromRocks(s, "window store batch");
     }
     for (const auto& [partition, offset] : batch.offsets()) {

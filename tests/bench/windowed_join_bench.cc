@@ -1,0 +1,363 @@
+// Windowed joiner throughput on one core: ChangeEvents -> WindowedJoiner -> RocksDB state ->
+// emitted commands (to a sink that only counts and acknowledges), with 1M events over 100K keys.
+// Also decode -> join (Debezium JSON through service/debezium_decoder). Baselines measured in the
+// same run: the same events as plain RocksDB puts (one WriteBatch per poll batch, same options),
+// and the database-side command building with no I/O.
+//
+//   bazel run -c opt //tests/bench:windowed_join_bench [-- --events=N --keys=N]
+//
+// Event generation is outside the timed sections: each poll batch is generated, then timed.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "join/db_upsert_joiner.h"
+#include "join/windowed_joiner.h"
+#include "service/debezium_decoder.h"
+#include "storage/rocksdb_window_store.h"
+
+namespace cdcjoin {
+namespace {
+
+constexpr size_t kBatch = 1000;  // Events per poll batch.
+
+struct Args {
+  int64_t events = 1000000;
+  int64_t keys = 100000;
+};
+
+TableSchema BenchSchema() {
+  TableSchema schema;
+  schema.table = "Nickname";
+  schema.key_columns = {"id"};
+  schema.columns = {"simpleName", "age", "maskingName"};
+  SourceMapping user;
+  user.name = user.topic = "user";
+  user.key_fields = {"id"};
+  user.on_delete = v1::IGNORE;
+  user.fields = {FieldMapping{"simpleName", 0, true, false, v1::VALUE_TYPE_AUTO},
+                 FieldMapping{"age", 1, true, false, v1::VALUE_TYPE_AUTO}};
+  SourceMapping ext;
+  ext.name = ext.topic = "ext";
+  ext.key_fields = {"id"};
+  ext.on_delete = v1::CLEAR_COLUMNS;
+  ext.fields = {FieldMapping{"maskingName", 2, true, false, v1::VALUE_TYPE_AUTO}};
+  schema.sources = {user, ext};
+  return schema;
+}
+
+// Deterministic workload: event i has event time 1e12 + i/10 ms (10 events per ms: a 5 s window
+// spans 50K events), a uniform key, a random source, 3% deletes.
+class Workload {
+ public:
+  explicit Workload(const Args& args) : args_(args), rng_(42) {}
+
+  void Next(size_t n, std::vector<ChangeEvent>* out) {
+    out->clear();
+    for (size_t j = 0; j < n; ++j, ++i_) {
+      ChangeEvent e;
+      e.source = static_cast<int>(rng_() & 1);
+      const int64_t key = static_cast<int64_t>(rng_() % static_cast<uint64_t>(args_.keys));
+      e.key = {Value(key)};
+      e.event_time_ms = 1000000000000 + i_ / 10;
+      const int32_t partition = static_cast<int32_t>(key % 8);
+      e.position = {SourcePartition{e.source, partition}, offsets_[e.source][partition]++};
+      if (rng_() % 100 < 3) {
+        e.op = ChangeOp::kDelete;
+      } else if (e.source == 0) {
+        e.values = {Value(absl::StrCat("user-", key, "-", i_)), Value(int64_t(i_ % 90))};
+      } else {
+        e.values = {Value(absl::StrCat("m***", i_ % 1000))};
+      }
+      out->push_back(std::move(e));
+    }
+  }
+
+  // The same event as a Debezium JSON envelope (no schema wrapper).
+  static std::string Json(const ChangeEvent& e) {
+    const int64_t id = std::get<int64_t>(e.key[0]);
+    std::string image;
+    if (e.op == ChangeOp::kDelete) {
+      image = absl::StrCat("{\"id\":", id, "}");
+    } else if (e.source == 0) {
+      image = absl::StrCat("{\"id\":", id, ",\"simpleName\":\"", std::get<std::string>(e.values[0]),
+                           "\",\"age\":", std::get<int64_t>(e.values[1]), "}");
+    } else {
+      image = absl::StrCat("{\"id\":", id, ",\"maskingName\":\"",
+                           std::get<std::string>(e.values[0]), "\"}");
+    }
+    const bool del = e.op == ChangeOp::kDelete;
+    return absl::StrCat("{\"before\":", del ? image : "null", ",\"after\":", del ? "null" : image,
+                        ",\"source\":{\"ts_ms\":", e.event_time_ms, ",\"db\":\"app\"},\"op\":\"",
+                        del ? "d" : "u", "\",\"ts_ms\":", e.event_time_ms + 3, "}");
+  }
+
+ private:
+  Args args_;
+  std::mt19937_64 rng_;
+  int64_t i_ = 0;
+  int64_t offsets_[2][8] = {};
+};
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+int64_t StatusKb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::atoll(line.c_str() + std::strlen(field));
+  }
+  return -1;
+}
+
+std::string BenchDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = std::string(base ? base : "/tmp") + "/cdcjoin_windowed_bench_" +
+                    std::to_string(getpid()) + "_" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+RocksDbWindowStoreOptions StoreOptions() { return RocksDbWindowStoreOptions(); }  // 64 / 32 MB
+
+// A store that only counts: the joiner's own CPU cost, without RocksDB.
+class CountingStore : public WindowStore {
+ public:
+  absl::Status Commit(const WindowStoreBatch& batch) override {
+    ops += static_cast<int64_t>(batch.ops().size());
+    return absl::OkStatus();
+  }
+  absl::Status Scan(absl::string_view,
+                    const std::function<absl::Status(absl::string_view, absl::string_view)>&)
+      override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> Get(absl::string_view) override {
+    return absl::NotFoundError("counting store");
+  }
+  absl::StatusOr<std::map<SourcePartition, int64_t>> StoredOffsets() override {
+    return std::map<SourcePartition, int64_t>();
+  }
+  int64_t ops = 0;
+};
+
+struct JoinResult {
+  double seconds = 0;
+  int64_t commands = 0;
+  WindowedJoiner::Stats stats;
+  int64_t rss_kb_after = 0;
+  int64_t store_ops = 0;  // Puts and deletes committed.
+};
+
+// decode: feed JSON through the decoder inside the timed section.
+// no_io: a CountingStore instead of RocksDB.
+JoinResult RunJoin(const Args& args, bool decode, bool no_io = false) {
+  const TableSchema schema = BenchSchema();
+  const std::string dir = BenchDir(decode ? "decode_join" : "join");
+  absl::StatusOr<std::unique_ptr<RocksDbWindowStore>> store =
+      std::unique_ptr<RocksDbWindowStore>();
+  CountingStore counting;
+  if (!no_io) store = RocksDbWindowStore::Open(dir, StoreOptions());
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+    std::exit(1);
+  }
+  WindowStore* window_store = no_io ? static_cast<WindowStore*>(&counting) : store->get();
+  auto joiner = WindowedJoiner::Open(schema, WindowedJoinerOptions(), window_store);
+  if (!joiner.ok()) std::exit(1);
+  auto decoder = DebeziumDecoder::Create(&schema, DecoderOptions());
+  if (!decoder.ok()) std::exit(1);
+
+  Workload workload(args);
+  std::vector<ChangeEvent> generated, events;
+  std::vector<std::string> json;
+  std::vector<RowCommand> out;
+  JoinResult result;
+  std::chrono::steady_clock::duration timed{};
+  int64_t now_ms = 0;
+  // The sink counts, then acknowledges the whole poll batch's commands at once, as a lane
+  // acknowledges a statement batch.
+  std::vector<EventPosition> applied;
+  auto sink = [&] {
+    applied.clear();
+    for (const RowCommand& c : out) {
+      ++result.commands;
+      applied.insert(applied.end(), c.covers.begin(), c.covers.end());
+    }
+    if (!(*joiner)->Acknowledge(applied).ok()) std::exit(1);
+    out.clear();
+  };
+  for (int64_t done = 0; done < args.events; done += kBatch) {
+    workload.Next(kBatch, &generated);
+    if (decode) {
+      json.clear();
+      for (const ChangeEvent& e : generated) json.push_back(Workload::Json(e));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    if (decode) {
+      events.clear();
+      for (size_t j = 0; j < generated.size(); ++j) {
+        absl::StatusOr<Decoded> d = decoder->Decode(generated[j].source, std::nullopt, json[j], 0,
+                                                    generated[j].position);
+        if (!d.ok() || d->outcome != DecodeOutcome::kEvent) {
+          std::fprintf(stderr, "decode: %s\n", std::string(d.status().message()).c_str());
+          std::exit(1);
+        }
+        events.push_back(std::move(d->event));
+      }
+    }
+    now_ms += 1;
+    if (!(*joiner)->Process(decode ? events : generated, now_ms, &out).ok()) std::exit(1);
+    if (done % (10 * kBatch) == 0 && !(*joiner)->Advance(now_ms, &out).ok()) std::exit(1);
+    sink();
+    timed += std::chrono::steady_clock::now() - start;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (!(*joiner)->Drain(&out).ok()) std::exit(1);
+  sink();
+  timed += std::chrono::steady_clock::now() - start;
+  result.seconds = Seconds(timed);
+  result.stats = (*joiner)->stats();
+  result.rss_kb_after = StatusKb("VmRSS:");
+  result.store_ops = counting.ops;
+  joiner->reset();
+  store->reset();
+  std::filesystem::remove_all(dir);
+  return result;
+}
+
+// Baseline 1: the same events as RocksDB puts alone (key -> values), one WriteBatch per batch.
+double RunRocksDbPuts(const Args& args) {
+  const std::string dir = BenchDir("puts");
+  auto store = RocksDbWindowStore::Open(dir, StoreOptions());
+  if (!store.ok()) std::exit(1);
+  Workload workload(args);
+  std::vector<ChangeEvent> generated;
+  std::chrono::steady_clock::duration timed{};
+  WindowStoreBatch batch;
+  for (int64_t done = 0; done < args.events; done += kBatch) {
+    workload.Next(kBatch, &generated);
+    const auto start = std::chrono::steady_clock::now();
+    batch.Clear();
+    for (const ChangeEvent& e : generated) {
+      std::string value;
+      for (const Value& v : e.values) absl::StrAppend(&value, ValueDebugString(v), "|");
+      batch.Put(EncodeKey(e.key), std::move(value));
+      batch.SetNextOffset(e.position.partition, e.position.offset + 1);
+    }
+    if (!(*store)->Commit(batch).ok()) std::exit(1);
+    timed += std::chrono::steady_clock::now() - start;
+  }
+  store->reset();
+  std::filesystem::remove_all(dir);
+  return Seconds(timed);
+}
+
+// Baseline 2: the database-side joiner's command building, no I/O.
+double RunDbUpsertBuild(const Args& args, int64_t* commands) {
+  const TableSchema schema = BenchSchema();
+  Workload workload(args);
+  std::vector<ChangeEvent> generated;
+  std::chrono::steady_clock::duration timed{};
+  for (int64_t done = 0; done < args.events; done += kBatch) {
+    workload.Next(kBatch, &generated);
+    const auto start = std::chrono::steady_clock::now();
+    for (const ChangeEvent& e : generated) {
+      if (BuildDbUpsertCommand(schema, e).has_value()) ++*commands;
+    }
+    timed += std::chrono::steady_clock::now() - start;
+  }
+  return Seconds(timed);
+}
+
+int Main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--events=", 0) == 0) args.events = std::atoll(a.c_str() + 9);
+    if (a.rfind("--keys=", 0) == 0) args.keys = std::atoll(a.c_str() + 7);
+  }
+  const RocksDbWindowStoreOptions store_options = StoreOptions();
+  const WindowedJoinerOptions join_options;
+  const int64_t budget_mb = store_options.block_cache_mb + 2 * store_options.write_buffer_mb;
+  std::printf("windowed_join_bench: %lld events over %lld keys, poll batch %zu, OUTER, "
+              "window %lld ms, grace %lld ms, 10 events per ms of event time\n",
+              static_cast<long long>(args.events), static_cast<long long>(args.keys), kBatch,
+              static_cast<long long>(join_options.window_ms),
+              static_cast<long long>(join_options.grace_ms));
+  const int64_t rss_start_kb = StatusKb("VmRSS:");
+
+  const double puts_s = RunRocksDbPuts(args);
+  const double puts_eps = args.events / puts_s;
+  std::printf("baseline  rocksdb puts alone (same events, same options): %10.0f events/s (%.2f s)\n",
+              puts_eps, puts_s);
+  int64_t db_commands = 0;
+  const double build_s = RunDbUpsertBuild(args, &db_commands);
+  const double build_eps = args.events / build_s;
+  std::printf("baseline  db-upsert command building, no I/O:             %10.0f events/s (%.2f s), "
+              "%lld commands\n",
+              build_eps, build_s, static_cast<long long>(db_commands));
+
+  const JoinResult join = RunJoin(args, /*decode=*/false);
+  const double join_eps = args.events / join.seconds;
+  std::printf("windowed  join -> rocksdb state -> emit -> ack:            %10.0f events/s (%.2f s), "
+              "%.2fx the puts baseline\n",
+              join_eps, join.seconds, join_eps / puts_eps);
+  std::printf("          commands %lld (db-upsert mode: %lld, %.1f%% of it), windows emitted %lld, "
+              "joined %lld, late %lld, state keys at end %lld\n",
+              static_cast<long long>(join.commands), static_cast<long long>(db_commands),
+              100.0 * join.commands / db_commands,
+              static_cast<long long>(join.stats.windows_emitted),
+              static_cast<long long>(join.stats.joined_pairs),
+              static_cast<long long>(join.stats.late_drops),
+              static_cast<long long>(join.stats.state_keys));
+  const JoinResult logic = RunJoin(args, /*decode=*/false, /*no_io=*/true);
+  const double logic_eps = args.events / logic.seconds;
+  std::printf("windowed  join logic alone (store only counts, no RocksDB):  %10.0f events/s (%.2f s), "
+              "%lld store ops (%.2f per event)\n",
+              logic_eps, logic.seconds, static_cast<long long>(logic.store_ops),
+              static_cast<double>(logic.store_ops) / args.events);
+  const JoinResult decode_join = RunJoin(args, /*decode=*/true);
+  const double decode_eps = args.events / decode_join.seconds;
+  std::printf("windowed  decode (Debezium JSON) -> join -> state -> emit: %10.0f events/s (%.2f s)\n",
+              decode_eps, decode_join.seconds);
+
+  const double rss_mb = StatusKb("VmHWM:") / 1024.0;
+  const double rss_start_mb = rss_start_kb / 1024.0;
+  std::printf("memory    VmHWM %.1f MB (process start %.1f MB); configured RocksDB budget "
+              "block_cache %d MB + 2 x write_buffer %d MB = %lld MB: %s\n",
+              rss_mb, rss_start_mb, store_options.block_cache_mb, store_options.write_buffer_mb,
+              static_cast<long long>(budget_mb), rss_mb <= budget_mb ? "within" : "OVER");
+  std::printf("target    >= 200000 events/s: %s\n", join_eps >= 200000 ? "met" : "NOT met");
+  std::printf(
+      "{\"events\":%lld,\"keys\":%lld,\"events_per_s\":%.0f,\"decode_join_events_per_s\":%.0f,"
+      "\"join_logic_no_io_events_per_s\":%.0f,\"store_ops_per_event\":%.2f,"
+      "\"baseline_events_per_s\":%.0f,\"baseline_db_upsert_build_events_per_s\":%.0f,"
+      "\"commands\":%lld,\"db_upsert_commands\":%lld,\"windows_emitted\":%lld,"
+      "\"joined_pairs\":%lld,\"late_drops\":%lld,\"rss_mb\":%.1f,\"rss_start_mb\":%.1f,"
+      "\"budget_mb\":%lld,\"target_events_per_s\":200000}\n",
+      static_cast<long long>(args.events), static_cast<long long>(args.keys), join_eps, decode_eps,
+      logic_eps, static_cast<double>(logic.store_ops) / args.events, puts_eps, build_eps, static_cast<long long>(join.commands),
+      static_cast<long long>(db_commands), static_cast<long long>(join.stats.windows_emitted),
+      static_cast<long long>(join.stats.joined_pairs),
+      static_cast<long long>(join.stats.late_drops), rss_mb, rss_start_mb,
+      static_cast<long long>(budget_mb));
+  return 0;
+}
+
+}  // namespace
+}  // namespace cdcjoin
+
+int main(int argc, char** argv) { return cdcjoin::Main(argc, argv); }
