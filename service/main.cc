@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "service/admin_server.h"
 #include "service/config.h"
 #include "service/embedded_kafka.h"
 #include "service/logging.h"
@@ -31,6 +32,10 @@ ABSL_FLAG(std::string, embedded_kafka_bootstrap_file, "",
           "With --embedded_kafka: write the cluster's bootstrap address to this file.");
 ABSL_FLAG(int32_t, shutdown_timeout_ms, 30000,
           "On SIGTERM/SIGINT: how long to wait for consumed events to be applied.");
+ABSL_FLAG(std::string, admin_address, "",
+          "Overrides admin.listen_address (host:port; port 0 picks a free one).");
+ABSL_FLAG(std::string, admin_address_file, "",
+          "Write the admin server's bound host:port to this file once it listens.");
 ABSL_FLAG(int32_t, progress_interval_ms, 5000, "How often a progress line is logged; 0: never.");
 
 namespace cdcjoin {
@@ -80,6 +85,15 @@ int Run() {
   absl::StatusOr<std::string> password = ResolveDatabasePassword(config->target().database());
   if (!password.ok()) {
     std::fprintf(stderr, "cdcjoind: %s\n", std::string(password.status().message()).c_str());
+    return 2;
+  }
+  if (!absl::GetFlag(FLAGS_admin_address).empty()) {
+    config->mutable_admin()->set_listen_address(absl::GetFlag(FLAGS_admin_address));
+  }
+  // Reads the admin token now, so a missing one fails the start; it is never logged.
+  absl::StatusOr<AdminServerOptions> admin_options = AdminServerOptionsFromConfig(config->admin());
+  if (!admin_options.ok()) {
+    std::fprintf(stderr, "cdcjoind: %s\n", std::string(admin_options.status().message()).c_str());
     return 2;
   }
   if (absl::GetFlag(FLAGS_check_config)) {
@@ -145,6 +159,25 @@ int Run() {
     return 1;
   }
   LogInfo("cdcjoind ", kVersion, " running in ", v1::JoinMode_Name(config->mode()), " mode");
+  absl::StatusOr<std::unique_ptr<AdminServer>> admin =
+      AdminServer::Start(*std::move(admin_options), pipeline->get());
+  if (!admin.ok()) {
+    LogError("cannot start the admin server: ", admin.status().ToString());
+    (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms))).IgnoreError();
+    return 1;
+  }
+  LogInfo("admin gRPC listening on ", (*admin)->address(),
+          config->admin().tls().cert_file().empty() ? " (plaintext)" : " (TLS)",
+          config->admin().token_file().empty() && config->admin().token_env().empty()
+              ? ", no token"
+              : ", token required for mutating calls");
+  const std::string admin_address_file = absl::GetFlag(FLAGS_admin_address_file);
+  if (!admin_address_file.empty()) {
+    if (absl::Status s = WriteFileAtomically(admin_address_file, (*admin)->address() + "\n");
+        !s.ok()) {
+      LogError(s.ToString());
+    }
+  }
 
   const absl::Duration progress_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
@@ -157,6 +190,7 @@ int Run() {
     }
   }
   LogInfo("signal ", static_cast<int>(g_stop_signal), ": stopping gracefully");
+  (*admin)->Shutdown();
   absl::Status stopped =
       (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));
   LogInfo(ProgressLine(**pipeline));

@@ -1,0 +1,585 @@
+// cdcjoinctl: the admin client of cdcjoind (proto/cdcjoin/v1/admin.proto).
+//
+//   cdcjoinctl status [--json]
+//   cdcjoinctl watch [--interval_ms=1000] [--until_caught_up]
+//   cdcjoinctl switch-mode db|windowed
+//   cdcjoinctl pause | resume
+//   cdcjoinctl config [--json]
+//
+// Exit codes are part of the interface (scripts rely on them): see kHelp.
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "proto/cdcjoin/v1/admin.grpc.pb.h"
+#include "service/version.h"
+
+namespace cdcjoin {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitOther = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+constexpr int kExitUnauthenticated = 4;
+constexpr int kExitRefused = 5;
+
+constexpr char kHelp[] = R"(cdcjoinctl: the admin client of cdcjoind.
+
+Usage: cdcjoinctl [flags] COMMAND [ARGS]
+
+Commands:
+  status                    Mode, state, per-partition offsets and lag, counters, rates, sink
+                            latency, lanes and the last error, as a table.
+  watch                     A live view: a progress bar per source (lag going to zero), rates
+                            and state; redrawn in place on a terminal, one line per update
+                            otherwise.
+  switch-mode db|windowed   Switch the joiner (DB_UPSERT or WINDOWED) at runtime; prints how
+                            long consumption was paused. Already in that mode: says so, exit 0.
+  pause                     Stop consuming (pending work still applies and commits).
+  resume                    Resume consuming.
+  config                    The running configuration (defaults applied, secrets redacted).
+
+Flags:
+  --address=HOST:PORT       The daemon's admin address. Default: 127.0.0.1:50051.
+  --token_file=PATH         A file whose first line is the bearer token (admin.token_file).
+  --tls_ca=PATH             PEM CA that signed the server certificate: turns TLS on.
+  --tls_cert=PATH           PEM client certificate (mutual TLS), with --tls_key.
+  --tls_key=PATH            PEM key of --tls_cert.
+  --tls_server_name=NAME    The name to check the server certificate against (default: the
+                            host of --address).
+  --json                    status, watch, config: print protobuf JSON (one object per line
+                            for watch) instead of text.
+  --interval_ms=N           watch: update interval, 100..60000. Default: 1000.
+  --until_caught_up         watch: exit 0 once every assigned partition has lag 0.
+  --timeout_ms=N            Deadline of one call. Default: 10000 (switch-mode: 120000).
+  --help                    This text.
+
+Exit codes:
+  0  ok
+  1  other error
+  2  usage error (unknown command or flag, bad argument)
+  3  daemon unreachable (UNAVAILABLE, DEADLINE_EXCEEDED)
+  4  unauthenticated (UNAUTHENTICATED, PERMISSION_DENIED): missing or wrong --token_file
+  5  refused by the daemon (FAILED_PRECONDITION, ALREADY_EXISTS, INVALID_ARGUMENT, ABORTED,
+     OUT_OF_RANGE), e.g. a mode switch while another one runs
+)";
+
+struct Flags {
+  std::string address = "127.0.0.1:50051";
+  std::string token_file;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  bool json = false;
+  int interval_ms = 1000;
+  bool until_caught_up = false;
+  int timeout_ms = -1;  // -1: the command's default.
+  bool help = false;
+};
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "cdcjoinctl: %s\nRun cdcjoinctl --help for usage.\n", problem.c_str());
+  return kExitUsage;
+}
+
+// Parses --name=value, --name value and --bool flags anywhere on the line; the rest are
+// positional. Returns a usage problem, or "" when fine.
+std::string ParseFlags(int argc, char** argv, Flags* flags, std::vector<std::string>* positional) {
+  const std::map<std::string, std::string*> strings = {
+      {"address", &flags->address},   {"token_file", &flags->token_file},
+      {"tls_ca", &flags->tls_ca},     {"tls_cert", &flags->tls_cert},
+      {"tls_key", &flags->tls_key},   {"tls_server_name", &flags->tls_server_name}};
+  const std::map<std::string, int*> ints = {{"interval_ms", &flags->interval_ms},
+                                            {"timeout_ms", &flags->timeout_ms}};
+  const std::map<std::string, bool*> bools = {{"json", &flags->json},
+                                              {"until_caught_up", &flags->until_caught_up},
+                                              {"help", &flags->help}};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h") arg = "--help";
+    if (!absl::StartsWith(arg, "--") || arg == "--") {
+      positional->push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    // --token-file is accepted for --token_file.
+    std::replace(name.begin(), name.end(), '-', '_');
+    if (auto it = bools.find(name); it != bools.end()) {
+      if (!has_value || value == "true" || value == "1") {
+        *it->second = true;
+      } else if (value == "false" || value == "0") {
+        *it->second = false;
+      } else {
+        return absl::StrCat("--", name, ": expected true or false, got '", value, "'");
+      }
+      continue;
+    }
+    const bool known = strings.count(name) > 0 || ints.count(name) > 0;
+    if (!known) return absl::StrCat("unknown flag --", name);
+    if (!has_value) {
+      if (i + 1 >= argc) return absl::StrCat("--", name, " needs a value");
+      value = argv[++i];
+    }
+    if (auto it = strings.find(name); it != strings.end()) {
+      *it->second = value;
+    } else if (!absl::SimpleAtoi(value, ints.at(name))) {
+      return absl::StrCat("--", name, ": '", value, "' is not a number");
+    }
+  }
+  return "";
+}
+
+int ExitCodeFor(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return kExitUnreachable;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return kExitUnauthenticated;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return kExitRefused;
+    default:
+      return kExitOther;
+  }
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    default:
+      return "ERROR";
+  }
+}
+
+int Fail(const Flags& flags, const std::string& what, const grpc::Status& status) {
+  std::string hint;
+  const int code = ExitCodeFor(status);
+  if (code == kExitUnreachable) hint = absl::StrCat(" (is cdcjoind running at ", flags.address, "?)");
+  if (code == kExitUnauthenticated) hint = " (check --token_file)";
+  std::fprintf(stderr, "cdcjoinctl: %s: %s: %s%s\n", what.c_str(), CodeName(status.error_code()),
+               status.error_message().c_str(), hint.c_str());
+  return code;
+}
+
+bool ReadFile(const std::string& path, std::string* contents) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  *contents = buffer.str();
+  return true;
+}
+
+class Client {
+ public:
+  // Returns a usage problem, or "" when the channel is ready to use.
+  std::string Init(const Flags& flags) {
+    flags_ = flags;
+    if (!flags.token_file.empty()) {
+      std::string contents;
+      if (!ReadFile(flags.token_file, &contents)) {
+        return absl::StrCat("--token_file: cannot read ", flags.token_file);
+      }
+      token_ = std::string(absl::StripAsciiWhitespace(contents.substr(0, contents.find('\n'))));
+      if (token_.empty()) return absl::StrCat("--token_file: ", flags.token_file, " is empty");
+    }
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    grpc::ChannelArguments args;
+    if (!flags.tls_ca.empty() || !flags.tls_cert.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      if (!flags.tls_ca.empty() && !ReadFile(flags.tls_ca, &ssl.pem_root_certs)) {
+        return absl::StrCat("--tls_ca: cannot read ", flags.tls_ca);
+      }
+      if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+        return "--tls_cert and --tls_key go together";
+      }
+      if (!flags.tls_cert.empty()) {
+        if (!ReadFile(flags.tls_cert, &ssl.pem_cert_chain)) {
+          return absl::StrCat("--tls_cert: cannot read ", flags.tls_cert);
+        }
+        if (!ReadFile(flags.tls_key, &ssl.pem_private_key)) {
+          return absl::StrCat("--tls_key: cannot read ", flags.tls_key);
+        }
+      }
+      if (!flags.tls_server_name.empty()) args.SetSslTargetNameOverride(flags.tls_server_name);
+      credentials = grpc::SslCredentials(ssl);
+    } else {
+      credentials = grpc::InsecureChannelCredentials();
+    }
+    stub_ = v1::Admin::NewStub(grpc::CreateCustomChannel(flags.address, credentials, args));
+    return "";
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context(int default_timeout_ms) const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    const int timeout_ms = flags_.timeout_ms > 0 ? flags_.timeout_ms : default_timeout_ms;
+    if (timeout_ms > 0) {
+      context->set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::milliseconds(timeout_ms));
+    }
+    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
+    return context;
+  }
+
+  v1::Admin::Stub* stub() { return stub_.get(); }
+
+ private:
+  Flags flags_;
+  std::string token_;
+  std::unique_ptr<v1::Admin::Stub> stub_;
+};
+
+std::string Json(const google::protobuf::Message& message, bool multi_line) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = multi_line;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!multi_line || json.empty() || json.back() != '\n') json += "\n";
+  return json;
+}
+
+std::string StateName(v1::State state) {
+  return state == v1::STATE_UNSPECIFIED ? "UNKNOWN" : v1::State_Name(state);
+}
+
+std::string Duration(double seconds) {
+  return absl::FormatDuration(absl::Trunc(absl::Seconds(seconds), absl::Seconds(1)));
+}
+
+std::string Number(int64_t n) {
+  // Thousands separated by commas: lag and counters get big.
+  std::string digits = absl::StrCat(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string FormatStatus(const v1::Status& status, const std::string& address) {
+  std::string out;
+  absl::StrAppendFormat(&out, "cdcjoind %s at %s, up %s\n", status.version(), address,
+                        Duration(status.uptime_seconds()));
+  absl::StrAppendFormat(&out, "mode %s   state %s   assigned %s   total lag %s\n\n",
+                        v1::JoinMode_Name(status.mode()), StateName(status.state()),
+                        status.assigned() ? "yes" : "no", Number(status.total_lag()));
+  absl::StrAppendFormat(&out, "%-10s %-24s %4s %12s %12s %12s %10s\n", "SOURCE", "TOPIC", "PART",
+                        "CONSUMED", "COMMITTED", "HIGH WMARK", "LAG");
+  for (const v1::PartitionStatus& p : status.partitions()) {
+    absl::StrAppendFormat(&out, "%-10s %-24s %4d %12s %12s %12s %10s%s\n", p.source(), p.topic(),
+                          p.partition(), Number(p.consumed_offset()),
+                          Number(p.committed_offset()), Number(p.high_watermark()),
+                          Number(p.lag()), p.data_loss() ? "  DATA LOSS" : "");
+  }
+  if (status.partitions_size() == 0) out += "(no partitions assigned)\n";
+  const v1::Counters& c = status.counters();
+  absl::StrAppendFormat(&out,
+                        "\nevents     create %s  update %s  read %s  delete %s  total %s\n"
+                        "skipped    tombstones %s  ops %s  nulls %s  dead-lettered %s\n"
+                        "sink       commands %s  rows written %s  batches %s  retries %s  "
+                        "deadlocks %s\n"
+                        "windows    opened %s  emitted %s  late drops %s\n"
+                        "offsets    commits %s  data-loss partitions %s\n",
+                        Number(c.events_create()), Number(c.events_update()),
+                        Number(c.events_read()), Number(c.events_delete()),
+                        Number(c.events_total()), Number(c.tombstones()), Number(c.skipped_ops()),
+                        Number(c.skipped_nulls()), Number(c.dead_lettered()),
+                        Number(c.commands()), Number(c.rows_written()), Number(c.batches()),
+                        Number(c.retries()), Number(c.deadlocks()), Number(c.windows_opened()),
+                        Number(c.windows_emitted()), Number(c.late_drops()),
+                        Number(c.offset_commits()), Number(c.data_loss_partitions()));
+  absl::StrAppendFormat(&out, "rates      %.1f events/s  %.1f rows/s  (last %.0f s)\n",
+                        status.rates().events_per_second(), status.rates().rows_per_second(),
+                        status.rates().window_seconds());
+  absl::StrAppendFormat(&out, "latency    sink batch p50 %.3f ms  p99 %.3f ms  (%s batches)\n\n",
+                        status.sink_latency().p50_ms(), status.sink_latency().p99_ms(),
+                        Number(status.sink_latency().count()));
+  absl::StrAppendFormat(&out, "%-5s %8s %8s %9s  %s\n", "LANE", "QUEUED", "HOLDING", "ATTEMPTS",
+                        "LAST ERROR");
+  for (const v1::LaneStatus& lane : status.lanes()) {
+    absl::StrAppendFormat(&out, "%-5d %8s %8s %9d  %s\n", lane.lane(), Number(lane.queued()),
+                          lane.holding() ? "yes" : "no", lane.attempts(), lane.last_error());
+  }
+  if (status.last_error().empty()) {
+    out += "\nlast error: none\n";
+  } else {
+    const absl::Time when = absl::FromUnixMillis(status.last_error_time_unix_ms());
+    absl::StrAppendFormat(&out, "\nlast error: %s (%s, %s ago)\n", status.last_error(),
+                          absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", when, absl::UTCTimeZone()),
+                          Duration(absl::ToDoubleSeconds(
+                              absl::FromUnixMillis(status.time_unix_ms()) - when)));
+  }
+  return out;
+}
+
+struct SourceProgress {
+  int64_t high = 0;
+  int64_t lag = 0;
+  int partitions = 0;
+};
+
+std::map<std::string, SourceProgress> BySource(const v1::Status& status) {
+  std::map<std::string, SourceProgress> sources;
+  for (const v1::PartitionStatus& p : status.partitions()) {
+    SourceProgress& s = sources[p.source().empty() ? p.topic() : p.source()];
+    s.high += std::max<int64_t>(p.high_watermark(), 0);
+    s.lag += p.lag();
+    ++s.partitions;
+  }
+  return sources;
+}
+
+bool CaughtUp(const v1::Status& status) {
+  if (!status.assigned() || status.partitions_size() == 0) return false;
+  for (const v1::PartitionStatus& p : status.partitions()) {
+    if (p.high_watermark() < 0 || p.lag() != 0) return false;
+  }
+  return true;
+}
+
+std::string Bar(double fraction, int width) {
+  const int filled = static_cast<int>(fraction * width + 0.5);
+  return absl::StrCat(std::string(filled, '#'), std::string(width - filled, '.'));
+}
+
+// The live view on a terminal: a block redrawn in place.
+std::string WatchFrame(const v1::Status& status, const std::string& address) {
+  std::string out;
+  absl::StrAppendFormat(&out, "cdcjoind %s at %s   mode %s   state %s   up %s\n\n",
+                        status.version(), address, v1::JoinMode_Name(status.mode()),
+                        StateName(status.state()), Duration(status.uptime_seconds()));
+  for (const auto& [source, progress] : BySource(status)) {
+    const double done =
+        progress.high > 0 ? static_cast<double>(progress.high - progress.lag) / progress.high : 1;
+    absl::StrAppendFormat(&out, "%-10s [%s] %5.1f%%  lag %10s  of %s (%d partitions)\n", source,
+                          Bar(done, 40), done * 100, Number(progress.lag), Number(progress.high),
+                          progress.partitions);
+  }
+  if (status.partitions_size() == 0) out += "(waiting for partitions)\n";
+  const v1::Counters& c = status.counters();
+  absl::StrAppendFormat(&out,
+                        "\n%9.1f events/s  %9.1f rows/s   events %s  rows %s  dead-lettered %s  "
+                        "retries %s\nsink p50 %.3f ms  p99 %.3f ms",
+                        status.rates().events_per_second(), status.rates().rows_per_second(),
+                        Number(c.events_total()), Number(c.rows_written()),
+                        Number(c.dead_lettered()), Number(c.retries()),
+                        status.sink_latency().p50_ms(), status.sink_latency().p99_ms());
+  if (!status.last_error().empty()) absl::StrAppend(&out, "\nlast error: ", status.last_error());
+  out += "\n";
+  return out;
+}
+
+// The live view when stdout is not a terminal: one line per update.
+std::string WatchLine(const v1::Status& status) {
+  std::vector<std::string> sources;
+  for (const auto& [source, progress] : BySource(status)) {
+    const double done =
+        progress.high > 0 ? static_cast<double>(progress.high - progress.lag) / progress.high : 1;
+    sources.push_back(absl::StrFormat("%s=%.1f%%(lag %d)", source, done * 100, progress.lag));
+  }
+  return absl::StrFormat(
+      "%s mode=%s state=%s lag=%d %s events=%d rows=%d events/s=%.1f rows/s=%.1f\n",
+      absl::FormatTime("%H:%M:%S", absl::FromUnixMillis(status.time_unix_ms()),
+                       absl::LocalTimeZone()),
+      v1::JoinMode_Name(status.mode()), StateName(status.state()), status.total_lag(),
+      absl::StrJoin(sources, " "), status.counters().events_total(),
+      status.counters().rows_written(), status.rates().events_per_second(),
+      status.rates().rows_per_second());
+}
+
+int Status(Client& client, const Flags& flags) {
+  v1::Status status;
+  grpc::Status rpc = client.stub()->GetStatus(client.Context(10000).get(), {}, &status);
+  if (!rpc.ok()) return Fail(flags, "status", rpc);
+  std::fputs(flags.json ? Json(status, true).c_str() : FormatStatus(status, flags.address).c_str(),
+             stdout);
+  return kExitOk;
+}
+
+int Watch(Client& client, const Flags& flags) {
+  v1::WatchStatusRequest request;
+  request.set_interval_ms(flags.interval_ms);
+  // A stream has no overall deadline: it runs until caught up or interrupted.
+  auto context = client.Context(flags.timeout_ms > 0 ? flags.timeout_ms : 0);
+  if (flags.timeout_ms <= 0) context->set_deadline(std::chrono::system_clock::time_point::max());
+  auto reader = client.stub()->WatchStatus(context.get(), request);
+  const bool terminal = isatty(STDOUT_FILENO) == 1 && !flags.json;
+  v1::Status status;
+  bool first = true;
+  while (reader->Read(&status)) {
+    if (flags.json) {
+      std::fputs(Json(status, false).c_str(), stdout);
+    } else if (terminal) {
+      // Home, clear to the end of the screen, redraw.
+      std::fputs(absl::StrCat(first ? "\x1b[2J" : "", "\x1b[H\x1b[J",
+                              WatchFrame(status, flags.address))
+                     .c_str(),
+                 stdout);
+    } else {
+      std::fputs(WatchLine(status).c_str(), stdout);
+    }
+    std::fflush(stdout);
+    first = false;
+    if (flags.until_caught_up && CaughtUp(status)) {
+      context->TryCancel();
+      while (reader->Read(&status)) {
+      }
+      (void)reader->Finish();
+      if (!flags.json) std::printf("caught up: lag 0 on %d partitions\n", status.partitions_size());
+      return kExitOk;
+    }
+  }
+  grpc::Status finished = reader->Finish();
+  if (!finished.ok()) return Fail(flags, "watch", finished);
+  return kExitOk;
+}
+
+int SwitchMode(Client& client, const Flags& flags, const std::vector<std::string>& args) {
+  if (args.size() != 2) return Usage("switch-mode needs one argument: db or windowed");
+  v1::SwitchModeRequest request;
+  const std::string target = absl::AsciiStrToLower(args[1]);
+  if (target == "db" || target == "db_upsert") {
+    request.set_mode(v1::DB_UPSERT);
+  } else if (target == "windowed") {
+    request.set_mode(v1::WINDOWED);
+  } else {
+    return Usage(absl::StrCat("switch-mode: '", args[1], "' is neither db nor windowed"));
+  }
+  v1::SwitchModeResponse response;
+  const absl::Time begin = absl::Now();
+  grpc::Status rpc = client.stub()->SwitchMode(client.Context(120000).get(), request, &response);
+  if (!rpc.ok()) return Fail(flags, "switch-mode", rpc);
+  if (flags.json) {
+    std::fputs(Json(response, false).c_str(), stdout);
+  } else if (response.changed()) {
+    std::printf("switched %s -> %s: consumption paused %.1f ms (call took %.1f ms)\n",
+                v1::JoinMode_Name(response.from()).c_str(), v1::JoinMode_Name(response.to()).c_str(),
+                response.paused_ms(), absl::ToDoubleMilliseconds(absl::Now() - begin));
+  } else {
+    std::printf("already in %s mode: not changed\n", v1::JoinMode_Name(response.to()).c_str());
+  }
+  return kExitOk;
+}
+
+int PauseOrResume(Client& client, const Flags& flags, bool pause) {
+  grpc::Status rpc;
+  v1::State state = v1::STATE_UNSPECIFIED;
+  if (pause) {
+    v1::PauseResponse response;
+    rpc = client.stub()->Pause(client.Context(10000).get(), {}, &response);
+    state = response.state();
+  } else {
+    v1::ResumeResponse response;
+    rpc = client.stub()->Resume(client.Context(10000).get(), {}, &response);
+    state = response.state();
+  }
+  if (!rpc.ok()) return Fail(flags, pause ? "pause" : "resume", rpc);
+  std::printf("%s (state %s)\n", pause ? "paused" : "resumed", StateName(state).c_str());
+  return kExitOk;
+}
+
+int Config(Client& client, const Flags& flags) {
+  v1::Config config;
+  grpc::Status rpc = client.stub()->GetConfig(client.Context(10000).get(), {}, &config);
+  if (!rpc.ok()) return Fail(flags, "config", rpc);
+  if (flags.json) {
+    std::fputs(Json(config, true).c_str(), stdout);
+  } else {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(config, &text);
+    std::fputs(text.c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+int Run(int argc, char** argv) {
+  Flags flags;
+  std::vector<std::string> args;
+  if (std::string problem = ParseFlags(argc, argv, &flags, &args); !problem.empty()) {
+    return Usage(problem);
+  }
+  if (flags.help || (!args.empty() && args[0] == "help")) {
+    std::fputs(kHelp, stdout);
+    return kExitOk;
+  }
+  if (args.empty()) return Usage("no command (status, watch, switch-mode, pause, resume, config)");
+  const std::string& command = args[0];
+  if (command == "version") {
+    std::printf("cdcjoinctl %s\n", kVersion);
+    return kExitOk;
+  }
+  if (flags.interval_ms < 100 || flags.interval_ms > 60000) {
+    return Usage(absl::StrCat("--interval_ms: must be in [100, 60000], got ", flags.interval_ms));
+  }
+  const bool no_args = command != "switch-mode";
+  if (no_args && args.size() > 1) {
+    return Usage(absl::StrCat(command, ": unexpected argument '", args[1], "'"));
+  }
+  Client client;
+  if (std::string problem = client.Init(flags); !problem.empty()) return Usage(problem);
+  if (command == "status") return Status(client, flags);
+  if (command == "watch") return Watch(client, flags);
+  if (command == "switch-mode") return SwitchMode(client, flags, args);
+  if (command == "pause") return PauseOrResume(client, flags, true);
+  if (command == "resume") return PauseOrResume(client, flags, false);
+  if (command == "config") return Config(client, flags);
+  return Usage(absl::StrCat("unknown command '", command, "'"));
+}
+
+}  // namespace
+}  // namespace cdcjoin
+
+int main(int argc, char** argv) { return cdcjoin::Run(argc, argv); }
