@@ -39,7 +39,8 @@ absl::Duration LatencyHistogram::Quantile(double q) const {
 
 int64_t PipelineStats::EventsConsumed() const {
   return events_create.load() + events_update.load() + events_read.load() +
-         events_delete.load() + tombstones.load() + skipped_ops.load() + dead_lettered.load();
+         events_delete.load() + tombstones.load() + skipped_ops.load() + skipped_nulls.load() +
+         dead_lettered.load();
 }
 
 void PipelineStats::RecordError(const std::string& message) {

@@ -51,6 +51,7 @@ struct PipelineStats {
   std::atomic<int64_t> data_loss_partitions{0};
   LatencyHistogram sink_latency;
 
+  // Every record consumed from the source topics, whatever became of it.
   int64_t EventsConsumed() const;
 
   void RecordError(const std::string& message);
