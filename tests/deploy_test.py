@@ -143,19 +143,28 @@ def main():
     check(spec.get("terminationGracePeriodSeconds", 30) * 1000 > shutdown_ms,
           "terminationGracePeriodSeconds does not cover --shutdown_timeout_ms=%d" % shutdown_ms)
 
-    # cdcjoind itself accepts the ConfigMap's config, with the secret supplied as in the Pod.
-    with tempfile.NamedTemporaryFile("w", suffix=".textproto", delete=False) as f:
-        f.write(text)
-    run_env = {"PATH": "/usr/bin:/bin"}
-    if password_env:
-        run_env[password_env.group(1)] = "not-a-real-password"
-    result = subprocess.run([cdcjoind, "--config=" + f.name, "--check_config"], env=run_env,
-                            capture_output=True, text=True)
-    os.unlink(f.name)
+    # cdcjoind itself accepts the ConfigMap's config, with the secrets supplied as in the Pod
+    # (the token file at a temporary path instead of the Secret's mount).
+    with tempfile.TemporaryDirectory() as scratch:
+        run_text = text
+        if token_file:
+            token_path = os.path.join(scratch, "admin-token")
+            with open(token_path, "w") as f:
+                f.write("not-a-real-token\n")
+            run_text = run_text.replace(token_file.group(1), token_path)
+        config_file = os.path.join(scratch, "config.textproto")
+        with open(config_file, "w") as f:
+            f.write(run_text)
+        run_env = {"PATH": "/usr/bin:/bin"}
+        if password_env:
+            run_env[password_env.group(1)] = "not-a-real-password"
+        result = subprocess.run([cdcjoind, "--config=" + config_file, "--check_config"],
+                                env=run_env, capture_output=True, text=True)
     check(result.returncode == 0, "cdcjoind --check_config rejects the ConfigMap's config: %s" %
           result.stderr.strip())
-    check("not-a-real-password" not in result.stdout + result.stderr,
-          "cdcjoind --check_config printed the password")
+    output = result.stdout + result.stderr
+    check("not-a-real-password" not in output and "not-a-real-token" not in output,
+          "cdcjoind --check_config printed a secret")
 
     if errors:
         print("FAIL:\n  " + "\n  ".join(errors))
