@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# cdcjoind --check_config, and secrets for containers: the database password and the admin token
+# come only from a file or an environment variable and never appear in any output.
+#   check_config_test.sh CDCJOIND EXAMPLE_CONFIG
+# The last case runs the daemon against the private MariaDB (CDCJOIN_MYSQL_PORT) with a wrong
+# password, so the connection really fails with it, and checks the log.
+set -euo pipefail
+
+cdcjoind=$(realpath "$1")
+example=$(realpath "$2")
+work=${TEST_TMPDIR:-$(mktemp -d)}/check_config
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work"
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect NAME EXIT_CODE STDERR_SUBSTRING CONFIG_TEXT [ENV...]
+expect() {
+  local name=$1 want_code=$2 want_stderr=$3 text=$4
+  shift 4
+  printf '%s\n' "$text" >"$name.textproto"
+  local code=0
+  env -i PATH=/usr/bin:/bin "$@" "$cdcjoind" --config="$name.textproto" --check_config \
+    >"$name.out" 2>"$name.err" || code=$?
+  if [ "$code" != "$want_code" ]; then
+    fail "$name: exit $code, want $want_code; stderr: $(cat "$name.err")"
+  elif [ -n "$want_stderr" ] && ! grep -qF -- "$want_stderr" "$name.err"; then
+    fail "$name: stderr lacks '$want_stderr': $(cat "$name.err")"
+  elif grep -q "s3cr3t" "$name.out" "$name.err"; then
+    fail "$name: a secret was printed"
+  else
+    echo "ok: $name (exit $code)"
+  fi
+}
+
+valid=$(cat "$example")
+echo "s3cr3t-from-file" >password
+echo "s3cr3t-token-from-file" >token
+
+expect valid 0 "" "$valid" CDCJOIN_MYSQL_PASSWORD=s3cr3t-from-env
+grep -q ": ok$" valid.out || fail "valid: stdout lacks ': ok': $(cat valid.out)"
+expect valid_password_file 0 "" \
+  "${valid//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password_file: \"$work/password\"}"
+expect valid_admin_token 0 "" \
+  "$valid admin { listen_address: \"0.0.0.0:50051\" token_file: \"$work/token\" }" \
+  CDCJOIN_MYSQL_PASSWORD=s3cr3t-from-env
+
+# Invalid: exit 2 and the field named on stderr.
+expect bad_identifier 2 "sources[1].columns[0].to" \
+  "${valid//to: \"currentNickname\"/to: \"current nickname\"}" CDCJOIN_MYSQL_PASSWORD=x
+expect bad_lanes 2 "sink.lanes" "${valid//lanes: 4/lanes: -1}" CDCJOIN_MYSQL_PASSWORD=x
+expect missing_table 2 "target.table" "${valid//table: \"Nickname\"/}" CDCJOIN_MYSQL_PASSWORD=x
+# There is no field for a password in clear: the parser rejects it, naming it.
+expect password_in_clear 2 "password" \
+  "${valid//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password: \"s3cr3t-in-clear\"}"
+expect password_env_unset 2 "target.database.password_env" "$valid"
+expect password_file_missing 2 "target.database.password_file" \
+  "${valid//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password_file: \"$work/nope\"}"
+expect password_file_and_env 2 "target.database.password_file" \
+  "${valid//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password_env: \"X\" password_file: \"$work/password\"}" \
+  X=s3cr3t
+expect admin_token_file_missing 2 "admin.token_file" \
+  "$valid admin { token_file: \"$work/nope\" }" CDCJOIN_MYSQL_PASSWORD=x
+expect admin_bad_address 2 "admin.listen_address" \
+  "$valid admin { listen_address: \"nowhere\" }" CDCJOIN_MYSQL_PASSWORD=x
+expect syntax_error 2 "line " "$valid }" CDCJOIN_MYSQL_PASSWORD=x
+
+code=0
+"$cdcjoind" --check_config >no_config.out 2>&1 || code=$?
+[ "$code" = 2 ] || fail "no --config: exit $code, want 2"
+
+# Running: secrets stay out of the log even when the database rejects the password.
+if [ -z "${CDCJOIN_MYSQL_PORT:-}" ]; then
+  fail "CDCJOIN_MYSQL_PORT is not set: start MariaDB with scripts/mariadb.sh (see .bazelrc)"
+else
+  run_config="${valid//port: 3306/port: $CDCJOIN_MYSQL_PORT}"
+  run_config="${run_config//host: \"127.0.0.1\"/host: \"${CDCJOIN_MYSQL_HOST:-127.0.0.1}\"}"
+  run_config="${run_config//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password_file: \"$work/password\"}"
+  printf '%s\nadmin { listen_address: "127.0.0.1:0" token_env: "ADMIN_TOKEN" }\n' \
+    "$run_config" >run.textproto
+  env -i PATH=/usr/bin:/bin ADMIN_TOKEN=s3cr3t-admin-token "$cdcjoind" --config=run.textproto \
+    --embedded_kafka --embedded_kafka_bootstrap_file="$work/bootstrap" \
+    --progress_interval_ms=500 >run.log 2>&1 &
+  daemon=$!
+  for _ in $(seq 100); do [ -s bootstrap ] && break; sleep 0.1; done
+  [ -s bootstrap ] || fail "no bootstrap file"
+  # One event, so that a lane connects with the wrong password.
+  echo '{"id":1}|{"op":"c","after":{"id":1,"simpleName":"n","dateCreated":1},"source":{"ts_ms":1}}' |
+    /usr/bin/kcat -P -b "$(head -1 bootstrap)" -t cdc.azar.User -K'|' -p 0
+  for _ in $(seq 200); do grep -q "Access denied" run.log && break; sleep 0.1; done
+  kill -TERM "$daemon"
+  wait "$daemon" || true
+  grep -q "Access denied" run.log || fail "the daemon never tried the wrong password: $(tail -5 run.log)"
+  if grep -q "s3cr3t" run.log; then
+    fail "a secret is in the daemon's log: $(grep s3cr3t run.log | head -3)"
+  else
+    echo "ok: running daemon rejected by the database; no secret in its log"
+  fi
+fi
+
+[ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
+echo PASS
