@@ -623,8 +623,14 @@ class WindowedJoinerImpl : public WindowedJoiner {
     const int64_t t = event.event_time_ms;
     if (ps.stream_time != kNoTime &&
         t + options_.window_ms + options_.grace_ms < ps.stream_time) {
-      ++stats_.late_drops;
-      return;
+      if (options_.join_type != v1::OUTER) {
+        ++stats_.late_drops;
+        return;
+      }
+      // Table merging: a dropped change would be missing from the target for good (the two
+      // topics are consumed at their own pace, so a whole partition can look late). The event
+      // still takes effect in its key's order; it just cannot wait for partners any more.
+      ++stats_.late_applied;
     }
     ps.last_event_processing_ms = now_ms;
     ++stats_.events_processed;

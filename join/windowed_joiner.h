@@ -38,7 +38,12 @@ namespace cdcjoin {
 //   opens a new window. A key's windows are consecutive runs of its events in consumption
 //   order, which is what keeps its output in consumption order.
 // * Lateness: an event with event_time + window_ms + grace_ms < stream_time(partition) (stream
-//   time before the event) is dropped and counted (late_drops); equality is still accepted.
+//   time before the event) is late; equality is still accepted. INNER and LEFT drop late events
+//   and count them (late_drops), as Kafka Streams does. OUTER, the table-merging join, never
+//   drops a change: a late event joins its key's newest window like any other (or opens one
+//   that closes at once) and is counted (late_applied). Dropping it would leave the target
+//   without that change for good, and the two topics are consumed at their own pace, so after
+//   a restart or under lag a whole partition can look late.
 //   Its offset still counts as consumed.
 // * Close: the oldest window of a key closes when stream_time > min + window_ms + grace_ms,
 //   where min is its smallest event time (equality: still open). It is checked after every
@@ -127,7 +132,8 @@ class WindowedJoiner {
  public:
   struct Stats {
     int64_t events_processed = 0;   // Absorbed into a window (not late, not duplicate).
-    int64_t late_drops = 0;         // Beyond window + grace of stream time.
+    int64_t late_drops = 0;         // INNER/LEFT: beyond window + grace of stream time.
+    int64_t late_applied = 0;       // OUTER: as late, applied without waiting (never dropped).
     int64_t duplicates_skipped = 0; // Offset below the stored next offset.
     int64_t windows_opened = 0;
     int64_t windows_emitted = 0;    // Closed and sent as commands.

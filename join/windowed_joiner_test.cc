@@ -78,10 +78,11 @@ std::vector<std::string> Strings(const TableSchema& schema, const std::vector<Ro
 //  5  L C k1 @16   16      joins W2; stream 16 > 15 closes W1      all: U 1 {l=B,r=a}
 //  6  R c k2 @20   20      k2 opens W [20]
 //  7  L D k1 @5    20      5+15 = 20 is not < 20: accepted; span with W2 is 11: k1 opens W3 [5]
-//  8  L E k1 @4    20      4+15 < 20: late, dropped
+//  8  L E k1 @4    20      4+15 < 20: late: INNER/LEFT drop it; OUTER applies it (joins W3)
 //  9  R d k2 @27   27      joins k2's W (span 7); k1 W2 closes at 27+: stream == 27 keeps it
 // 10  R e k3 @28   28      k3 opens W; 28 > 27 closes k1 W2, then k1 W3 (close 20, waited)
-//                            INNER: U 1 {l=C,r=b}     LEFT/OUTER: U 1 {l=C,r=b}, U 1 {l=D}
+//                            INNER: U 1 {l=C,r=b}     LEFT: U 1 {l=C,r=b}, U 1 {l=D}
+//                            OUTER: U 1 {l=C,r=b}, U 1 {l=E}
 // 11  L F k2 @30   30      joins k2's W: span exactly 10
 // 12  L G k3 @31   31      joins k3's W
 // 13  L H k4 @40   40      k4 opens W; closes k2 (close 35)          all: U 2 {l=F,r=d}
@@ -115,7 +116,7 @@ std::vector<Step> SemanticsTable() {
       {m.Upsert(1, 3, 28, "e"),
        {"U 1 {l='C',r='b'}"},
        {"U 1 {l='C',r='b'}", "U 1 {l='D'}"},
-       {"U 1 {l='C',r='b'}", "U 1 {l='D'}"}},
+       {"U 1 {l='C',r='b'}", "U 1 {l='E'}"}},
       {m.Upsert(0, 2, 30, "F"), {}, {}, {}},
       {m.Upsert(0, 3, 31, "G"), {}, {}, {}},
       {m.Upsert(0, 4, 40, "H"),
@@ -158,7 +159,9 @@ TEST_P(SemanticsTableTest, EmitsExactlyTheTable) {
     EXPECT_THAT(Strings(schema, out), ElementsAre("U 6 {l='I'}"));
   }
   const WindowedJoiner::Stats stats = joiner->stats();
-  EXPECT_EQ(stats.late_drops, 1);  // Step 8.
+  // Step 8: dropped by INNER and LEFT, applied by OUTER.
+  EXPECT_EQ(stats.late_drops, GetParam() == v1::OUTER ? 0 : 1);
+  EXPECT_EQ(stats.late_applied, GetParam() == v1::OUTER ? 1 : 0);
   EXPECT_EQ(stats.windows_opened, 8);
   EXPECT_EQ(stats.joined_pairs, 4);  // k1 W1, k1 W2, k2, k3.
   EXPECT_EQ(stats.windows_emitted,
@@ -178,6 +181,7 @@ INSTANTIATE_TEST_SUITE_P(JoinTypes, SemanticsTableTest,
 TEST(WindowedJoinerTest, LateBoundaryIsInclusiveAndDropsAreCounted) {
   const TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
   WindowedJoinerOptions options;
+  options.join_type = v1::LEFT;
   options.window_ms = 100;
   options.grace_ms = 50;
   InMemoryWindowStore store;
@@ -196,10 +200,32 @@ TEST(WindowedJoinerTest, LateBoundaryIsInclusiveAndDropsAreCounted) {
   EXPECT_EQ(joiner->StoredOffsets().at(SourcePartition{1, 0}), 3);
   EXPECT_EQ(joiner->LowestHeldOffsets().at(SourcePartition{1, 0}), 0);
   // Key 2's window (min 850) closes when stream time passes 850 + 150 = 1000: at 1001, not 1000.
+  // (LEFT discards the right-only window when it closes: the count shows when that happens.)
   ASSERT_TRUE(joiner->Process({m.Upsert(0, 9, 1000, "y")}, 0, &out).ok());
-  EXPECT_THAT(out, IsEmpty());
+  EXPECT_EQ(joiner->stats().windows_discarded, 0);
   ASSERT_TRUE(joiner->Process({m.Upsert(0, 9, 1001, "z")}, 0, &out).ok());
-  EXPECT_THAT(Strings(schema, out), ElementsAre("U 2 {r='edge'}"));
+  EXPECT_EQ(joiner->stats().windows_discarded, 1);
+  EXPECT_THAT(out, IsEmpty());
+}
+
+TEST(WindowedJoinerTest, OuterAppliesLateEventsInsteadOfDroppingThem) {
+  const TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
+  WindowedJoinerOptions options;
+  options.join_type = v1::OUTER;
+  options.window_ms = 100;
+  options.grace_ms = 50;
+  InMemoryWindowStore store;
+  auto joiner = OpenJoiner(schema, options, &store);
+  EventMaker m;
+  std::vector<RowCommand> out;
+  ASSERT_TRUE(joiner->Process({m.Upsert(0, 1, 1000, "x")}, 0, &out).ok());
+  // 849 + 150 < 1000: late. Its window is already past its close time, so the next advance of
+  // stream time emits it.
+  ASSERT_TRUE(joiner->Process({m.Upsert(1, 3, 849, "late")}, 0, &out).ok());
+  EXPECT_EQ(joiner->stats().late_drops, 0);
+  EXPECT_EQ(joiner->stats().late_applied, 1);
+  ASSERT_TRUE(joiner->Process({m.Upsert(0, 1, 1001, "x2")}, 0, &out).ok());
+  EXPECT_THAT(Strings(schema, out), ElementsAre("U 3 {r='late'}"));
 }
 
 TEST(WindowedJoinerTest, WindowSpanBoundary) {
