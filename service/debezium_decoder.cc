@@ -822,6 +822,7 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
   }
   ChangeOp change_op = ChangeOp::kUpsert;
   std::string_view image = "after";
+  if (op.size() == 1) out.op = op[0];
   if (op == "c" || op == "u" || op == "r") {
     change_op = ChangeOp::kUpsert;
   } else if (op == "d") {

@@ -41,6 +41,9 @@ struct Decoded {
   ChangeEvent event;
   // For kSkippedOp: the op ("t" or "m").
   std::string skipped_op;
+  // The Debezium op letter for kEvent and kSkippedOp ('c', 'u', 'r', 'd', 't', 'm'), so the
+  // caller can count events by op; 0 otherwise.
+  char op = 0;
 };
 
 // DebeziumDecoder turns one Kafka record of either source into a ChangeEvent, following the

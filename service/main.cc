@@ -53,11 +53,14 @@ std::string ProgressLine(const Pipeline& pipeline) {
     committed += partition.committed > 0 ? partition.committed : 0;
   }
   const PipelineStats& stats = pipeline.stats();
-  return absl::StrCat("progress: state=", PipelineStateName(pipeline.state()),
+  return absl::StrCat("progress: mode=", v1::JoinMode_Name(pipeline.mode()),
+                      " state=", PipelineStateName(pipeline.state()),
                       " consumed=", stats.EventsConsumed(), " applied=", stats.rows_written.load(),
                       " batches=", stats.batches.load(), " dead_lettered=",
                       stats.dead_lettered.load(), " retries=", stats.retries.load(),
-                      " deadlocks=", stats.deadlocks.load(), " committed_offsets=", committed,
+                      " deadlocks=", stats.deadlocks.load(), " windows_emitted=",
+                      stats.windows_emitted.load(), " late_drops=", stats.late_drops.load(),
+                      " committed_offsets=", committed,
                       " lag=", lag);
 }
 

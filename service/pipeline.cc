@@ -12,10 +12,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "join/db_upsert_joiner.h"
+#include "join/event_time_aligner.h"
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
+#include "join/windowed_joiner.h"
 #include "service/debezium_decoder.h"
 #include "service/logging.h"
+#include "storage/rocksdb_window_store.h"
 
 namespace cdcjoin {
 
@@ -29,6 +32,8 @@ const char* PipelineStateName(PipelineState state) {
       return "paused";
     case PipelineState::kDegraded:
       return "degraded";
+    case PipelineState::kSwitching:
+      return "switching";
     case PipelineState::kStopping:
       return "stopping";
     case PipelineState::kStopped:
@@ -49,6 +54,12 @@ constexpr char kSourceOffsetHeader[] = "cdcjoin.source.offset";
 constexpr int kPollTimeoutMs = 100;
 // How long a revocation waits for the lanes to apply what the revoked partitions fed them.
 constexpr absl::Duration kRevokeDrainTimeout = absl::Seconds(30);
+// How long a mode switch waits for pending batches before it gives up (and keeps the old mode).
+constexpr absl::Duration kSwitchDrainTimeout = absl::Seconds(60);
+// Records handled per poll batch: the windowed joiner commits its state once per batch.
+constexpr size_t kMaxPollBatch = 500;
+// How often idle windows are checked and acknowledgements handed to the joiner.
+constexpr absl::Duration kAdvanceInterval = absl::Milliseconds(100);
 
 using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
@@ -90,6 +101,8 @@ class PipelineImpl final : public Pipeline,
     if (!decoder.ok()) return decoder.status();
     decoder_ = std::make_unique<DebeziumDecoder>(*std::move(decoder));
 
+    mode_.store(options_.config.mode());
+    if (absl::Status s = OpenWindowState(); !s.ok()) return s;
     if (absl::Status s = CreateProducer(); !s.ok()) return s;
     if (absl::Status s = CreateConsumer(); !s.ok()) return s;
 
@@ -106,8 +119,29 @@ class PipelineImpl final : public Pipeline,
         lanes, options_.connect_writer,
         [this](const std::vector<RowCommand>& applied) {
           for (const RowCommand& command : applied) tracker_.Done(command.covers);
+          if (joiner_ == nullptr) return;
+          absl::MutexLock lock(&ack_mu_);
+          for (const RowCommand& command : applied) {
+            acknowledged_.insert(acknowledged_.end(), command.covers.begin(),
+                                 command.covers.end());
+          }
         },
         &stats_);
+    if (joiner_ != nullptr) {
+      // Windows emitted before a crash and never acknowledged go first; in DB_UPSERT mode the
+      // windows still open are flushed too, so nothing a windowed run held is lost.
+      std::vector<RowCommand> recovered = joiner_->PendingCommands();
+      if (mode_.load() != v1::WINDOWED) {
+        if (absl::Status s = joiner_->Drain(&recovered); !s.ok()) return s;
+      }
+      if (!recovered.empty()) {
+        LogInfo("window state: re-sending ", recovered.size(),
+                " commands of windows not yet applied");
+      }
+      for (RowCommand& command : recovered) {
+        while (!lanes_->TryEnqueue(command)) lanes_->WaitForRoom(absl::Milliseconds(50));
+      }
+    }
 
     std::vector<std::string> topics = {schema_.sources[0].topic, schema_.sources[1].topic};
     RdKafka::ErrorCode err = consumer_->subscribe(topics);
@@ -126,10 +160,29 @@ class PipelineImpl final : public Pipeline,
     if (stopped_ || lanes_ == nullptr) return absl::OkStatus();
     state_.store(PipelineState::kStopping);
     stop_requested_.store(true);
+    {
+      // Wakes a SwitchMode caller waiting for a poll thread that is about to end.
+      absl::MutexLock lock(&switch_mu_);
+    }
     if (poll_thread_.joinable()) poll_thread_.join();
 
+    const absl::Time deadline = absl::Now() + timeout;
     absl::Status result = absl::OkStatus();
-    if (!lanes_->Drain(timeout)) {
+    if (joiner_ != nullptr && mode_.load() == v1::WINDOWED) {
+      std::vector<ChangeEvent> waiting;
+      aligner_->ReleaseAll(&waiting);
+      ProcessWindowEvents(waiting);
+      std::vector<RowCommand> emitted;
+      if (absl::Status s = joiner_->Drain(&emitted); !s.ok()) {
+        LogError("stopping: flushing windows: ", s.ToString());
+      }
+      for (RowCommand& command : emitted) {
+        while (!lanes_->TryEnqueue(command) && absl::Now() < deadline) {
+          lanes_->WaitForRoom(absl::Milliseconds(50));
+        }
+      }
+    }
+    if (!lanes_->Drain(deadline - absl::Now())) {
       result = absl::DeadlineExceededError(
           absl::StrCat("stopping: the sink did not apply everything within ",
                        absl::FormatDuration(timeout), "; the rest is consumed again on restart"));
@@ -139,6 +192,7 @@ class PipelineImpl final : public Pipeline,
     // Dead-letter deliveries still in flight count as unapplied until their report arrives.
     producer_->flush(5000);
     producer_->poll(0);
+    DeliverAcknowledgements();
     CommitApplied();
     RefreshPartitionStatus();
     consumer_->close();
@@ -149,12 +203,45 @@ class PipelineImpl final : public Pipeline,
     return result;
   }
 
+  absl::StatusOr<SwitchReport> SwitchMode(v1::JoinMode target) override {
+    if (target != v1::DB_UPSERT && target != v1::WINDOWED) {
+      return absl::InvalidArgumentError("mode: must be DB_UPSERT or WINDOWED");
+    }
+    absl::MutexLock lock(&switch_mu_);
+    if (switch_requested_.load()) {
+      return absl::FailedPreconditionError("mode: another switch is running");
+    }
+    if (stop_requested_.load()) return absl::FailedPreconditionError("stopping");
+    if (mode_.load() == target) {
+      SwitchReport report;
+      report.from = report.to = target;
+      return report;
+    }
+    switch_target_ = target;
+    switch_result_ = absl::UnknownError("pending");
+    switch_requested_.store(true);
+    auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(switch_mu_) {
+      return !switch_requested_.load() || stop_requested_.load();
+    };
+    switch_mu_.Await(absl::Condition(&done));
+    if (switch_requested_.load()) {
+      switch_requested_.store(false);
+      return absl::CancelledError("stopping");
+    }
+    return switch_result_;
+  }
+
+  v1::JoinMode mode() const override { return mode_.load(); }
+  const v1::Config& config() const override { return options_.config; }
+
   void Pause() override { operator_paused_.store(true); }
   void Resume() override { operator_paused_.store(false); }
 
   PipelineState state() const override {
     const PipelineState state = state_.load();
-    if (state == PipelineState::kRunning && lanes_->Degraded()) return PipelineState::kDegraded;
+    if (state == PipelineState::kRunning && (lanes_->Degraded() || held_fatal_.load())) {
+      return PipelineState::kDegraded;
+    }
     return state;
   }
 
@@ -283,6 +370,25 @@ class PipelineImpl final : public Pipeline,
     return absl::OkStatus();
   }
 
+  // The windowed joiner's RocksDB state, opened whenever a state_dir is configured so that a
+  // switch to WINDOWED needs nothing new and state a windowed run left behind is never ignored.
+  absl::Status OpenWindowState() {
+    const v1::WindowConfig& window = options_.config.window();
+    if (window.state_dir().empty()) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<RocksDbWindowStore>> store = RocksDbWindowStore::Open(
+        window.state_dir(), RocksDbWindowStoreOptions::FromConfig(window));
+    if (!store.ok()) return store.status();
+    window_store_ = *std::move(store);
+    absl::StatusOr<std::unique_ptr<WindowedJoiner>> joiner = WindowedJoiner::Open(
+        schema_, WindowedJoinerOptions::FromConfig(window), window_store_.get());
+    if (!joiner.ok()) return joiner.status();
+    joiner_ = *std::move(joiner);
+    EventTimeAligner::Options aligner;
+    aligner.max_wait_ms = window.idle_flush_ms();
+    aligner_ = std::make_unique<EventTimeAligner>(aligner);
+    return absl::OkStatus();
+  }
+
   SourcePartition ToSourcePartition(const RdKafka::TopicPartition& tp) const {
     return SourcePartition{schema_.SourceIndexOfTopic(tp.topic()), tp.partition()};
   }
@@ -294,9 +400,18 @@ class PipelineImpl final : public Pipeline,
                  "; partitions without them start per kafka.start_from");
     }
     const bool from_latest = options_.config.kafka().start_from() == v1::LATEST;
+    // The window state's offsets were written atomically with the state: in WINDOWED mode
+    // they, not Kafka's (which lag behind what the state holds), say where to go on, unless
+    // Kafka's are newer because a DB_UPSERT run came after the state was last written.
+    std::map<SourcePartition, int64_t> stored;
+    if (joiner_ != nullptr && mode_.load() == v1::WINDOWED) stored = joiner_->StoredOffsets();
     std::vector<std::string> described;
     for (RdKafka::TopicPartition* tp : partitions) {
       const SourcePartition sp = ToSourcePartition(*tp);
+      auto in_state = stored.find(sp);
+      if (in_state != stored.end() && in_state->second > tp->offset()) {
+        tp->set_offset(in_state->second);
+      }
       const int64_t committed = tp->offset();
       if (committed < 0) {
         tp->set_offset(from_latest ? RdKafka::Topic::OFFSET_END
@@ -314,11 +429,26 @@ class PipelineImpl final : public Pipeline,
 
   void OnRevoke(TopicPartitions& partitions) {
     LogInfo("revoking ", partitions.size(), " partitions: applying what they fed the sink first");
+    if (joiner_ != nullptr && mode_.load() == v1::WINDOWED) {
+      std::set<int32_t> numbers;
+      for (RdKafka::TopicPartition* tp : partitions) numbers.insert(tp->partition());
+      std::vector<RowCommand> emitted;
+      for (int32_t number : numbers) {
+        std::vector<ChangeEvent> waiting;
+        aligner_->ReleasePartition(number, &waiting);
+        ProcessWindowEvents(waiting);
+        if (absl::Status s = joiner_->DrainPartition(number, &emitted); !s.ok()) {
+          LogError("revocation: flushing windows of partition ", number, ": ", s.ToString());
+        }
+      }
+      EnqueueAll(emitted);
+    }
     if (!lanes_->Drain(kRevokeDrainTimeout)) {
       LogWarning("revocation: the sink did not apply everything within ",
                  absl::FormatDuration(kRevokeDrainTimeout),
                  "; the new owner consumes those events again");
     }
+    DeliverAcknowledgements();
     CommitApplied();
     for (RdKafka::TopicPartition* tp : partitions) {
       const SourcePartition sp = ToSourcePartition(*tp);
@@ -330,17 +460,19 @@ class PipelineImpl final : public Pipeline,
   // Commits, per partition, the offset below which every event took effect.
   void CommitApplied() {
     TopicPartitionList list;
-    std::vector<std::pair<SourcePartition, int64_t>> advanced;
+    // Events the window state holds are not applied yet: Kafka's offset stays below them, so
+    // an instance that takes over without this state reads them again.
+    std::map<SourcePartition, int64_t> held;
+    if (joiner_ != nullptr) held = joiner_->LowestHeldOffsets();
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
-      auto it = committed_.find(progress.partition);
-      if (it == committed_.end() || progress.next_offset < 0 ||
-          progress.next_offset <= it->second) {
-        continue;
+      int64_t next = progress.next_offset;
+      if (auto in_state = held.find(progress.partition); in_state != held.end()) {
+        next = std::min(next, in_state->second);
       }
+      auto it = committed_.find(progress.partition);
+      if (it == committed_.end() || next < 0 || next <= it->second) continue;
       list.items.push_back(RdKafka::TopicPartition::create(
-          schema_.sources[progress.partition.source].topic, progress.partition.partition,
-          progress.next_offset));
-      advanced.emplace_back(progress.partition, progress.next_offset);
+          schema_.sources[progress.partition.source].topic, progress.partition.partition, next));
     }
     if (list.items.empty()) return;
     RdKafka::ErrorCode err = consumer_->commitSync(list.items);
@@ -414,6 +546,7 @@ class PipelineImpl final : public Pipeline,
     if (message != nullptr && message->err() != RdKafka::ERR__TIMED_OUT) {
       held_.push_back(std::move(message));
     }
+    DeliverAcknowledgements();
   }
 
   // Hands a command to its lane, waiting (partitions paused) while the lane is full. False when
@@ -446,12 +579,18 @@ class PipelineImpl final : public Pipeline,
       case DecodeOutcome::kEvent:
         break;
     }
-    // Debezium ops are not kept past decoding; c/u/r are all upserts. Creates and reads are
-    // told apart by the envelope only, so upserts count as updates here.
-    if (decoded.event.op == ChangeOp::kDelete) {
-      stats_.events_delete.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      stats_.events_update.fetch_add(1, std::memory_order_relaxed);
+    switch (decoded.op) {
+      case 'c':
+        stats_.events_create.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case 'r':
+        stats_.events_read.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case 'd':
+        stats_.events_delete.fetch_add(1, std::memory_order_relaxed);
+        break;
+      default:
+        stats_.events_update.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
@@ -506,51 +645,171 @@ class PipelineImpl final : public Pipeline,
     consumer_->pause(list.items);
   }
 
-  void Handle(std::unique_ptr<RdKafka::Message> message) {
-    switch (message->err()) {
+  // Decodes one record; nullopt when it needs no joiner (error, skipped, dead-lettered: then it
+  // is already acknowledged or will be on delivery). Sets *dead_lettered when it was.
+  std::optional<ChangeEvent> Decode(RdKafka::Message& message, bool* dead_lettered) {
+    switch (message.err()) {
       case RdKafka::ERR_NO_ERROR:
         break;
       case RdKafka::ERR__TIMED_OUT:
       case RdKafka::ERR__PARTITION_EOF:
-        return;
+        return std::nullopt;
       case RdKafka::ERR__AUTO_OFFSET_RESET:
       case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
-        OnDataLoss(*message);
-        return;
+        OnDataLoss(message);
+        return std::nullopt;
       default:
-        LogWarning("kafka consume: ", message->errstr());
-        return;
+        LogWarning("kafka consume: ", message.errstr());
+        return std::nullopt;
     }
-    const int source = schema_.SourceIndexOfTopic(message->topic_name());
-    if (source < 0) return;
-    const EventPosition position{SourcePartition{source, message->partition()},
-                                 message->offset()};
+    const int source = schema_.SourceIndexOfTopic(message.topic_name());
+    if (source < 0) return std::nullopt;
+    const EventPosition position{SourcePartition{source, message.partition()}, message.offset()};
     tracker_.Track(position);
     std::optional<std::string_view> key;
-    if (message->key_pointer() != nullptr) {
-      key = std::string_view(static_cast<const char*>(message->key_pointer()), message->key_len());
+    if (message.key_pointer() != nullptr) {
+      key = std::string_view(static_cast<const char*>(message.key_pointer()), message.key_len());
     }
     std::optional<std::string_view> value;
-    if (message->payload() != nullptr) {
-      value = std::string_view(static_cast<const char*>(message->payload()), message->len());
+    if (message.payload() != nullptr) {
+      value = std::string_view(static_cast<const char*>(message.payload()), message.len());
     }
     absl::StatusOr<Decoded> decoded =
-        decoder_->Decode(source, key, value, message->timestamp().timestamp, position);
+        decoder_->Decode(source, key, value, message.timestamp().timestamp, position);
     if (!decoded.ok()) {
-      DeadLetter(*message, position, decoded.status());
-      return;
+      DeadLetter(message, position, decoded.status());
+      *dead_lettered = true;
+      return std::nullopt;
     }
     CountOp(*decoded);
     if (decoded->outcome != DecodeOutcome::kEvent) {
       tracker_.Done(position);
+      return std::nullopt;
+    }
+    return std::move(decoded->event);
+  }
+
+  // One poll batch, in consumption order, through the joiner of the current mode.
+  void HandleBatch(std::vector<std::unique_ptr<RdKafka::Message>>& messages) {
+    const bool windowed = mode_.load() == v1::WINDOWED;
+    std::vector<ChangeEvent> window_events;
+    bool dead_lettered = false;
+    for (std::unique_ptr<RdKafka::Message>& message : messages) {
+      std::optional<ChangeEvent> event = Decode(*message, &dead_lettered);
+      if (!event.has_value()) continue;
+      if (windowed) {
+        window_events.push_back(*std::move(event));
+        continue;
+      }
+      std::optional<RowCommand> command = BuildDbUpsertCommand(schema_, *event);
+      if (!command.has_value()) {
+        tracker_.Done(event->position);
+        continue;
+      }
+      if (!Enqueue(*command)) return;
+    }
+    if (window_events.empty()) return;
+    if (dead_lettered) {
+      // The joiner stores offsets past these records: their dead letters must be durable
+      // first, or a crash now would lose them.
+      producer_->flush(30000);
+      producer_->poll(0);
+    }
+    const int64_t now = NowMillis();
+    for (ChangeEvent& event : window_events) aligner_->Add(std::move(event), now);
+    ReleaseAligned(now);
+  }
+
+  // Hands the joiner what the aligner lets go in event-time order.
+  void ReleaseAligned(int64_t now) {
+    std::map<SourcePartition, int64_t> next_to_fetch;
+    for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
+      next_to_fetch[progress.partition] =
+          progress.consumed >= 0 ? progress.consumed + 1 : progress.next_offset;
+    }
+    std::vector<ChangeEvent> ready;
+    aligner_->Release(
+        now,
+        [&](const SourcePartition& partition) {
+          // Nothing more to wait for: everything the broker has was consumed.
+          int64_t low = -1;
+          int64_t high = -1;
+          if (consumer_->get_watermark_offsets(schema_.sources[partition.source].topic,
+                                               partition.partition, &low, &high) !=
+                  RdKafka::ERR_NO_ERROR ||
+              high < 0) {
+            return false;
+          }
+          auto it = next_to_fetch.find(partition);
+          return high == 0 || (it != next_to_fetch.end() && it->second >= high);
+        },
+        &ready);
+    ProcessWindowEvents(ready);
+  }
+
+  // The joiner absorbs the events; what it emits goes to the lanes.
+  void ProcessWindowEvents(const std::vector<ChangeEvent>& events) {
+    if (events.empty()) return;
+    std::vector<RowCommand> emitted;
+    absl::Status processed = joiner_->Process(events, NowMillis(), &emitted);
+    if (!processed.ok()) {
+      Hold(absl::StrCat("windowed joiner: ", processed.ToString()));
       return;
     }
-    std::optional<RowCommand> command = BuildDbUpsertCommand(schema_, decoded->event);
-    if (!command.has_value()) {
-      tracker_.Done(position);
+    // The joiner's state now carries these events; commits are bounded by what it holds.
+    for (const ChangeEvent& event : events) tracker_.Done(event.position);
+    EnqueueAll(emitted);
+  }
+
+  bool EnqueueAll(std::vector<RowCommand>& commands) {
+    for (RowCommand& command : commands) {
+      if (!Enqueue(command)) return false;
+    }
+    return true;
+  }
+
+  // Stops consuming for good (until restart) after an error that retrying here cannot fix;
+  // nothing is committed past it.
+  void Hold(const std::string& error) {
+    LogError(error, "; consumption stops, nothing is committed past this point");
+    stats_.RecordError(error);
+    held_fatal_ = true;
+    PauseAssigned();
+  }
+
+  static int64_t NowMillis() { return absl::ToUnixMillis(absl::Now()); }
+
+  // Hands the lanes' acknowledgements to the joiner (it is not thread-safe; the poll thread
+  // owns it).
+  void DeliverAcknowledgements() {
+    std::vector<EventPosition> applied;
+    {
+      absl::MutexLock lock(&ack_mu_);
+      applied.swap(acknowledged_);
+    }
+    if (applied.empty() || joiner_ == nullptr) return;
+    if (absl::Status s = joiner_->Acknowledge(applied); !s.ok()) {
+      Hold(absl::StrCat("windowed joiner acknowledge: ", s.ToString()));
+    }
+  }
+
+  void AdvanceWindows() {
+    if (joiner_ == nullptr || mode_.load() != v1::WINDOWED) return;
+    ReleaseAligned(NowMillis());
+    std::vector<RowCommand> emitted;
+    if (absl::Status s = joiner_->Advance(NowMillis(), &emitted); !s.ok()) {
+      Hold(absl::StrCat("windowed joiner: ", s.ToString()));
       return;
     }
-    Enqueue(*command);
+    EnqueueAll(emitted);
+  }
+
+  void CopyJoinerStats() {
+    if (joiner_ == nullptr) return;
+    const WindowedJoiner::Stats joined = joiner_->stats();
+    stats_.late_drops.store(joined.late_drops, std::memory_order_relaxed);
+    stats_.windows_opened.store(joined.windows_opened, std::memory_order_relaxed);
+    stats_.windows_emitted.store(joined.windows_emitted, std::memory_order_relaxed);
   }
 
   void MaybeCommit() {
@@ -559,14 +818,70 @@ class PipelineImpl final : public Pipeline,
       return;
     }
     last_commit_ = now;
+    DeliverAcknowledgements();
     CommitApplied();
+    CopyJoinerStats();
     RefreshPartitionStatus();
+  }
+
+  // Pause, drain (open windows, pending batches), commit, swap, resume: all on the poll thread,
+  // which consumes nothing meanwhile.
+  absl::StatusOr<SwitchReport> PerformSwitch(v1::JoinMode target) {
+    const absl::Time start = absl::Now();
+    SwitchReport report;
+    report.from = mode_.load();
+    report.to = target;
+    if (report.from == target) return report;
+    if (target == v1::WINDOWED && joiner_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "window.state_dir: required to switch to WINDOWED (the joiner's state lives there)");
+    }
+    if (report.from == v1::WINDOWED) {
+      std::vector<ChangeEvent> waiting;
+      aligner_->ReleaseAll(&waiting);
+      ProcessWindowEvents(waiting);
+      std::vector<RowCommand> emitted;
+      if (absl::Status s = joiner_->Drain(&emitted); !s.ok()) return s;
+      if (!EnqueueAll(emitted)) return absl::CancelledError("stopping");
+    }
+    if (!lanes_->Drain(kSwitchDrainTimeout)) {
+      return absl::UnavailableError(absl::StrCat(
+          "the sink did not apply pending batches within ", absl::FormatDuration(kSwitchDrainTimeout),
+          "; staying in ", v1::JoinMode_Name(report.from)));
+    }
+    DeliverAcknowledgements();
+    CommitApplied();
+    mode_.store(target);
+    report.changed = true;
+    report.paused = absl::Now() - start;
+    LogInfo("switched ", v1::JoinMode_Name(report.from), " -> ", v1::JoinMode_Name(target),
+            "; consumption paused for ", absl::FormatDuration(report.paused));
+    return report;
+  }
+
+  void ServeSwitchRequest() {
+    if (!switch_requested_.load()) return;
+    v1::JoinMode target;
+    {
+      absl::MutexLock lock(&switch_mu_);
+      target = switch_target_;
+    }
+    const PipelineState before = state_.load();
+    state_.store(PipelineState::kSwitching);
+    absl::StatusOr<SwitchReport> result = PerformSwitch(target);
+    state_.store(before);
+    absl::MutexLock lock(&switch_mu_);
+    switch_result_ = std::move(result);
+    switch_requested_.store(false);
   }
 
   void PollLoop() {
     state_.store(PipelineState::kRunning);
     bool paused_by_operator = false;
+    std::vector<std::unique_ptr<RdKafka::Message>> batch;
+    absl::Time last_advance = absl::Now();
     while (!stop_requested_.load()) {
+      ServeSwitchRequest();
       const bool want_paused = operator_paused_.load();
       if (want_paused != paused_by_operator) {
         paused_by_operator = want_paused;
@@ -575,25 +890,36 @@ class PipelineImpl final : public Pipeline,
           state_.store(PipelineState::kPaused);
           LogInfo("consumption paused by the operator");
         } else {
-          if (!backpressure_paused_) ResumeAssigned();
+          if (!backpressure_paused_ && !held_fatal_) ResumeAssigned();
           state_.store(PipelineState::kRunning);
           LogInfo("consumption resumed by the operator");
         }
       }
-      std::unique_ptr<RdKafka::Message> message;
-      if (!held_.empty()) {
-        message = std::move(held_.front());
+      batch.clear();
+      while (!held_.empty() && batch.size() < kMaxPollBatch) {
+        batch.push_back(std::move(held_.front()));
         held_.pop_front();
-      } else {
-        message.reset(consumer_->consume(kPollTimeoutMs));
       }
-      if (message != nullptr) Handle(std::move(message));
+      // Block for the first record only; then take what is already fetched.
+      int timeout_ms = batch.empty() ? kPollTimeoutMs : 0;
+      while (batch.size() < kMaxPollBatch) {
+        std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout_ms));
+        if (message == nullptr || message->err() == RdKafka::ERR__TIMED_OUT) break;
+        batch.push_back(std::move(message));
+        timeout_ms = 0;
+      }
+      if (!batch.empty()) HandleBatch(batch);
+      if (absl::Now() - last_advance >= kAdvanceInterval) {
+        last_advance = absl::Now();
+        DeliverAcknowledgements();
+        AdvanceWindows();
+      }
       // Resume only once the lanes are half empty, so a full lane does not flip the partitions
       // between paused and resumed on every record (each resume restarts the fetchers).
       if (backpressure_paused_ && held_.empty() &&
           lanes_->MaxQueued() <= options_.config.sink().queue_capacity() / 2) {
         backpressure_paused_ = false;
-        if (!paused_by_operator) ResumeAssigned();
+        if (!paused_by_operator && !held_fatal_) ResumeAssigned();
       }
       producer_->poll(0);
       MaybeCommit();
@@ -608,6 +934,14 @@ class PipelineImpl final : public Pipeline,
   std::unique_ptr<SinkLanes> lanes_;
   OffsetTracker tracker_;
   PipelineStats stats_;
+  std::atomic<v1::JoinMode> mode_{v1::DB_UPSERT};
+  std::unique_ptr<RocksDbWindowStore> window_store_;
+  std::unique_ptr<WindowedJoiner> joiner_;  // Poll thread (and Stop once it has ended).
+  std::unique_ptr<EventTimeAligner> aligner_;  // With joiner_.
+
+  // Applied positions from the lanes, for the joiner.
+  absl::Mutex ack_mu_;
+  std::vector<EventPosition> acknowledged_ ABSL_GUARDED_BY(ack_mu_);
 
   // Poll thread only (rebalance and delivery callbacks run inside its consume/poll calls).
   std::map<SourcePartition, int64_t> committed_;
@@ -620,6 +954,12 @@ class PipelineImpl final : public Pipeline,
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> operator_paused_{false};
   std::atomic<bool> assigned_{false};
+  std::atomic<bool> held_fatal_{false};
+
+  absl::Mutex switch_mu_;
+  std::atomic<bool> switch_requested_{false};
+  v1::JoinMode switch_target_ ABSL_GUARDED_BY(switch_mu_) = v1::DB_UPSERT;
+  absl::StatusOr<SwitchReport> switch_result_ ABSL_GUARDED_BY(switch_mu_);
 
   mutable absl::Mutex status_mu_;
   std::vector<PartitionStatus> partitions_ ABSL_GUARDED_BY(status_mu_);

@@ -14,7 +14,15 @@
 
 namespace cdcjoin {
 
-enum class PipelineState { kStarting, kRunning, kPaused, kDegraded, kStopping, kStopped };
+enum class PipelineState {
+  kStarting,
+  kRunning,
+  kPaused,
+  kSwitching,
+  kDegraded,
+  kStopping,
+  kStopped,
+};
 
 const char* PipelineStateName(PipelineState state);
 
@@ -59,6 +67,21 @@ class Pipeline {
   // Operator pause: no new records are consumed; pending ones still apply and commit.
   virtual void Pause() = 0;
   virtual void Resume() = 0;
+
+  struct SwitchReport {
+    v1::JoinMode from = v1::DB_UPSERT;
+    v1::JoinMode to = v1::DB_UPSERT;
+    bool changed = false;                            // false: already in that mode.
+    absl::Duration paused = absl::ZeroDuration();   // How long consumption stood still.
+  };
+  // Switches the joiner at runtime: pause consumption, drain (flush open windows and pending
+  // batches), commit, swap, resume. Returns when done. FailedPrecondition while another switch
+  // runs or while stopping; Unavailable if the drain cannot finish (the old mode stays).
+  virtual absl::StatusOr<SwitchReport> SwitchMode(v1::JoinMode mode) = 0;
+  virtual v1::JoinMode mode() const = 0;
+
+  // The running configuration (defaults applied; secrets are references, never values).
+  virtual const v1::Config& config() const = 0;
 
   virtual PipelineState state() const = 0;
   virtual std::vector<PartitionStatus> Partitions() const = 0;

@@ -1,0 +1,136 @@
+#include "tests/support/e2e_harness.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/text_format.h"
+#include "tests/support/reference_model.h"
+#include "tests/support/test_kafka.h"
+
+namespace cdcjoin::testing {
+
+const std::vector<std::string>& EndToEndTest::Topics() {
+  static const auto* topics = new std::vector<std::string>{"cdc.azar.User", "cdc.azar.UserExtData"};
+  return *topics;
+}
+
+void EndToEndTest::SetUp() {
+  absl::StatusOr<MySqlEndpoint> endpoint = MySqlFromEnv();
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  mysql_ = *endpoint;
+  const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  database_ = absl::StrCat("e2e_", name, "_", getpid()).substr(0, 64);
+  ASSERT_TRUE(CreateSeedDatabase(mysql_, database_).ok());
+
+  dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir_, " && mkdir -p ", dir_).c_str()), 0);
+  const std::string bootstrap_file = dir_ + "/bootstrap";
+  absl::StatusOr<Subprocess> kafka = Subprocess::Spawn(
+      {RunfilePath("tests/support/mock_kafka"), "--bootstrap_file=" + bootstrap_file,
+       absl::StrCat("--topics=", Topics()[0], ":", kPartitions, ",", Topics()[1], ":",
+                    kPartitions, ",", kDeadLetterTopic, ":1")},
+      dir_ + "/mock_kafka.log");
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  kafka_.emplace(*std::move(kafka));
+  absl::StatusOr<std::string> bootstrap = WaitForFirstLine(bootstrap_file, absl::Seconds(20));
+  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+  bootstrap_ = *bootstrap;
+  config_text_ = SeedConfigText(bootstrap_, mysql_.host, mysql_.port, mysql_.user, database_,
+                                "e2e-" + name);
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(config_text_, &config_));
+}
+
+void EndToEndTest::TearDown() {
+  daemon_.reset();
+  if (kafka_.has_value()) {
+    kafka_->Signal(SIGTERM);
+    kafka_->Wait(absl::Seconds(10));
+  }
+  ExecuteSql(mysql_, "", {absl::StrCat("DROP DATABASE IF EXISTS `", database_, "`")})
+      .IgnoreError();
+}
+
+void EndToEndTest::StartDaemon(const std::vector<std::pair<std::string, std::string>>& replacements,
+                               const std::vector<std::string>& extra_flags) {
+  std::string text = config_text_;
+  for (const auto& [from, to] : replacements) {
+    const std::string replaced = absl::StrReplaceAll(text, {{from, to}});
+    ASSERT_NE(replaced, text) << "'" << from << "' is not in the config";
+    text = replaced;
+  }
+  config_ = v1::Config();
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config_)) << text;
+  const std::string path = dir_ + "/config.textproto";
+  std::ofstream(path) << text;
+  std::vector<std::string> argv = {RunfilePath("service/cdcjoind"), "--config=" + path,
+                                   "--progress_interval_ms=500"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  absl::StatusOr<Subprocess> daemon = Subprocess::Spawn(argv, DaemonLog());
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  daemon_.emplace(*std::move(daemon));
+}
+
+int EndToEndTest::StopDaemon() {
+  daemon_->Signal(SIGTERM);
+  return daemon_->Wait(absl::Seconds(60)).value_or(-1);
+}
+
+void EndToEndTest::Produce(const std::vector<SeedRecord>& records, size_t begin, size_t end) {
+  absl::Status produced = ProduceSeedRecords(bootstrap_, Topics(), records, begin, end);
+  ASSERT_TRUE(produced.ok()) << produced;
+}
+
+void EndToEndTest::ExpectConverges(const std::vector<SeedRecord>& records,
+                                   absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  auto highs = HighWatermarks(bootstrap_, Topics(), kPartitions);
+  ASSERT_TRUE(highs.ok()) << highs.status();
+  std::string lagging;
+  while (absl::Now() < deadline) {
+    ASSERT_TRUE(daemon_->Running()) << "cdcjoind exited:\n" << ReadFile(DaemonLog());
+    auto committed =
+        CommittedOffsets(bootstrap_, config_.kafka().group_id(), Topics(), kPartitions);
+    lagging.clear();
+    if (committed.ok()) {
+      for (const auto& [partition, high] : *highs) {
+        const int64_t at = committed->count(partition) ? committed->at(partition) : -1;
+        if (high > 0 && at < high) {
+          absl::StrAppend(&lagging, partition.first, "[", partition.second, "] ", at, "/", high,
+                          " ");
+        }
+      }
+      if (lagging.empty()) break;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  ASSERT_TRUE(lagging.empty()) << "not committed in time: " << lagging << "\n"
+                               << ReadFile(DaemonLog());
+  absl::StatusOr<ModelTable> actual = DumpSeedTable(mysql_, database_);
+  ASSERT_TRUE(actual.ok()) << actual.status();
+  const ModelTable expected = ComputeExpectedTable(config_, records);
+  const std::vector<std::string> diffs = DiffTables(expected, *actual);
+  EXPECT_TRUE(diffs.empty()) << absl::StrJoin(diffs, "\n");
+  EXPECT_GT(expected.size(), 500u);
+}
+
+int64_t EndToEndTest::LastLoggedCounter(const std::string& name) const {
+  const std::string log = ReadFile(DaemonLog());
+  const std::string needle = " " + name + "=";
+  const size_t at = log.rfind(needle);
+  if (at == std::string::npos) return -1;
+  const size_t begin = at + needle.size();
+  const size_t end = log.find_first_not_of("0123456789", begin);
+  int64_t value = -1;
+  if (!absl::SimpleAtoi(log.substr(begin, end - begin), &value)) return -1;
+  return value;
+}
+
+}  // namespace cdcjoin::testing
