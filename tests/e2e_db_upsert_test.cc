@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "tests/support/e2e_harness.h"
 #include "tests/support/test_kafka.h"
+#include "tests/support/test_mysql.h"
 
 namespace cdcjoin::testing {
 namespace {
@@ -80,6 +81,62 @@ TEST_F(DbUpsertEndToEndTest, PoisonRecordsAreDeadLetteredAndGoodOnesApplied) {
   }
   EXPECT_EQ(StopDaemon(), 0);
   EXPECT_EQ(LastLoggedCounter("dead_lettered"), static_cast<int64_t>(poison));
+}
+
+// An outside writer takes row locks in the opposite order of the daemon's sorted batch: InnoDB
+// detects a real deadlock (1213), rolls the daemon's (lighter) transaction back, and the lane
+// retries it once the outside transaction commits. Nothing is lost or applied out of order.
+TEST_F(DbUpsertEndToEndTest, DeadlocksWithAnOutsideWriterAreRetriedAndCounted) {
+  SeedWorkloadOptions options;
+  options.records = 6000;
+  options.users = 2500;
+  options.seed = 4;
+  std::vector<SeedRecord> records = GenerateSeedWorkload(options);
+  Produce(records, 0, records.size());
+  // One lane: the daemon's transaction takes key 5 and then the outside writer's range.
+  StartDaemon({{"lanes: 4", "lanes: 1"}, {"linger_ms: 5", "linger_ms: 200"}});
+  ExpectConverges(records, absl::Seconds(120));
+
+  auto outside = SqlSession::Open(mysql_, database_);
+  ASSERT_TRUE(outside.ok()) << outside.status();
+  int64_t deadlocks_seen = 0;
+  for (int attempt = 0; attempt < 5 && deadlocks_seen == 0; ++attempt) {
+    // The outside transaction locks ~1,000 rows first: heavier, so InnoDB picks the daemon as
+    // the victim.
+    ASSERT_TRUE((*outside)->Execute("BEGIN").ok());
+    ASSERT_TRUE((*outside)
+                    ->Execute("UPDATE Nickname SET dateCreated = dateCreated "
+                              "WHERE userId BETWEEN 1000 AND 2000")
+                    .ok());
+    // The daemon's next batch locks key 5, then waits for key 1500 held outside.
+    SeedWorkloadOptions more = options;
+    more.seed = 100 + attempt;
+    std::vector<SeedRecord> next = GenerateSeedWorkload(more);
+    std::vector<SeedRecord> pair;
+    for (const SeedRecord& record : next) {
+      if (record.source == 0 && (record.op == 'r' || record.op == 'c' || record.op == 'u') &&
+          record.fields.at("simpleName").has_value() &&
+          (record.user_id == 5 || record.user_id == 1500)) {
+        pair.push_back(record);
+      }
+    }
+    ASSERT_FALSE(pair.empty());
+    const size_t from = records.size();
+    records.insert(records.end(), pair.begin(), pair.end());
+    Produce(records, from, records.size());
+    absl::SleepFor(absl::Seconds(2));
+    // Closing the cycle: the outside writer now wants key 5.
+    absl::Status closed =
+        (*outside)->Execute("UPDATE Nickname SET dateCreated = dateCreated WHERE userId = 5");
+    ASSERT_TRUE((*outside)->Execute("COMMIT").ok());
+    ASSERT_TRUE(closed.ok()) << "the outside writer was chosen as the victim: " << closed;
+    ExpectConverges(records, absl::Seconds(60));
+    ASSERT_EQ(StopDaemon(), 0);
+    deadlocks_seen = LastLoggedCounter("deadlocks");
+    if (deadlocks_seen == 0) StartDaemon({{"lanes: 4", "lanes: 1"}, {"linger_ms: 5", "linger_ms: 200"}});
+  }
+  EXPECT_GE(deadlocks_seen, 1) << ReadFile(DaemonLog());
+  EXPECT_GE(LastLoggedCounter("retries"), deadlocks_seen);
 }
 
 }  // namespace

@@ -29,7 +29,33 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(const MySqlEndpoint& en
   }
 }
 
+class ConnectorSession : public SqlSession {
+ public:
+  explicit ConnectorSession(std::unique_ptr<sql::Connection> connection)
+      : connection_(std::move(connection)) {}
+
+  absl::Status Execute(const std::string& text) override {
+    try {
+      std::unique_ptr<sql::Statement> statement(connection_->createStatement());
+      statement->execute(text);
+    } catch (const sql::SQLException& e) {
+      return absl::InternalError(absl::StrCat("mysql: ", e.what(), " (", e.getErrorCode(), ")"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<sql::Connection> connection_;
+};
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<SqlSession>> SqlSession::Open(const MySqlEndpoint& endpoint,
+                                                             const std::string& database) {
+  absl::StatusOr<std::unique_ptr<sql::Connection>> connection = Connect(endpoint, database);
+  if (!connection.ok()) return connection.status();
+  return std::unique_ptr<SqlSession>(new ConnectorSession(*std::move(connection)));
+}
 
 absl::StatusOr<MySqlEndpoint> MySqlFromEnv() {
   const char* host = std::getenv("CDCJOIN_MYSQL_HOST");

@@ -1,6 +1,7 @@
 #ifndef CDCJOIN_TESTS_SUPPORT_TEST_MYSQL_H_
 #define CDCJOIN_TESTS_SUPPORT_TEST_MYSQL_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,16 @@ absl::StatusOr<MySqlEndpoint> MySqlFromEnv();
 // Runs statements in order on a fresh connection (no default database when `database` is "").
 absl::Status ExecuteSql(const MySqlEndpoint& endpoint, const std::string& database,
                         const std::vector<std::string>& statements);
+
+// One connection kept open, for tests that hold a transaction (locks) while the daemon writes.
+class SqlSession {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqlSession>> Open(const MySqlEndpoint& endpoint,
+                                                          const std::string& database);
+  virtual ~SqlSession() = default;
+  // Runs one statement; errors carry the MySQL error code in the message.
+  virtual absl::Status Execute(const std::string& statement) = 0;
+};
 
 // A fresh database holding the seed's empty Nickname table.
 absl::Status CreateSeedDatabase(const MySqlEndpoint& endpoint, const std::string& database);
