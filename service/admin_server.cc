@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <deque>
@@ -244,6 +245,12 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
       total_lag += p.lag;
     }
     status.set_total_lag(total_lag);
+    // A partition that lost data is stopped: the daemon is not healthy, whatever the sink says.
+    if (status.state() == v1::RUNNING &&
+        std::any_of(partitions.begin(), partitions.end(),
+                    [](const PartitionStatus& p) { return p.data_loss; })) {
+      status.set_state(v1::DEGRADED);
+    }
 
     const PipelineStats& stats = pipeline_->stats();
     v1::Counters* counters = status.mutable_counters();
@@ -518,7 +525,10 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     absl::Time next_sample = absl::Now();
     while (true) {
       const PipelineState state = pipeline_->state();
-      const bool ready = pipeline_->Assigned() && state != PipelineState::kDegraded &&
+      const std::vector<PartitionStatus> partitions = pipeline_->Partitions();
+      const bool data_loss = std::any_of(partitions.begin(), partitions.end(),
+                                         [](const PartitionStatus& p) { return p.data_loss; });
+      const bool ready = pipeline_->Assigned() && !data_loss && state != PipelineState::kDegraded &&
                          state != PipelineState::kStopping && state != PipelineState::kStopped &&
                          state != PipelineState::kStarting;
       if (ready != serving) {

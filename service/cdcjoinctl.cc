@@ -309,6 +309,9 @@ std::string Number(int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
+// Offsets below zero are librdkafka's "none yet" markers (-1, -1001): shown as "-".
+std::string Offset(int64_t offset) { return offset < 0 ? "-" : Number(offset); }
+
 std::string FormatStatus(const v1::Status& status, const std::string& address) {
   std::string out;
   absl::StrAppendFormat(&out, "cdcjoind %s at %s, up %s\n", status.version(), address,
@@ -320,8 +323,8 @@ std::string FormatStatus(const v1::Status& status, const std::string& address) {
                         "CONSUMED", "COMMITTED", "HIGH WMARK", "LAG");
   for (const v1::PartitionStatus& p : status.partitions()) {
     absl::StrAppendFormat(&out, "%-10s %-24s %4d %12s %12s %12s %10s%s\n", p.source(), p.topic(),
-                          p.partition(), Number(p.consumed_offset()),
-                          Number(p.committed_offset()), Number(p.high_watermark()),
+                          p.partition(), Offset(p.consumed_offset()),
+                          Offset(p.committed_offset()), Offset(p.high_watermark()),
                           Number(p.lag()), p.data_loss() ? "  DATA LOSS" : "");
   }
   if (status.partitions_size() == 0) out += "(no partitions assigned)\n";
@@ -369,6 +372,7 @@ struct SourceProgress {
   int64_t high = 0;
   int64_t lag = 0;
   int partitions = 0;
+  int data_loss = 0;
 };
 
 std::map<std::string, SourceProgress> BySource(const v1::Status& status) {
@@ -378,6 +382,7 @@ std::map<std::string, SourceProgress> BySource(const v1::Status& status) {
     s.high += std::max<int64_t>(p.high_watermark(), 0);
     s.lag += p.lag();
     ++s.partitions;
+    s.data_loss += p.data_loss() ? 1 : 0;
   }
   return sources;
 }
@@ -404,9 +409,12 @@ std::string WatchFrame(const v1::Status& status, const std::string& address) {
   for (const auto& [source, progress] : BySource(status)) {
     const double done =
         progress.high > 0 ? static_cast<double>(progress.high - progress.lag) / progress.high : 1;
-    absl::StrAppendFormat(&out, "%-10s [%s] %5.1f%%  lag %10s  of %s (%d partitions)\n", source,
-                          Bar(done, 40), done * 100, Number(progress.lag), Number(progress.high),
-                          progress.partitions);
+    absl::StrAppendFormat(&out, "%-10s [%s] %5.1f%%  lag %10s  of %s (%d partitions)%s\n",
+                          source, Bar(done, 40), done * 100, Number(progress.lag),
+                          Number(progress.high), progress.partitions,
+                          progress.data_loss > 0
+                              ? absl::StrCat("  DATA LOSS on ", progress.data_loss)
+                              : "");
   }
   if (status.partitions_size() == 0) out += "(waiting for partitions)\n";
   const v1::Counters& c = status.counters();
@@ -428,7 +436,10 @@ std::string WatchLine(const v1::Status& status) {
   for (const auto& [source, progress] : BySource(status)) {
     const double done =
         progress.high > 0 ? static_cast<double>(progress.high - progress.lag) / progress.high : 1;
-    sources.push_back(absl::StrFormat("%s=%.1f%%(lag %d)", source, done * 100, progress.lag));
+    sources.push_back(absl::StrFormat("%s=%.1f%%(lag %d%s)", source, done * 100, progress.lag,
+                                      progress.data_loss > 0
+                                          ? absl::StrCat(", DATA LOSS on ", progress.data_loss)
+                                          : ""));
   }
   return absl::StrFormat(
       "%s mode=%s state=%s lag=%d %s events=%d rows=%d events/s=%.1f rows/s=%.1f\n",
@@ -527,6 +538,14 @@ int PauseOrResume(Client& client, const Flags& flags, bool pause) {
     state = response.state();
   }
   if (!rpc.ok()) return Fail(flags, pause ? "pause" : "resume", rpc);
+  // The poll loop applies the request within one poll (~100 ms): wait to report the new state.
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  while ((state == v1::PAUSED) != pause && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    v1::Status status;
+    if (!client.stub()->GetStatus(client.Context(2000).get(), {}, &status).ok()) break;
+    state = status.state();
+  }
   std::printf("%s (state %s)\n", pause ? "paused" : "resumed", StateName(state).c_str());
   return kExitOk;
 }

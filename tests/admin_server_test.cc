@@ -184,7 +184,8 @@ TEST_F(AdminServerTest, GetStatusReportsEverythingThePipelineKnows) {
   grpc::Status rpc = stub_->GetStatus(Context().get(), v1::GetStatusRequest(), &status);
   ASSERT_TRUE(rpc.ok()) << rpc.error_message();
   EXPECT_EQ(status.mode(), v1::DB_UPSERT);
-  EXPECT_EQ(status.state(), v1::RUNNING);
+  // Running, but a partition lost data: reported as degraded.
+  EXPECT_EQ(status.state(), v1::DEGRADED);
   EXPECT_TRUE(status.assigned());
   ASSERT_EQ(status.partitions_size(), 2);
   // Ordered by topic, with the source's configured name.
@@ -475,6 +476,13 @@ TEST_F(AdminServerTest, HealthFollowsAssignmentAndDegradation) {
   EXPECT_TRUE(WaitForHealth(Health::NOT_SERVING));
   pipeline_.state_.store(PipelineState::kPaused);
   EXPECT_TRUE(WaitForHealth(Health::SERVING)) << "an operator pause is healthy";
+  pipeline_.state_.store(PipelineState::kRunning);
+  EXPECT_TRUE(WaitForHealth(Health::SERVING));
+  PartitionStatus lost{"cdc.azar.User", 0, 2, 10, 10, 99, 89, /*data_loss=*/true};
+  pipeline_.SetPartitions({lost});
+  EXPECT_TRUE(WaitForHealth(Health::NOT_SERVING)) << "a partition lost data";
+  pipeline_.SetPartitions({});
+  EXPECT_TRUE(WaitForHealth(Health::SERVING));
   pipeline_.state_.store(PipelineState::kStopping);
   EXPECT_TRUE(WaitForHealth(Health::NOT_SERVING));
 }
