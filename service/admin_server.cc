@@ -611,8 +611,7 @@ void StatusWriter::OnDone() {
 absl::StatusOr<AdminServerOptions> AdminServerOptionsFromConfig(const v1::AdminConfig& config) {
   AdminServerOptions options;
   if (!config.listen_address().empty()) options.listen_address = config.listen_address();
-  options.allow_unauthenticated_reads =
-      !config.has_allow_unauthenticated_reads() || config.allow_unauthenticated_reads();
+  options.allow_unauthenticated_reads = !config.require_token_for_reads();
   if (!config.token_file().empty()) {
     absl::StatusOr<std::string> token = ReadWholeFile("admin.token_file", config.token_file());
     if (!token.ok()) return token.status();

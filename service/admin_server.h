@@ -19,8 +19,8 @@ struct AdminServerOptions {
   // The bearer token mutating calls need (`authorization: Bearer <token>`). Empty: no call needs
   // one. Default: empty. Never logged.
   std::string token;
-  // With a token: whether read calls (GetStatus, WatchStatus, GetConfig) work without it.
-  // Default: true.
+  // With a token: whether read calls (GetStatus, WatchStatus, GetConfig) work without it
+  // (AdminConfig.require_token_for_reads inverted). Default: true.
   bool allow_unauthenticated_reads = true;
   // PEM contents (not paths). A certificate and key turn TLS on; a client CA additionally
   // requires and verifies client certificates (mutual TLS). Default: empty (plaintext).

@@ -195,7 +195,6 @@ void ApplyDefaults(v1::Config* config) {
 
   v1::AdminConfig* admin = config->mutable_admin();
   if (admin->listen_address().empty()) admin->set_listen_address("127.0.0.1:50051");
-  if (!admin->has_allow_unauthenticated_reads()) admin->set_allow_unauthenticated_reads(true);
 }
 
 absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {

@@ -142,12 +142,11 @@ TEST(ConfigTest, AdminDefaults) {
   absl::StatusOr<v1::Config> config = ParseConfig(kValid);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->admin().listen_address(), "127.0.0.1:50051");
-  EXPECT_TRUE(config->admin().allow_unauthenticated_reads());
+  EXPECT_FALSE(config->admin().require_token_for_reads());
   EXPECT_TRUE(config->admin().token_file().empty());
-  // An explicit false survives the defaults.
-  config = ParseConfig(std::string(kValid) + "admin { allow_unauthenticated_reads: false }");
+  config = ParseConfig(std::string(kValid) + "admin { require_token_for_reads: true }");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_FALSE(config->admin().allow_unauthenticated_reads());
+  EXPECT_TRUE(config->admin().require_token_for_reads());
 }
 
 TEST(ConfigTest, AdminErrorsNameTheField) {

@@ -531,7 +531,7 @@ TEST(AdminServerOptionsTest, FromConfigReadsTheTokenAndNamesTheField) {
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->token, "tok-123");
   EXPECT_TRUE(options->allow_unauthenticated_reads);
-  config.set_allow_unauthenticated_reads(false);
+  config.set_require_token_for_reads(true);
   EXPECT_FALSE(AdminServerOptionsFromConfig(config)->allow_unauthenticated_reads);
 
   config.set_token_file(dir + "/missing");
