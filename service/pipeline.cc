@@ -115,9 +115,9 @@ class PipelineImpl final : public Pipeline,
     lanes.max_attempts = sink.retry().max_attempts();
     lanes.initial_backoff = absl::Milliseconds(sink.retry().initial_backoff_ms());
     lanes.max_backoff = absl::Milliseconds(sink.retry().max_backoff_ms());
-    lanes_ = SinkLanes::Start(
+    absl::StatusOr<std::unique_ptr<SinkLanes>> started = SinkLanes::Start(
         lanes, options_.connect_writer,
-        [this](const std::vector<RowCommand>& applied) {
+        [this](absl::Span<const RowCommand> applied) {
           for (const RowCommand& command : applied) tracker_.Done(command.covers);
           if (joiner_ == nullptr) return;
           absl::MutexLock lock(&ack_mu_);
@@ -127,6 +127,8 @@ class PipelineImpl final : public Pipeline,
           }
         },
         &stats_);
+    if (!started.ok()) return started.status();
+    lanes_ = *std::move(started);
     if (joiner_ != nullptr) {
       // Windows emitted before a crash and never acknowledged go first; in DB_UPSERT mode the
       // windows still open are flushed too, so nothing a windowed run held is lost.
@@ -917,7 +919,7 @@ class PipelineImpl final : public Pipeline,
       // Resume only once the lanes are half empty, so a full lane does not flip the partitions
       // between paused and resumed on every record (each resume restarts the fetchers).
       if (backpressure_paused_ && held_.empty() &&
-          lanes_->MaxQueued() <= options_.config.sink().queue_capacity() / 2) {
+          lanes_->Queued() <= lanes_->Capacity() / 2) {
         backpressure_paused_ = false;
         if (!paused_by_operator && !held_fatal_) ResumeAssigned();
       }

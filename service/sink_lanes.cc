@@ -1,150 +1,159 @@
 #include "service/sink_lanes.h"
 
-#include <deque>
-#include <thread>
+#include <atomic>
 
 #include "absl/random/random.h"
-#include "absl/synchronization/mutex.h"
+#include "join/keyed_executor.h"
 #include "service/logging.h"
 #include "storage/retry_classifier.h"
 
 namespace cdcjoin {
 
-class SinkLanes::Lane {
+class SinkLanes::Impl {
  public:
-  Lane(int index, const SinkLanesOptions& options, WriterFactory connect,
-       AppliedCallback on_applied, PipelineStats* stats, absl::Mutex* room_mu,
-       absl::CondVar* room_cv)
-      : index_(index),
-        options_(options),
+  Impl(const SinkLanesOptions& options, WriterFactory connect, AppliedCallback on_applied,
+       PipelineStats* stats)
+      : options_(options),
         connect_(std::move(connect)),
         on_applied_(std::move(on_applied)),
         stats_(stats),
-        room_mu_(room_mu),
-        room_cv_(room_cv) {
-    thread_ = std::thread([this] { Run(); });
-  }
+        lanes_(options.lanes) {}
 
-  ~Lane() { Stop(); }
+  absl::Status Start() {
+    KeyedExecutorOptions executor;
+    executor.num_workers = options_.lanes;
+    executor.max_batch_size = options_.batch_rows;
+    executor.max_in_flight = options_.lanes * options_.batch_rows;
+    executor.max_batch_delay = options_.linger;
+    executor.max_pending = static_cast<int64_t>(options_.lanes) * options_.queue_capacity;
+    absl::StatusOr<std::unique_ptr<KeyedExecutor<RowCommand>>> created =
+        KeyedExecutor<RowCommand>::Create(
+            executor,
+            [this](int lane, absl::Span<RowCommand> batch) { return ApplyBatch(lane, batch); },
+            [this](uint64_t, const RowCommand&, const absl::Status&) { OnFinished(); });
+    if (!created.ok()) return created.status();
+    executor_ = *std::move(created);
+    return absl::OkStatus();
+  }
 
   bool TryEnqueue(RowCommand& command) {
+    if (stopping_.load()) return false;
+    const uint64_t key = StableKeyHash(command.key);
+    {
+      absl::MutexLock lock(&mu_);
+      ++enqueued_;
+    }
+    if (executor_->TrySubmit(key, std::move(command)).ok()) return true;
     absl::MutexLock lock(&mu_);
-    if (static_cast<int>(queue_.size()) >= options_.queue_capacity || stopping_) return false;
-    queue_.push_back(std::move(command));
-    ++enqueued_;
-    return true;
+    --enqueued_;
+    return false;
   }
 
-  bool HasRoom() const {
+  void WaitForRoom(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    return static_cast<int>(queue_.size()) < options_.queue_capacity;
+    const int64_t seen = finished_;
+    auto progressed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return finished_ != seen || stopping_.load();
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&progressed), timeout);
   }
 
-  bool Drain(absl::Time deadline) {
+  bool Drain(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     const int64_t target = enqueued_;
     auto drained = [this, target]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return applied_ >= target || stopping_;
+      return finished_ >= target || stopping_.load();
     };
-    return mu_.AwaitWithDeadline(absl::Condition(&drained), deadline) && applied_ >= target;
+    mu_.AwaitWithTimeout(absl::Condition(&drained), timeout);
+    return finished_ >= target && applied_ >= target;
   }
 
   void Stop() {
     {
       absl::MutexLock lock(&mu_);
-      stopping_ = true;
+      stopping_.store(true);
     }
-    if (thread_.joinable()) thread_.join();
+    if (executor_ != nullptr) {
+      executor_->Shutdown(KeyedExecutorShutdown::kCancelPending).IgnoreError();
+    }
   }
 
-  LaneStatus Status() const {
+  std::vector<LaneStatus> Status() const {
     absl::MutexLock lock(&mu_);
-    LaneStatus status;
-    status.queued = enqueued_ - applied_;
-    status.holding = holding_;
-    status.attempts = attempts_;
-    status.last_error = last_error_;
-    return status;
+    std::vector<LaneStatus> statuses;
+    for (const Lane& lane : lanes_) statuses.push_back(lane.status);
+    return statuses;
   }
+
+  int64_t Queued() const {
+    absl::MutexLock lock(&mu_);
+    return enqueued_ - finished_;
+  }
+
+  int64_t Capacity() const { return static_cast<int64_t>(options_.lanes) * options_.queue_capacity; }
 
  private:
-  // Takes up to batch_rows commands, waiting up to `linger` for the batch to fill once the first
-  // command is there. Empty when stopping.
-  std::vector<RowCommand> TakeBatch() {
-    absl::MutexLock lock(&mu_);
-    auto has_work = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return !queue_.empty() || stopping_;
-    };
-    mu_.Await(absl::Condition(&has_work));
-    if (stopping_) return {};
-    auto full = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return static_cast<int>(queue_.size()) >= options_.batch_rows || stopping_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&full), options_.linger);
-    if (stopping_) return {};
-    const size_t n = std::min<size_t>(queue_.size(), options_.batch_rows);
-    std::vector<RowCommand> batch;
-    batch.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
-    return batch;
-  }
+  // What a lane keeps between batches. Lane thread only, except `status` (under mu_).
+  struct Lane {
+    std::unique_ptr<RowWriter> writer;
+    absl::BitGen rng;
+    LaneStatus status;
+  };
 
-  // Sleeps for `delay` unless the lane is stopped first; false when stopping.
+  // Sleeps for `delay` unless the lanes are stopped first; false when stopping.
   bool SleepUnlessStopping(absl::Duration delay) {
     absl::MutexLock lock(&mu_);
-    auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+    auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_.load(); };
     mu_.AwaitWithTimeout(absl::Condition(&stopping), delay);
-    return !stopping_;
+    return !stopping_.load();
   }
 
-  // Applies the batch, retrying until it succeeds; false only when the lane is stopped first.
-  bool ApplyWithRetry(const std::vector<RowCommand>& batch) {
+  void SetStatus(int index, int attempts, bool holding, const std::string& error, int64_t batch) {
+    absl::MutexLock lock(&mu_);
+    LaneStatus& status = lanes_[index].status;
+    status.attempts = attempts;
+    status.holding = holding;
+    status.queued = batch;
+    if (!error.empty()) status.last_error = error;
+  }
+
+  // The executor's sink: applies the batch, retrying until it succeeds. An error comes back
+  // only when stopping, which cancels the batch's keys (their events are never acknowledged).
+  absl::Status ApplyBatch(int index, absl::Span<RowCommand> batch) {
+    Lane& lane = lanes_[index];
+    // The writer takes a vector; commands move in and out so nothing is copied.
+    std::vector<RowCommand> commands(std::make_move_iterator(batch.begin()),
+                                     std::make_move_iterator(batch.end()));
     absl::Duration backoff = options_.initial_backoff;
     int attempts = 0;
+    bool holding = false;
+    SetStatus(index, 0, false, "", static_cast<int64_t>(commands.size()));
     while (true) {
       absl::Status status;
-      if (writer_ == nullptr) {
+      if (lane.writer == nullptr) {
         absl::StatusOr<std::unique_ptr<RowWriter>> writer = connect_();
         if (writer.ok()) {
-          writer_ = *std::move(writer);
+          lane.writer = *std::move(writer);
         } else {
           status = writer.status();
         }
       }
-      if (writer_ != nullptr) {
+      if (lane.writer != nullptr) {
         const absl::Time start = absl::Now();
-        status = writer_->Apply(batch);
+        status = lane.writer->Apply(commands);
         stats_->sink_latency.Record(absl::Now() - start);
-        if (status.ok()) {
-          absl::MutexLock lock(&mu_);
-          if (holding_) LogInfo("sink lane ", index_, ": recovered after ", attempts_, " attempts");
-          holding_ = false;
-          attempts_ = 0;
-          return true;
-        }
-        if (NeedsReconnect(status)) writer_.reset();
+        if (status.ok()) break;
+        if (NeedsReconnect(status)) lane.writer.reset();
       }
       ++attempts;
       stats_->retries.fetch_add(1, std::memory_order_relaxed);
       if (IsDeadlock(status)) stats_->deadlocks.fetch_add(1, std::memory_order_relaxed);
       const std::string message =
-          absl::StrCat("sink lane ", index_, ": attempt ", attempts, " failed: ", status.ToString());
+          absl::StrCat("sink lane ", index, ": attempt ", attempts, " failed: ", status.ToString());
       stats_->RecordError(message);
-      bool now_holding = false;
-      {
-        absl::MutexLock lock(&mu_);
-        attempts_ = attempts;
-        last_error_ = status.ToString();
-        if (attempts >= options_.max_attempts && !holding_) {
-          holding_ = true;
-          now_holding = true;
-        }
-      }
-      if (now_holding) {
-        LogError(message, "; retries exhausted, the lane holds its batch of ", batch.size(),
+      if (attempts >= options_.max_attempts && !holding) {
+        holding = true;
+        LogError(message, "; retries exhausted, the lane holds its batch of ", commands.size(),
                  " commands and keeps retrying every ", absl::FormatDuration(options_.max_backoff),
                  "; nothing is committed past it");
       } else if (IsRetriable(status)) {
@@ -152,106 +161,73 @@ class SinkLanes::Lane {
       } else {
         LogError(message);
       }
+      SetStatus(index, attempts, holding, status.ToString(),
+                static_cast<int64_t>(commands.size()));
       const absl::Duration ceiling = std::min(backoff, options_.max_backoff);
+      const int64_t ceiling_us = absl::ToInt64Microseconds(ceiling);
       const absl::Duration delay =
-          absl::Microseconds(absl::Uniform<int64_t>(rng_, absl::ToInt64Microseconds(ceiling) / 2,
-                                                    absl::ToInt64Microseconds(ceiling) + 1));
-      if (!SleepUnlessStopping(delay)) return false;
+          absl::Microseconds(absl::Uniform<int64_t>(lane.rng, ceiling_us / 2, ceiling_us + 1));
+      if (!SleepUnlessStopping(delay)) {
+        std::move(commands.begin(), commands.end(), batch.begin());
+        return absl::CancelledError("sink lanes stopping");
+      }
       backoff = std::min(backoff * 2, options_.max_backoff);
     }
-  }
-
-  void Run() {
-    while (true) {
-      std::vector<RowCommand> batch = TakeBatch();
-      if (batch.empty()) return;
-      {
-        // A slot freed: the poll thread may be waiting to enqueue.
-        absl::MutexLock lock(room_mu_);
-        room_cv_->SignalAll();
-      }
-      if (!ApplyWithRetry(batch)) return;
-      on_applied_(batch);
-      stats_->batches.fetch_add(1, std::memory_order_relaxed);
-      stats_->rows_written.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+    if (holding) LogInfo("sink lane ", index, ": recovered after ", attempts, " attempts");
+    SetStatus(index, 0, false, "", 0);
+    on_applied_(commands);
+    stats_->batches.fetch_add(1, std::memory_order_relaxed);
+    stats_->rows_written.fetch_add(static_cast<int64_t>(commands.size()),
+                                   std::memory_order_relaxed);
+    {
       absl::MutexLock lock(&mu_);
-      applied_ += static_cast<int64_t>(batch.size());
+      applied_ += static_cast<int64_t>(commands.size());
     }
+    std::move(commands.begin(), commands.end(), batch.begin());
+    return absl::OkStatus();
   }
 
-  const int index_;
+  void OnFinished() {
+    absl::MutexLock lock(&mu_);
+    ++finished_;
+  }
+
   const SinkLanesOptions options_;
   const WriterFactory connect_;
   const AppliedCallback on_applied_;
   PipelineStats* const stats_;
-  absl::Mutex* const room_mu_;
-  absl::CondVar* const room_cv_;
-  std::unique_ptr<RowWriter> writer_;  // Lane thread only.
-  absl::BitGen rng_;                   // Lane thread only.
+  std::vector<Lane> lanes_;  // One per executor worker; sized once.
 
   mutable absl::Mutex mu_;
-  std::deque<RowCommand> queue_ ABSL_GUARDED_BY(mu_);
   int64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t finished_ ABSL_GUARDED_BY(mu_) = 0;  // Applied or cancelled.
   int64_t applied_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool holding_ ABSL_GUARDED_BY(mu_) = false;
-  int attempts_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string last_error_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<KeyedExecutor<RowCommand>> executor_;  // Last: its workers use the above.
 };
 
-SinkLanes::SinkLanes(const SinkLanesOptions& options) {}
-
-std::unique_ptr<SinkLanes> SinkLanes::Start(const SinkLanesOptions& options, WriterFactory connect,
-                                            AppliedCallback on_applied, PipelineStats* stats) {
-  std::unique_ptr<SinkLanes> lanes(new SinkLanes(options));
-  for (int i = 0; i < options.lanes; ++i) {
-    lanes->lanes_.push_back(
-        std::make_unique<Lane>(i, options, connect, on_applied, stats, &lanes->room_mu_,
-                               &lanes->room_cv_));
-  }
-  return lanes;
+absl::StatusOr<std::unique_ptr<SinkLanes>> SinkLanes::Start(const SinkLanesOptions& options,
+                                                            WriterFactory connect,
+                                                            AppliedCallback on_applied,
+                                                            PipelineStats* stats) {
+  auto impl = std::make_unique<Impl>(options, std::move(connect), std::move(on_applied), stats);
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<SinkLanes>(new SinkLanes(std::move(impl)));
 }
 
+SinkLanes::SinkLanes(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SinkLanes::~SinkLanes() { Stop(); }
-
-bool SinkLanes::TryEnqueue(RowCommand& command) {
-  const size_t lane = StableKeyHash(command.key) % lanes_.size();
-  return lanes_[lane]->TryEnqueue(command);
-}
-
-void SinkLanes::WaitForRoom(absl::Duration timeout) {
-  absl::MutexLock lock(&room_mu_);
-  room_cv_.WaitWithTimeout(&room_mu_, timeout);
-}
-
-bool SinkLanes::Drain(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  for (auto& lane : lanes_) {
-    if (!lane->Drain(deadline)) return false;
-  }
-  return true;
-}
-
-void SinkLanes::Stop() {
-  for (auto& lane : lanes_) lane->Stop();
-}
-
-std::vector<LaneStatus> SinkLanes::Status() const {
-  std::vector<LaneStatus> statuses;
-  for (const auto& lane : lanes_) statuses.push_back(lane->Status());
-  return statuses;
-}
-
-int64_t SinkLanes::MaxQueued() const {
-  int64_t most = 0;
-  for (const auto& lane : lanes_) most = std::max(most, lane->Status().queued);
-  return most;
-}
+bool SinkLanes::TryEnqueue(RowCommand& command) { return impl_->TryEnqueue(command); }
+void SinkLanes::WaitForRoom(absl::Duration timeout) { impl_->WaitForRoom(timeout); }
+bool SinkLanes::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
+void SinkLanes::Stop() { impl_->Stop(); }
+std::vector<LaneStatus> SinkLanes::Status() const { return impl_->Status(); }
+int64_t SinkLanes::Queued() const { return impl_->Queued(); }
+int64_t SinkLanes::Capacity() const { return impl_->Capacity(); }
 
 bool SinkLanes::Degraded() const {
-  for (const auto& lane : lanes_) {
-    if (lane->Status().holding) return true;
+  for (const LaneStatus& lane : impl_->Status()) {
+    if (lane.holding) return true;
   }
   return false;
 }
