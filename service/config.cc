@@ -91,6 +91,18 @@ absl::Status ValidateSource(const v1::Config& config, int index) {
   return absl::OkStatus();
 }
 
+// host:port or [v6]:port; the port may be 0 (pick a free one).
+absl::Status CheckListenAddress(const std::string& field, const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return FieldError(field,
+                      absl::StrCat("'", address, "' is not host:port with a port in [0, 65535]"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAdmin(const v1::AdminConfig& admin) {
   // host:port or [v6]:port; the port may be 0 (pick a free one).
   const std::string& address = admin.listen_address();
@@ -195,6 +207,9 @@ void ApplyDefaults(v1::Config* config) {
 
   v1::AdminConfig* admin = config->mutable_admin();
   if (admin->listen_address().empty()) admin->set_listen_address("127.0.0.1:50051");
+
+  v1::MetricsConfig* metrics = config->mutable_metrics();
+  if (metrics->listen_address().empty()) metrics->set_listen_address("127.0.0.1:9464");
 }
 
 absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
@@ -286,6 +301,10 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
     return FieldError("window.state_dir", "required in WINDOWED mode");
   }
   if (absl::Status s = ValidateAdmin(config.admin()); !s.ok()) return s;
+  if (absl::Status s = CheckListenAddress("metrics.listen_address", config.metrics().listen_address());
+      !s.ok()) {
+    return s;
+  }
   return absl::OkStatus();
 }
 

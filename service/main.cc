@@ -6,8 +6,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -18,6 +20,7 @@
 #include "service/config.h"
 #include "service/embedded_kafka.h"
 #include "service/logging.h"
+#include "service/metrics_exporter.h"
 #include "service/pipeline.h"
 #include "service/version.h"
 #include "storage/mysql_writer.h"
@@ -31,11 +34,14 @@ ABSL_FLAG(bool, embedded_kafka, false,
 ABSL_FLAG(std::string, embedded_kafka_bootstrap_file, "",
           "With --embedded_kafka: write the cluster's bootstrap address to this file.");
 ABSL_FLAG(int32_t, shutdown_timeout_ms, 30000,
-          "On SIGTERM/SIGINT: how long to wait for consumed events to be applied.");
+          "On SIGTERM/SIGINT: how long to wait for consumed events to be applied; the process "
+          "exits at most 5 s later whatever happens.");
 ABSL_FLAG(std::string, admin_address, "",
           "Overrides admin.listen_address (host:port; port 0 picks a free one).");
 ABSL_FLAG(std::string, admin_address_file, "",
           "Write the admin server's bound host:port to this file once it listens.");
+ABSL_FLAG(std::string, metrics_address_file, "",
+          "Write the /metrics listener's bound host:port to this file once it listens.");
 ABSL_FLAG(int32_t, progress_interval_ms, 5000, "How often a progress line is logged; 0: never.");
 
 namespace cdcjoin {
@@ -181,6 +187,27 @@ int Run() {
       LogError(s.ToString());
     }
   }
+  // Declared after the pipeline it reads, so it stops serving before the pipeline goes.
+  std::unique_ptr<MetricsExporter> metrics;
+  if (!config->metrics().disabled()) {
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter = MetricsExporter::Start(
+        MetricsExporterOptionsFromConfig(config->metrics()), pipeline->get());
+    if (!exporter.ok()) {
+      LogError("cannot start the metrics endpoint: ", exporter.status().ToString());
+      (*admin)->Shutdown();
+      (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms))).IgnoreError();
+      return 1;
+    }
+    metrics = *std::move(exporter);
+    LogInfo("metrics at http://", metrics->address(), "/metrics");
+    const std::string metrics_address_file = absl::GetFlag(FLAGS_metrics_address_file);
+    if (!metrics_address_file.empty()) {
+      if (absl::Status s = WriteFileAtomically(metrics_address_file, metrics->address() + "\n");
+          !s.ok()) {
+        LogError(s.ToString());
+      }
+    }
+  }
 
   const absl::Duration progress_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
@@ -193,6 +220,17 @@ int Run() {
     }
   }
   LogInfo("signal ", static_cast<int>(g_stop_signal), ": stopping gracefully");
+  // Pipeline::Stop bounds its drain by the timeout, but a sink lane blocked inside a database
+  // call (a lock wait: up to innodb_lock_wait_timeout) is joined only when the call returns. The
+  // process must not outlive its timeout by that much (an orchestrator would SIGKILL it). Exiting
+  // here is safe: only applied offsets are ever committed; the rest is consumed again.
+  std::thread([limit = absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)) +
+                       absl::Seconds(5)] {
+    absl::SleepFor(limit);
+    LogError("stopping took longer than --shutdown_timeout_ms + 5s: exiting now; what was not "
+             "committed is consumed again on restart");
+    std::_Exit(1);
+  }).detach();
   (*admin)->Shutdown();
   absl::Status stopped =
       (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));

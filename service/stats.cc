@@ -9,7 +9,10 @@ void LatencyHistogram::Record(absl::Duration latency) {
   int bucket = 0;
   while (bucket < kBuckets - 1 && (int64_t{1} << bucket) <= micros) ++bucket;
   buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  sum_micros_.fetch_add(micros, std::memory_order_relaxed);
 }
+
+int64_t LatencyHistogram::SumMicros() const { return sum_micros_.load(std::memory_order_relaxed); }
 
 int64_t LatencyHistogram::Count() const {
   int64_t total = 0;

@@ -23,9 +23,12 @@ class LatencyHistogram {
   int64_t Count() const;
   // Bucket i counts latencies below 2^i µs (and at least 2^(i-1) µs).
   std::array<int64_t, kBuckets> Buckets() const;
+  // The sum of every recorded latency, in µs (a Prometheus histogram's _sum).
+  int64_t SumMicros() const;
 
  private:
   std::array<std::atomic<int64_t>, kBuckets> buckets_{};
+  std::atomic<int64_t> sum_micros_{0};
 };
 
 // Counters every component bumps; the admin API and the logs read them. Relaxed atomics: they

@@ -65,6 +65,8 @@ expect admin_token_file_missing 2 "admin.token_file" \
   "$valid admin { token_file: \"$work/nope\" }" CDCJOIN_MYSQL_PASSWORD=x
 expect admin_bad_address 2 "admin.listen_address" \
   "$valid admin { listen_address: \"nowhere\" }" CDCJOIN_MYSQL_PASSWORD=x
+expect metrics_bad_address 2 "metrics.listen_address" \
+  "$valid metrics { listen_address: \"9464\" }" CDCJOIN_MYSQL_PASSWORD=x
 expect syntax_error 2 "line " "$valid }" CDCJOIN_MYSQL_PASSWORD=x
 
 code=0
@@ -78,10 +80,10 @@ else
   run_config="${valid//port: 3306/port: $CDCJOIN_MYSQL_PORT}"
   run_config="${run_config//host: \"127.0.0.1\"/host: \"${CDCJOIN_MYSQL_HOST:-127.0.0.1}\"}"
   run_config="${run_config//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password_file: \"$work/password\"}"
-  printf '%s\nadmin { listen_address: "127.0.0.1:0" token_env: "ADMIN_TOKEN" }\n' \
+  printf '%s\nadmin { listen_address: "127.0.0.1:0" token_env: "ADMIN_TOKEN" }\nmetrics { listen_address: "127.0.0.1:0" }\n' \
     "$run_config" >run.textproto
   env -i PATH=/usr/bin:/bin ADMIN_TOKEN=s3cr3t-admin-token "$cdcjoind" --config=run.textproto \
-    --embedded_kafka --embedded_kafka_bootstrap_file="$work/bootstrap" \
+    --embedded_kafka --embedded_kafka_bootstrap_file="$work/bootstrap" --shutdown_timeout_ms=2000 \
     --progress_interval_ms=500 >run.log 2>&1 &
   daemon=$!
   for _ in $(seq 100); do [ -s bootstrap ] && break; sleep 0.1; done

@@ -99,6 +99,15 @@ def main():
                       if k in ("grpc", "tcpSocket", "httpGet")), None)
     check(live_port in ports, "livenessProbe port %r is not a declared port" % live_port)
     check(admin_port in ports, "admin port %r not declared in ports" % admin_port)
+    metrics = re.search(r'metrics\s*{[^}]*listen_address:\s*"([^"]+)"', text)
+    if check(metrics is not None, "the config sets no metrics.listen_address (loopback default: "
+             "Prometheus could not scrape it)"):
+        metrics_port = int(metrics.group(1).rsplit(":", 1)[1])
+        check(metrics_port in ports, "metrics port %d not declared in ports" % metrics_port)
+        annotations = pod["metadata"].get("annotations", {})
+        check(annotations.get("prometheus.io/port") == str(metrics_port),
+              "prometheus.io/port annotation %r != metrics port %d" %
+              (annotations.get("prometheus.io/port"), metrics_port))
 
     # Secrets: from the Secret only, where the config looks for them; none in the config.
     check(not re.search(r"^\s*password\s*:", text, re.M), "the config holds a password")

@@ -236,8 +236,9 @@ std::string SeedConfigText(const std::string& brokers, const std::string& mysql_
     }
     sink { lanes: 4 batch_rows: 500 linger_ms: 5 }
     mode: DB_UPSERT
-    # Tests run daemons side by side: each admin server takes a free port.
+    # Tests run daemons side by side: each admin server and metrics endpoint takes a free port.
     admin { listen_address: "127.0.0.1:0" }
+    metrics { listen_address: "127.0.0.1:0" }
   )pb",
                          brokers, group_id, mysql_host, mysql_port, mysql_user, database);
 }

@@ -1,0 +1,263 @@
+// The Prometheus endpoint of a running cdcjoind, end to end against the real parts (the
+// standalone mock Kafka cluster, the private MariaDB): scraped over HTTP before, while and after
+// events flow; the counters move, never go back, and end where Kafka and the table say they must;
+// the per-partition offsets agree with the group's committed offsets; a mode switch over the admin
+// API (cdcjoinctl) shows in the mode gauge.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/text_format.h"
+#include "proto/cdcjoin/v1/config.pb.h"
+#include "tests/support/seed_workload.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/test_kafka.h"
+#include "tests/support/test_mysql.h"
+
+namespace cdcjoin::testing {
+namespace {
+
+constexpr int kPartitions = 8;
+const std::vector<std::string> kTopics = {"cdc.azar.User", "cdc.azar.UserExtData"};
+
+// One scrape: "name{labels}" -> value.
+using Scrape = std::map<std::string, double>;
+
+// GET /metrics over a plain socket; the body parsed, or nullopt when unreachable.
+std::optional<Scrape> ScrapeMetrics(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return std::nullopt;
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in socket_address{};
+  socket_address.sin_family = AF_INET;
+  socket_address.sin_port = htons(port);
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &socket_address.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&socket_address), sizeof(socket_address)) != 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return std::nullopt;
+  }
+  std::string response;
+  char buffer[16384];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) return std::nullopt;
+  Scrape scrape;
+  for (absl::string_view line : absl::StrSplit(response.substr(body + 4), '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    double value = 0;
+    if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) {
+      continue;
+    }
+    scrape[std::string(line.substr(0, space))] = value;
+  }
+  return scrape;
+}
+
+// Sum of every series of `name` (any labels).
+double Sum(const Scrape& scrape, const std::string& name) {
+  double total = 0;
+  for (const auto& [series, value] : scrape) {
+    if (series == name || series.rfind(name + "{", 0) == 0) total += value;
+  }
+  return total;
+}
+
+size_t Series(const Scrape& scrape, const std::string& name) {
+  size_t count = 0;
+  for (const auto& [series, value] : scrape) count += series.rfind(name + "{", 0) == 0;
+  return count;
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<MySqlEndpoint> endpoint = MySqlFromEnv();
+    ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+    mysql_ = *endpoint;
+    database_ = absl::StrCat("metrics_", getpid());
+    ASSERT_TRUE(CreateSeedDatabase(mysql_, database_).ok());
+    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/metrics");
+    ASSERT_EQ(system(absl::StrCat("mkdir -p ", dir_).c_str()), 0);
+    absl::StatusOr<Subprocess> kafka = Subprocess::Spawn(
+        {RunfilePath("tests/support/mock_kafka"), "--bootstrap_file=" + dir_ + "/bootstrap",
+         absl::StrCat("--topics=", kTopics[0], ":", kPartitions, ",", kTopics[1], ":",
+                      kPartitions, ",cdcjoin.dlq:1")},
+        dir_ + "/mock_kafka.log");
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    kafka_.emplace(*std::move(kafka));
+    absl::StatusOr<std::string> bootstrap =
+        WaitForFirstLine(dir_ + "/bootstrap", absl::Seconds(20));
+    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+    bootstrap_ = *bootstrap;
+  }
+
+  void TearDown() override {
+    daemon_.reset();
+    if (kafka_.has_value()) {
+      kafka_->Signal(SIGTERM);
+      kafka_->Wait(absl::Seconds(10));
+    }
+    ExecuteSql(mysql_, "", {absl::StrCat("DROP DATABASE IF EXISTS `", database_, "`")})
+        .IgnoreError();
+  }
+
+  MySqlEndpoint mysql_;
+  std::string database_;
+  std::string dir_;
+  std::string bootstrap_;
+  std::optional<Subprocess> kafka_;
+  std::optional<Subprocess> daemon_;
+};
+
+TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
+  // Windowed state for the mode switch at the end; the metrics endpoint takes a free port.
+  const std::string text =
+      absl::StrCat(SeedConfigText(bootstrap_, mysql_.host, mysql_.port, mysql_.user, database_,
+                                  "metrics-test"),
+                   "\nwindow { state_dir: \"", dir_, "/state\" }\n");
+  v1::Config config;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config));
+  ASSERT_EQ(config.metrics().listen_address(), "127.0.0.1:0");
+  std::ofstream(dir_ + "/config.textproto") << text;
+  const std::string log = dir_ + "/cdcjoind.log";
+  absl::StatusOr<Subprocess> daemon = Subprocess::Spawn(
+      {RunfilePath("service/cdcjoind"), "--config=" + dir_ + "/config.textproto",
+       "--metrics_address_file=" + dir_ + "/metrics_address",
+       "--admin_address_file=" + dir_ + "/admin_address", "--progress_interval_ms=1000"},
+      log);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  daemon_.emplace(*std::move(daemon));
+  absl::StatusOr<std::string> address =
+      WaitForFirstLine(dir_ + "/metrics_address", absl::Seconds(20));
+  ASSERT_TRUE(address.ok()) << address.status() << ReadFile(log);
+  ASSERT_EQ(address->rfind("127.0.0.1:", 0), 0u) << *address;
+
+  // Before any event.
+  std::optional<Scrape> before = ScrapeMetrics(*address);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(Sum(*before, "cdcjoin_rows_written_total"), 0);
+  EXPECT_EQ(Sum(*before, "cdcjoin_records_consumed_total"), 0);
+  EXPECT_EQ(before->at("cdcjoin_mode{mode=\"DB_UPSERT\"}"), 1);
+  EXPECT_EQ(before->at("cdcjoin_mode{mode=\"WINDOWED\"}"), 0);
+  EXPECT_EQ(before->at("cdcjoin_build_info{version=\"0.1.0\"}"), 1);
+  EXPECT_EQ(Series(*before, "cdcjoin_lane_queued_commands"), 4u);
+
+  SeedWorkloadOptions options;
+  options.records = 8000;
+  options.users = 1500;
+  options.poison_every = 500;
+  const std::vector<SeedRecord> records = GenerateSeedWorkload(options);
+  size_t poison = 0;
+  for (const SeedRecord& record : records) poison += record.op == 'P';
+  ASSERT_TRUE(ProduceSeedRecords(bootstrap_, kTopics, records, 0, records.size()).ok());
+
+  // Scrape while the stream is applied, until every record is committed per the metrics.
+  const std::vector<std::string> counters = {
+      "cdcjoin_records_consumed_total", "cdcjoin_events_total", "cdcjoin_rows_written_total",
+      "cdcjoin_sink_batches_total", "cdcjoin_offset_commits_total",
+      "cdcjoin_sink_latency_seconds_count", "cdcjoin_dead_lettered_total"};
+  Scrape last = *before;
+  int scrapes = 0;
+  bool moving_seen = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(90);
+  while (absl::Now() < deadline) {
+    ASSERT_TRUE(daemon_->Running()) << ReadFile(log);
+    std::optional<Scrape> now = ScrapeMetrics(*address);
+    ASSERT_TRUE(now.has_value()) << "scrape " << scrapes << " failed";
+    ++scrapes;
+    for (const std::string& counter : counters) {
+      EXPECT_GE(Sum(*now, counter), Sum(last, counter)) << counter << " went back";
+    }
+    const double consumed = Sum(*now, "cdcjoin_records_consumed_total");
+    if (consumed > 0 && consumed < records.size()) moving_seen = true;
+    last = *now;
+    if (Sum(last, "cdcjoin_partition_committed_offset") == records.size() &&
+        Sum(last, "cdcjoin_partition_lag") == 0) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(Sum(last, "cdcjoin_partition_committed_offset"), records.size()) << ReadFile(log);
+  std::printf("%d scrapes; a scrape saw the stream half-consumed: %s\n", scrapes,
+              moving_seen ? "yes" : "no");
+
+  // Where the counters must end.
+  EXPECT_EQ(Sum(last, "cdcjoin_records_consumed_total"), records.size());
+  EXPECT_EQ(Sum(last, "cdcjoin_events_total") + Sum(last, "cdcjoin_records_skipped_total") +
+                Sum(last, "cdcjoin_dead_lettered_total"),
+            records.size());
+  EXPECT_EQ(Sum(last, "cdcjoin_dead_lettered_total"), poison);
+  EXPECT_GT(Sum(last, "cdcjoin_rows_written_total"), 1000);
+  EXPECT_EQ(Sum(last, "cdcjoin_rows_written_total"), Sum(last, "cdcjoin_commands_total"));
+  EXPECT_GT(Sum(last, "cdcjoin_sink_batches_total"), 0);
+  // One latency sample per attempt to apply a batch: at least one per batch.
+  EXPECT_GE(last.at("cdcjoin_sink_latency_seconds_count"), Sum(last, "cdcjoin_sink_batches_total"));
+  EXPECT_LE(last.at("cdcjoin_sink_latency_seconds_count"),
+            Sum(last, "cdcjoin_sink_batches_total") + Sum(last, "cdcjoin_sink_retries_total"));
+  EXPECT_GT(last.at("cdcjoin_sink_latency_seconds_sum"), 0);
+  EXPECT_GT(Sum(last, "cdcjoin_offset_commits_total"), 0);
+  EXPECT_EQ(last.at("cdcjoin_assigned"), 1);
+  EXPECT_EQ(last.at("cdcjoin_state{state=\"running\"}"), 1);
+  EXPECT_EQ(Series(last, "cdcjoin_partition_lag"), 2u * kPartitions);
+  EXPECT_EQ(Sum(last, "cdcjoin_partition_data_loss"), 0);
+
+  // The per-partition gauges say what the group committed in Kafka.
+  absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> committed =
+      CommittedOffsets(bootstrap_, config.kafka().group_id(), kTopics, kPartitions);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  for (const auto& [partition, offset] : *committed) {
+    const std::string series = absl::StrCat("cdcjoin_partition_committed_offset{topic=\"",
+                                            partition.first, "\",partition=\"", partition.second,
+                                            "\"}");
+    ASSERT_EQ(last.count(series), 1u) << series;
+    EXPECT_EQ(last.at(series), offset) << series;
+  }
+
+  // A mode switch over the admin API shows in the mode gauge.
+  absl::StatusOr<std::string> admin = WaitForFirstLine(dir_ + "/admin_address", absl::Seconds(5));
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  absl::StatusOr<Subprocess> switched =
+      Subprocess::Spawn({RunfilePath("service/cdcjoinctl"), "--address=" + *admin, "switch-mode",
+                         "windowed"},
+                        dir_ + "/cdcjoinctl.log");
+  ASSERT_TRUE(switched.ok()) << switched.status();
+  ASSERT_EQ(switched->Wait(absl::Seconds(60)), 0) << ReadFile(dir_ + "/cdcjoinctl.log");
+  std::optional<Scrape> after_switch = ScrapeMetrics(*address);
+  ASSERT_TRUE(after_switch.has_value());
+  EXPECT_EQ(after_switch->at("cdcjoin_mode{mode=\"WINDOWED\"}"), 1);
+  EXPECT_EQ(after_switch->at("cdcjoin_mode{mode=\"DB_UPSERT\"}"), 0);
+
+  daemon_->Signal(SIGTERM);
+  EXPECT_EQ(daemon_->Wait(absl::Seconds(60)), 0) << ReadFile(log);
+  EXPECT_FALSE(ScrapeMetrics(*address).has_value()) << "still serving after exit";
+}
+
+}  // namespace
+}  // namespace cdcjoin::testing
