@@ -70,7 +70,8 @@ Flags:
   --json                    status, watch, config: print protobuf JSON (one object per line
                             for watch) instead of text.
   --interval_ms=N           watch: update interval, 100..60000. Default: 1000.
-  --until_caught_up         watch: exit 0 once every assigned partition has lag 0.
+  --until_caught_up         watch: exit 0 once the daemon is RUNNING and every assigned
+                            partition has lag 0.
   --timeout_ms=N            Deadline of one call. Default: 10000 (switch-mode: 120000).
   --help                    This text.
 
@@ -388,6 +389,9 @@ std::map<std::string, SourceProgress> BySource(const v1::Status& status) {
 }
 
 bool CaughtUp(const v1::Status& status) {
+  // Paused partitions fetch nothing, so their high watermarks are not refreshed: a paused (or
+  // switching) daemon's lag of 0 proves nothing.
+  if (status.state() != v1::RUNNING) return false;
   if (!status.assigned() || status.partitions_size() == 0) return false;
   for (const v1::PartitionStatus& p : status.partitions()) {
     if (p.high_watermark() < 0 || p.lag() != 0) return false;
