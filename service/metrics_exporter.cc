@@ -110,8 +110,8 @@ class PipelineCollector : public prometheus::Collectable {
                               "Batch attempts the database aborted as a deadlock (1213).",
                               kCounter, stats.deadlocks));
     families.push_back(Single("cdcjoin_window_late_drops_total",
-                              "WINDOWED mode: events that arrived after their window's grace "
-                              "period and were dropped.",
+                              "WINDOWED mode, INNER/LEFT joins: events later than window + "
+                              "grace, dropped (OUTER never drops).",
                               kCounter, stats.late_drops));
     families.push_back(Single("cdcjoin_windows_opened_total", "WINDOWED mode: windows opened.",
                               kCounter, stats.windows_opened));
