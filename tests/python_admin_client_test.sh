@@ -30,8 +30,12 @@ ls -R "$work/gen" | grep -E "_pb2(_grpc)?\.py$"
 
 daemon_pid=""
 cleanup() {
+  local status=$?
   if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid"; wait "$daemon_pid" || true
+  fi
+  if [ "$status" -ne 0 ] && [ -f "$work/cdcjoind.log" ]; then
+    echo "== cdcjoind.log (the test failed)"; tail -n 60 "$work/cdcjoind.log"
   fi
 }
 trap cleanup EXIT
@@ -48,6 +52,8 @@ grep -q "$database" "$work/config.textproto"
 "$feeder" --config="$work/config.textproto" --create_database
 
 echo "== starting cdcjoind (embedded Kafka, admin on a free port)"
+# Files of an earlier run would hand out addresses of daemons that are gone.
+rm -f "$work/bootstrap" "$work/admin_address"
 "$cdcjoind" --config="$work/config.textproto" --embedded_kafka \
   --embedded_kafka_bootstrap_file="$work/bootstrap" --admin_address=127.0.0.1:0 \
   --admin_address_file="$work/admin_address" --progress_interval_ms=1000 \
