@@ -2,6 +2,10 @@
 // private MariaDB and cdcjoind itself as a process. The reference model judges every table.
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <map>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -137,6 +141,82 @@ TEST_F(DbUpsertEndToEndTest, DeadlocksWithAnOutsideWriterAreRetriedAndCounted) {
   }
   EXPECT_GE(deadlocks_seen, 1) << ReadFile(DaemonLog());
   EXPECT_GE(LastLoggedCounter("retries"), deadlocks_seen);
+}
+
+// The database goes away (the daemon's account is locked and its connections killed): lanes
+// retry, then hold; nothing is committed past what was applied and the daemon says it is
+// degraded. When the account is unlocked, the lanes resume by themselves and the table converges.
+TEST_F(DbUpsertEndToEndTest, HoldsWhileTheDatabaseIsGoneAndResumesWhenItIsBack) {
+  const std::string account = absl::StrCat("'cdc_", getpid(), "'@'127.0.0.1'");
+  ASSERT_TRUE(ExecuteSql(mysql_, "",
+                         {absl::StrCat("DROP USER IF EXISTS ", account),
+                          absl::StrCat("CREATE USER ", account),
+                          absl::StrCat("GRANT ALL ON `", database_, "`.* TO ", account)})
+                  .ok());
+  SeedWorkloadOptions options;
+  options.records = 8000;
+  options.users = 1500;
+  options.seed = 5;
+  const std::vector<SeedRecord> records = GenerateSeedWorkload(options);
+  const size_t half = records.size() / 2;
+  Produce(records, 0, half);
+  StartDaemon({{"user: \"root\"", absl::StrCat("user: \"cdc_", getpid(), "\"")},
+               {"linger_ms: 5 }",
+                "linger_ms: 5 retry { max_attempts: 3 initial_backoff_ms: 20 "
+                "max_backoff_ms: 300 } }"}});
+  const std::vector<SeedRecord> first(records.begin(), records.begin() + half);
+  ExpectConverges(first, absl::Seconds(120));
+
+  ASSERT_TRUE(ExecuteSql(mysql_, "",
+                         {absl::StrCat("ALTER USER ", account, " ACCOUNT LOCK")})
+                  .ok());
+  // Drop the daemon's open connections: its next write must reconnect, and cannot.
+  auto killer = SqlSession::Open(mysql_, "");
+  ASSERT_TRUE(killer.ok());
+  ASSERT_TRUE((*killer)
+                  ->Execute(absl::StrCat("BEGIN NOT ATOMIC FOR c IN (SELECT id FROM "
+                                         "information_schema.processlist WHERE user = 'cdc_",
+                                         getpid(), "') DO KILL CONNECTION c.id; END FOR; END"))
+                  .ok());
+  Produce(records, half, records.size());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline &&
+         ReadFile(DaemonLog()).find("state=degraded") == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_NE(ReadFile(DaemonLog()).find("retries exhausted, the lane holds"), std::string::npos);
+  EXPECT_NE(ReadFile(DaemonLog()).find("state=degraded"), std::string::npos);
+  // No write took effect, so no commit may pass a record that needs one. (Records that need no
+  // write, like tombstones or ignored deletes, may be committed: they are done.)
+  auto committed_during = CommittedOffsets(bootstrap_, config_.kafka().group_id(), Topics(),
+                                           kPartitions);
+  ASSERT_TRUE(committed_during.ok());
+  std::map<std::pair<std::string, int32_t>, int64_t> next_offset;
+  std::map<std::pair<std::string, int32_t>, int64_t> first_needing_write;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const SeedRecord& record = records[i];
+    const auto partition = std::make_pair(Topics()[record.source], record.partition);
+    const int64_t offset = next_offset[partition]++;
+    const bool upsert = record.op == 'r' || record.op == 'c' || record.op == 'u';
+    const bool writes = (upsert && (record.source == 1 || record.fields.at("simpleName"))) ||
+                        (record.op == 'd' && record.source == 1);  // user_ext clears on delete.
+    if (i >= half && writes && first_needing_write.count(partition) == 0) {
+      first_needing_write[partition] = offset;
+    }
+  }
+  ASSERT_FALSE(first_needing_write.empty());
+  for (const auto& [partition, offset] : first_needing_write) {
+    EXPECT_LE(committed_during->at(partition), offset)
+        << partition.first << "[" << partition.second << "] committed past an unapplied write";
+  }
+
+  ASSERT_TRUE(ExecuteSql(mysql_, "",
+                         {absl::StrCat("ALTER USER ", account, " ACCOUNT UNLOCK")})
+                  .ok());
+  ExpectConverges(records, absl::Seconds(120));
+  EXPECT_NE(ReadFile(DaemonLog()).find("recovered after"), std::string::npos);
+  EXPECT_EQ(StopDaemon(), 0);
+  ExecuteSql(mysql_, "", {absl::StrCat("DROP USER IF EXISTS ", account)}).IgnoreError();
 }
 
 }  // namespace
