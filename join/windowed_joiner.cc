@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <string>
 #include <utility>
@@ -9,6 +10,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -16,12 +19,39 @@ namespace cdcjoin {
 namespace {
 
 // ---- Store layout ---------------------------------------------------------------------------
-// "k" + EncodeKey(key)      -> the key's open windows (KeyEntry)
-// "e" + big-endian seq      -> an emitted, not yet acknowledged window (Emitting)
-// "t" + big-endian partition -> that partition's stream time
-constexpr char kKeyPrefix = 'k';
-constexpr char kEmittingPrefix = 'e';
+// The state is a log: every call that changes it writes at most one record of each kind, so a
+// poll batch costs one put however many keys it touches (one put per key was the bottleneck).
+//
+// "l" + big-endian seq + 'b' -> the events call `seq` absorbed, each with its window's id
+//                               (an events record); events of windows that already died within
+//                               the same call are left out.
+// "l" + big-endian seq + 'm' -> window markers of call `seq`, in order: "emitted W" (W closed
+//                               and was sent; pending until acknowledged), "dead W" (W was
+//                               acknowledged or discarded while a record with its events lives).
+// "t" + big-endian partition -> that partition's stream time.
+//
+// Windows live only in memory; Open rebuilds them by replaying the surviving records in seq
+// order ('b' sorts before 'm': a call's events come before its markers). Each record is deleted
+// in the commit that removes the last thing that needs it: an events record when no live (open
+// or emitting) window has events in it; a markers record when none of its "emitted" windows is
+// still emitting and no record holding events of its "dead" windows survives. So the log holds
+// the records of live windows only, and the time Open takes is bounded by the live state.
+constexpr char kLogPrefix = 'l';
+constexpr char kEventsRecord = 'b';
+constexpr char kMarkersRecord = 'm';
 constexpr char kStreamTimePrefix = 't';
+// The layout before the log (one record per key and per emitted window). Open refuses it.
+constexpr char kOldKeyPrefix = 'k';
+constexpr char kOldEmittingPrefix = 'e';
+
+constexpr uint8_t kMarkerEmitted = 'E';
+constexpr uint8_t kMarkerDead = 'D';
+
+// Flags of an event entry in an events record.
+constexpr uint8_t kEntrySourceMask = 0x0f;
+constexpr uint8_t kEntryHasCmd = 0x10;
+constexpr uint8_t kEntryHasOffset = 0x20;
+constexpr uint8_t kEntryOtherKeyPartition = 0x40;
 
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 
@@ -29,6 +59,12 @@ std::string BigEndianKey(char prefix, uint64_t n) {
   std::string out(9, '\0');
   out[0] = prefix;
   for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((n >> (56 - 8 * i)) & 0xff);
+  return out;
+}
+
+std::string LogKey(uint64_t seq, char kind) {
+  std::string out = BigEndianKey(kLogPrefix, seq);
+  out.push_back(kind);
   return out;
 }
 
@@ -274,50 +310,30 @@ Cmd ReadCmd(Reader* r) {
   return cmd;
 }
 
-void WriteCovers(Writer* w, const std::vector<EventPosition>& covers) {
-  w->Varint(covers.size());
-  int64_t previous = 0;
-  for (const EventPosition& p : covers) {
-    w->Varint(static_cast<uint64_t>(p.partition.source));
-    w->Signed(p.partition.partition);
-    w->Signed(p.offset - previous);  // Offsets of one window are close: small deltas.
-    previous = p.offset;
-  }
-}
-
-std::vector<EventPosition> ReadCovers(Reader* r) {
-  std::vector<EventPosition> covers(r->Count());
-  int64_t previous = 0;
-  for (EventPosition& p : covers) {
-    p.partition.source = static_cast<int>(r->Varint());
-    p.partition.partition = static_cast<int32_t>(r->Signed());
-    p.offset = previous + r->Signed();
-    previous = p.offset;
-  }
-  return covers;
-}
-
 // ---- State ------------------------------------------------------------------------------------
 struct Window {
+  uint64_t id = 0;  // Unique among live windows and the records that mention them.
   int64_t min_ms = 0;
   int64_t max_ms = 0;
   uint8_t sides = 0;  // Bit s: an event of sources[s] is in the window.
   std::vector<Cmd> cmds;
   std::vector<EventPosition> covers;
+  // The events records holding this window's events (ascending seq; usually one or two).
+  absl::InlinedVector<uint64_t, 2> records;
 };
 
 struct KeyEntry {
   int32_t partition = 0;           // Of the event that created the entry: its stream time rules.
   std::vector<Window> windows;     // Oldest first; only the newest takes events.
   int64_t indexed_close = kNoTime; // The close time under which the entry sits in the index.
-  bool persisted = false;          // A "k" record exists in the store.
-  bool dirty = false;
 };
 
+// A window closed and sent, kept until the sink acknowledges it.
 struct Emitting {
   std::string key;  // EncodeKey bytes.
-  std::vector<Cmd> cmds;
-  std::vector<EventPosition> covers;
+  Window window;
+  uint64_t emission = 0;    // Emission order (PendingCommands).
+  uint64_t marker_seq = 0;  // The markers record holding its "emitted" marker.
 };
 
 struct PartitionState {
@@ -328,55 +344,60 @@ struct PartitionState {
   absl::btree_set<std::pair<int64_t, std::string>> closes;
 };
 
-std::string SerializeEntry(const KeyEntry& entry) {
-  std::string out;
-  Writer w(&out);
-  w.Signed(entry.partition);
-  w.Varint(entry.windows.size());
-  for (const Window& window : entry.windows) {
-    w.Signed(window.min_ms);
-    w.Varint(static_cast<uint64_t>(window.max_ms - window.min_ms));
-    w.Byte(window.sides);
-    w.Varint(window.cmds.size());
-    for (const Cmd& cmd : window.cmds) WriteCmd(&w, cmd);
-    WriteCovers(&w, window.covers);
+// The offsets of one SourcePartition held in windows (open or emitting), with their window.
+// Offsets are absorbed in increasing order, so this is a sorted deque: append, binary search,
+// release in place, trim released entries from the front (and compact when they pile up
+// behind a long-held one).
+class HeldOffsets {
+ public:
+  struct Entry {
+    int64_t offset;
+    uint64_t window;
+    bool released;
+  };
+
+  void Add(int64_t offset, uint64_t window) {
+    entries_.push_back(Entry{offset, window, false});
+    ++live_;
   }
-  return out;
-}
-
-bool ParseEntry(absl::string_view bytes, KeyEntry* entry) {
-  Reader r(bytes);
-  entry->partition = static_cast<int32_t>(r.Signed());
-  entry->windows.resize(r.Count());
-  for (Window& window : entry->windows) {
-    window.min_ms = r.Signed();
-    window.max_ms = window.min_ms + static_cast<int64_t>(r.Varint());
-    window.sides = r.Byte();
-    window.cmds.resize(r.Count());
-    for (Cmd& cmd : window.cmds) cmd = ReadCmd(&r);
-    window.covers = ReadCovers(&r);
+  // The held entry of `offset`, or nullptr.
+  const Entry* Find(int64_t offset) const {
+    auto it = Search(offset);
+    return it != entries_.end() && it->offset == offset && !it->released ? &*it : nullptr;
   }
-  return r.ok() && r.done() && !entry->windows.empty();
-}
+  void Release(int64_t offset) {
+    auto it = Search(offset);
+    if (it == entries_.end() || it->offset != offset || it->released) return;
+    it->released = true;
+    --live_;
+    while (!entries_.empty() && entries_.front().released) entries_.pop_front();
+    if (entries_.size() > 2 * live_ + 1024) {
+      entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                    [](const Entry& e) { return e.released; }),
+                     entries_.end());
+    }
+  }
+  bool empty() const { return live_ == 0; }
+  int64_t lowest() const { return entries_.front().offset; }  // REQUIRES: !empty().
+  // Load: entries may arrive out of order; call Sort once after the last Add.
+  void Sort() {
+    std::sort(entries_.begin(), entries_.end(),
+              [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
+  }
 
-std::string SerializeEmitting(const Emitting& e) {
-  std::string out;
-  Writer w(&out);
-  w.Bytes(e.key);
-  w.Varint(e.cmds.size());
-  for (const Cmd& cmd : e.cmds) WriteCmd(&w, cmd);
-  WriteCovers(&w, e.covers);
-  return out;
-}
+ private:
+  std::deque<Entry>::const_iterator Search(int64_t offset) const {
+    return std::lower_bound(entries_.begin(), entries_.end(), offset,
+                            [](const Entry& e, int64_t o) { return e.offset < o; });
+  }
+  std::deque<Entry>::iterator Search(int64_t offset) {
+    return std::lower_bound(entries_.begin(), entries_.end(), offset,
+                            [](const Entry& e, int64_t o) { return e.offset < o; });
+  }
 
-bool ParseEmitting(absl::string_view bytes, Emitting* e) {
-  Reader r(bytes);
-  e->key = r.Bytes();
-  e->cmds.resize(r.Count());
-  for (Cmd& cmd : e->cmds) cmd = ReadCmd(&r);
-  e->covers = ReadCovers(&r);
-  return r.ok() && r.done() && !e->cmds.empty();
-}
+  std::deque<Entry> entries_;
+  size_t live_ = 0;
+};
 
 // Per source, what its events write: upsert columns (sorted, one per column) and clears.
 struct SourcePlan {
@@ -391,11 +412,15 @@ struct SourcePlan {
   size_t value_count = 0;
 };
 
-struct PositionHash {
-  size_t operator()(const std::pair<SourcePartition, int64_t>& p) const {
-    return absl::Hash<std::pair<SourcePartition, int64_t>>()(p);
-  }
-};
+// Adds one event (already reduced to its command, if any) to `window`.
+void AddToWindow(Window* window, int source, int64_t t, const EventPosition& position,
+                 uint64_t seq) {
+  window->min_ms = std::min(window->min_ms, t);
+  window->max_ms = std::max(window->max_ms, t);
+  window->sides |= static_cast<uint8_t>(1u << source);
+  if (position.offset >= 0) window->covers.push_back(position);
+  if (window->records.empty() || window->records.back() != seq) window->records.push_back(seq);
+}
 
 class WindowedJoinerImpl : public WindowedJoiner {
  public:
@@ -437,6 +462,21 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (!offsets.ok()) return offsets.status();
     next_offsets_ = *std::move(offsets);
 
+    for (const char old : {kOldKeyPrefix, kOldEmittingPrefix}) {
+      bool found = false;
+      absl::Status status = store_->Scan(std::string(1, old), [&](absl::string_view,
+                                                                  absl::string_view) {
+        found = true;
+        return absl::CancelledError();  // One is enough.
+      });
+      if (found) {
+        return absl::FailedPreconditionError(
+            "window state_dir holds the per-key layout of an older cdcjoind: drain it with that "
+            "version (switch to DB_UPSERT or stop cleanly) or remove the directory");
+      }
+      if (!status.ok()) return status;
+    }
+
     absl::Status status = store_->Scan(
         std::string(1, kStreamTimePrefix), [&](absl::string_view key, absl::string_view value) {
           Reader r(value);
@@ -447,45 +487,166 @@ class WindowedJoinerImpl : public WindowedJoiner {
         });
     if (!status.ok()) return status;
 
-    status = store_->Scan(std::string(1, kKeyPrefix), [&](absl::string_view key,
+    // Replay the log into windows by id.
+    struct Replayed {
+      std::string key;
+      int32_t key_partition = 0;
+      Window window;
+      bool emitting = false;
+      uint64_t emission = 0;
+      uint64_t marker_seq = 0;
+    };
+    absl::flat_hash_map<uint64_t, Replayed> windows;
+    std::vector<uint64_t> event_seqs, marker_seqs;
+    // (markers record, events records it waits for): a "dead" marker whose window had events.
+    std::vector<std::pair<uint64_t, absl::InlinedVector<uint64_t, 2>>> dead_waits;
+    uint64_t max_seq = 0, max_id = 0, emissions = 0;
+    bool any = false;
+    status = store_->Scan(std::string(1, kLogPrefix), [&](absl::string_view key,
                                                           absl::string_view value) {
-      KeyEntry entry;
-      if (!ParseEntry(value, &entry)) {
-        return absl::DataLossError(absl::StrCat("undecodable window state of key record of ",
-                                                key.size(), " bytes"));
+      if (key.size() != 10) return absl::DataLossError("bad window log key");
+      const uint64_t seq = FromBigEndian(key.substr(1, 8));
+      max_seq = std::max(max_seq, seq);
+      any = true;
+      Reader r(value);
+      if (key[9] == kEventsRecord) {
+        event_seqs.push_back(seq);
+        uint64_t id = 0;
+        int64_t t = 0;
+        while (!r.done() && r.ok()) {
+          id += static_cast<uint64_t>(r.Signed());
+          const uint8_t flags = r.Byte();
+          EventPosition position;
+          position.partition.source = flags & kEntrySourceMask;
+          position.partition.partition = static_cast<int32_t>(r.Signed());
+          if (flags & kEntryHasOffset) position.offset = static_cast<int64_t>(r.Varint());
+          const int32_t key_partition = (flags & kEntryOtherKeyPartition)
+                                            ? static_cast<int32_t>(r.Signed())
+                                            : position.partition.partition;
+          t += r.Signed();
+          std::string k = r.Bytes();
+          if (!r.ok()) break;
+          if (position.partition.source >= static_cast<int>(plans_.size())) {
+            return absl::DataLossError("window log: an event of an unknown source");
+          }
+          auto [it, created] = windows.try_emplace(id);
+          Replayed& w = it->second;
+          if (created) {
+            w.key = std::move(k);
+            w.key_partition = key_partition;
+            w.window.id = id;
+            w.window.min_ms = w.window.max_ms = t;
+            max_id = std::max(max_id, id);
+          } else if (w.emitting) {
+            return absl::DataLossError("window log: an event after its window was emitted");
+          }
+          AddToWindow(&w.window, position.partition.source, t, position, seq);
+          if (flags & kEntryHasCmd) {
+            Cmd cmd = ReadCmd(&r);
+            if (!r.ok()) break;
+            AppendReduced(&w.window.cmds, std::move(cmd));
+          }
+        }
+      } else if (key[9] == kMarkersRecord) {
+        marker_seqs.push_back(seq);
+        uint64_t id = 0;
+        while (!r.done() && r.ok()) {
+          const uint8_t kind = r.Byte();
+          id += static_cast<uint64_t>(r.Signed());
+          if (!r.ok()) break;
+          max_id = std::max(max_id, id);
+          auto it = windows.find(id);
+          if (kind == kMarkerEmitted) {
+            // A window acknowledged since, whose events records are all gone, is unknown here:
+            // its marker lives on only because the record holds other emitting windows.
+            if (it == windows.end()) continue;
+            if (it->second.emitting) {
+              return absl::DataLossError("window log: a window emitted twice");
+            }
+            it->second.emitting = true;
+            it->second.emission = emissions++;
+            it->second.marker_seq = seq;
+          } else if (kind == kMarkerDead) {
+            if (it != windows.end()) {
+              dead_waits.emplace_back(seq, it->second.window.records);
+              windows.erase(it);
+            }
+          } else {
+            return absl::DataLossError("window log: unknown marker");
+          }
+        }
+      } else {
+        return absl::DataLossError("window log: unknown record kind");
       }
-      entry.persisted = true;
-      for (const Window& window : entry.windows) {
-        for (const EventPosition& p : window.covers) held_[p.partition].insert(p.offset);
+      if (!r.ok()) {
+        return absl::DataLossError(absl::StrCat("undecodable window log record ", seq));
       }
-      open_windows_ += static_cast<int64_t>(entry.windows.size());
-      auto [it, inserted] = keys_.emplace(std::string(key.substr(1)), std::move(entry));
-      Reindex(it->first, &it->second);
       return absl::OkStatus();
     });
     if (!status.ok()) return status;
+    if (any) {
+      cur_seq_ = max_seq + 1;
+      next_window_id_ = max_id + 1;
+    }
+    next_emission_ = emissions;
 
-    return store_->Scan(std::string(1, kEmittingPrefix), [&](absl::string_view key,
-                                                             absl::string_view value) {
-      Emitting e;
-      if (key.size() != 9 || !ParseEmitting(value, &e)) {
-        return absl::DataLossError("undecodable emitted window record");
+    // Reference counts, as the commits that wrote the log left them.
+    std::vector<std::pair<std::string, Window>> open;
+    for (auto& [id, w] : windows) {
+      for (uint64_t r : w.window.records) ++event_records_[r].live;
+      for (const EventPosition& p : w.window.covers) held_[p.partition].Add(p.offset, id);
+      if (w.emitting) {
+        ++marker_records_[w.marker_seq];
+        Emitting e;
+        e.key = std::move(w.key);
+        e.window = std::move(w.window);
+        e.emission = w.emission;
+        e.marker_seq = w.marker_seq;
+        emitting_.emplace(id, std::move(e));
+      } else {
+        auto [kit, created] = keys_.try_emplace(w.key);
+        if (created) kit->second.partition = w.key_partition;
+        kit->second.windows.push_back(std::move(w.window));
+        ++open_windows_;
       }
-      const uint64_t seq = FromBigEndian(key.substr(1));
-      next_seq_ = std::max(next_seq_, seq + 1);
-      for (const EventPosition& p : e.covers) {
-        held_[p.partition].insert(p.offset);
-        position_index_[{p.partition, p.offset}] = seq;
+    }
+    for (auto& [partition, held] : held_) held.Sort();
+    for (const auto& [m, records] : dead_waits) {
+      for (uint64_t r : records) {
+        auto it = event_records_.find(r);
+        if (it == event_records_.end()) continue;
+        it->second.waiting.push_back(m);
+        ++marker_records_[m];
       }
-      emitting_.emplace(seq, std::move(e));
-      return absl::OkStatus();
-    });
+    }
+    // Records nothing needs (none in a log this joiner wrote; cheap to make sure).
+    for (uint64_t seq : event_seqs) {
+      if (event_records_.find(seq) == event_records_.end()) {
+        batch_.Delete(LogKey(seq, kEventsRecord));
+      }
+    }
+    for (uint64_t seq : marker_seqs) {
+      if (marker_records_.find(seq) == marker_records_.end()) {
+        batch_.Delete(LogKey(seq, kMarkersRecord));
+      }
+    }
+    for (auto& [key, entry] : keys_) {
+      std::sort(entry.windows.begin(), entry.windows.end(),
+                [](const Window& a, const Window& b) { return a.id < b.id; });
+      Reindex(key, &entry);
+    }
+    return CommitAndEmit(nullptr);
   }
 
   std::vector<RowCommand> PendingCommands() const override {
     absl::MutexLock lock(&mu_);
+    std::vector<const Emitting*> order;
+    order.reserve(emitting_.size());
+    for (const auto& [id, e] : emitting_) order.push_back(&e);
+    std::sort(order.begin(), order.end(),
+              [](const Emitting* a, const Emitting* b) { return a->emission < b->emission; });
     std::vector<RowCommand> out;
-    for (const auto& [seq, e] : emitting_) AppendCommands(e, &out);
+    for (const Emitting* e : order) AppendCommands(e->key, e->window, &out);
     return out;
   }
 
@@ -497,8 +658,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
   std::map<SourcePartition, int64_t> LowestHeldOffsets() const override {
     absl::MutexLock lock(&mu_);
     std::map<SourcePartition, int64_t> out;
-    for (const auto& [partition, offsets] : held_) {
-      if (!offsets.empty()) out[partition] = *offsets.begin();
+    for (const auto& [partition, held] : held_) {
+      if (!held.empty()) out[partition] = held.lowest();
     }
     return out;
   }
@@ -506,8 +667,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
   std::map<SourcePartition, int64_t> CommittableOffsets() const override {
     absl::MutexLock lock(&mu_);
     std::map<SourcePartition, int64_t> out = next_offsets_;
-    for (const auto& [partition, offsets] : held_) {
-      if (!offsets.empty()) out[partition] = *offsets.begin();
+    for (const auto& [partition, held] : held_) {
+      if (!held.empty()) out[partition] = held.lowest();
     }
     return out;
   }
@@ -528,6 +689,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
                          " values, the mapping has ", plans_[event.source].value_count));
       }
     }
+    entries_.reserve(events.size());
     for (const ChangeEvent& event : events) Absorb(event, now_ms);
     return CommitAndEmit(out);
   }
@@ -564,36 +726,18 @@ class WindowedJoinerImpl : public WindowedJoiner {
   absl::Status Acknowledge(absl::Span<const EventPosition> applied) override {
     absl::MutexLock lock(&mu_);
     if (!broken_.ok()) return broken_;
-    std::vector<uint64_t> acked;
     for (const EventPosition& p : applied) {
-      auto found = position_index_.find({p.partition, p.offset});
-      if (found == position_index_.end()) continue;
-      const uint64_t seq = found->second;
-      auto e = emitting_.find(seq);
-      if (e != emitting_.end()) {
-        for (const EventPosition& c : e->second.covers) {
-          position_index_.erase({c.partition, c.offset});
-          ReleaseHeld(c);
-        }
-        emitting_.erase(e);
-        ++stats_.windows_acknowledged;
-        acked.push_back(seq);
-      }
-    }
-    // Windows are emitted with consecutive sequence numbers and mostly acknowledged in runs:
-    // one range tombstone per run instead of one per window.
-    std::sort(acked.begin(), acked.end());
-    for (size_t i = 0; i < acked.size();) {
-      size_t j = i + 1;
-      while (j < acked.size() && acked[j] == acked[j - 1] + 1) ++j;
-      const uint64_t first = acked[i], last = acked[j - 1];
-      if (last == first) {
-        batch_.Delete(BigEndianKey(kEmittingPrefix, first));
-      } else {  // Every sequence number in [first, last] was acknowledged just now.
-        batch_.DeleteRange(BigEndianKey(kEmittingPrefix, first),
-                           BigEndianKey(kEmittingPrefix, last + 1));
-      }
-      i = j;
+      auto held = held_.find(p.partition);
+      if (held == held_.end()) continue;
+      const HeldOffsets::Entry* entry = held->second.Find(p.offset);
+      if (entry == nullptr) continue;
+      auto e = emitting_.find(entry->window);
+      if (e == emitting_.end()) continue;  // Still open: nothing of it was sent.
+      for (const EventPosition& c : e->second.window.covers) ReleaseHeld(c);
+      ReleaseMarkers(e->second.marker_seq);
+      WindowDied(e->second.window);
+      emitting_.erase(e);
+      ++stats_.windows_acknowledged;
     }
     return CommitAndEmit(nullptr);
   }
@@ -608,16 +752,32 @@ class WindowedJoinerImpl : public WindowedJoiner {
   }
 
  private:
+  // Reference counts of a live events record.
+  struct EventsRecord {
+    int64_t live = 0;               // Live windows with events in it.
+    std::vector<uint64_t> waiting;  // Markers records holding a "dead" marker for its events.
+  };
+
+  // One event of the current call, for its events record.
+  struct Entry {
+    const ChangeEvent* event;
+    uint64_t window;
+    int32_t key_partition;
+    bool has_cmd;
+  };
+
   void Absorb(const ChangeEvent& event, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const SourcePartition& sp = event.position.partition;
     if (event.position.offset >= 0) {
-      auto next = next_offsets_.find(sp);
-      if (next != next_offsets_.end() && event.position.offset < next->second) {
-        ++stats_.duplicates_skipped;  // Already absorbed before a restart or a rebalance.
-        return;
+      auto [next, inserted] = next_offsets_.try_emplace(sp, event.position.offset + 1);
+      if (!inserted) {
+        if (event.position.offset < next->second) {
+          ++stats_.duplicates_skipped;  // Already absorbed before a restart or a rebalance.
+          return;
+        }
+        next->second = event.position.offset + 1;
       }
-      next_offsets_[sp] = event.position.offset + 1;
-      batch_.SetNextOffset(sp, event.position.offset + 1);
+      offsets_dirty_ = true;
     }
     PartitionState& ps = partitions_[sp.partition];
     const int64_t t = event.event_time_ms;
@@ -635,8 +795,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     ps.last_event_processing_ms = now_ms;
     ++stats_.events_processed;
 
-    const std::string encoded = EncodeKey(event.key);
-    auto [it, created] = keys_.try_emplace(encoded);
+    auto [it, created] = keys_.try_emplace(EncodeKey(event.key));
     KeyEntry& entry = it->second;
     if (created) entry.partition = sp.partition;
     Window* window = entry.windows.empty() ? nullptr : &entry.windows.back();
@@ -644,19 +803,18 @@ class WindowedJoinerImpl : public WindowedJoiner {
                                  options_.window_ms) {
       entry.windows.emplace_back();
       window = &entry.windows.back();
+      window->id = next_window_id_++;
       window->min_ms = window->max_ms = t;
       ++stats_.windows_opened;
       ++open_windows_;
-    } else {
-      window->min_ms = std::min(window->min_ms, t);
-      window->max_ms = std::max(window->max_ms, t);
     }
-    window->sides |= static_cast<uint8_t>(1u << event.source);
-    if (event.position.offset >= 0) {
-      window->covers.push_back(event.position);
-      held_[sp].insert(event.position.offset);
+    if (window->records.empty() || window->records.back() != cur_seq_) {
+      ++event_records_[cur_seq_].live;
     }
+    AddToWindow(window, event.source, t, event.position, cur_seq_);
+    if (event.position.offset >= 0) held_[sp].Add(event.position.offset, window->id);
     const SourcePlan& plan = plans_[event.source];
+    bool has_cmd = true;
     if (event.op == ChangeOp::kUpsert) {
       Cmd cmd;
       cmd.kind = RowCommandKind::kUpsert;
@@ -669,8 +827,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
       AppendReduced(&window->cmds, Cmd{RowCommandKind::kClear, plan.clear_writes});
     } else if (plan.on_delete == v1::DELETE_ROW) {
       AppendReduced(&window->cmds, Cmd{RowCommandKind::kDelete, {}});
-    }  // IGNORE (and unspecified): the event is in the window, but writes nothing.
-    MarkDirty(it->first, &entry);
+    } else {
+      has_cmd = false;  // IGNORE (and unspecified): the event is in the window, but writes nothing.
+    }
+    entries_.push_back(Entry{&event, window->id, entry.partition, has_cmd});
     Reindex(it->first, &entry);
 
     if (t > ps.stream_time) {
@@ -701,28 +861,62 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   // Keeps the close index in step with the entry's oldest window (or removes the key).
   void Reindex(const std::string& key, KeyEntry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    PartitionState& ps = partitions_[entry->partition];
     const int64_t close = entry->windows.empty() ? kNoTime : CloseTime(entry->windows.front());
     if (close == entry->indexed_close) return;
+    PartitionState& ps = partitions_[entry->partition];
     if (entry->indexed_close != kNoTime) ps.closes.erase({entry->indexed_close, key});
     if (close != kNoTime) ps.closes.insert({close, key});
     entry->indexed_close = close;
   }
 
-  void MarkDirty(const std::string& key, KeyEntry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!entry->dirty) {
-      entry->dirty = true;
-      dirty_.push_back(key);
+  void ReleaseHeld(const EventPosition& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (p.offset < 0) return;
+    auto it = held_.find(p.partition);
+    if (it != held_.end()) it->second.Release(p.offset);
+  }
+
+  // A markers record needs one thing fewer; deleted when nothing needs it.
+  void ReleaseMarkers(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = marker_records_.find(seq);
+    if (it == marker_records_.end() || --it->second > 0) return;
+    marker_records_.erase(it);
+    if (seq != cur_seq_) batch_.Delete(LogKey(seq, kMarkersRecord));
+  }
+
+  // `window` (acknowledged or discarded) is gone: its events records need it no more, and
+  // where one of them survives, a "dead" marker keeps Open from bringing the window back.
+  void WindowDied(const Window& window) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::InlinedVector<uint64_t, 2> surviving;
+    for (uint64_t seq : window.records) {
+      // The current call's record is not written yet: it simply leaves the window out.
+      if (seq == cur_seq_) died_now_.insert(window.id);
+      auto it = event_records_.find(seq);
+      if (--it->second.live > 0) {
+        if (seq != cur_seq_) surviving.push_back(seq);
+        continue;
+      }
+      std::vector<uint64_t> waiting = std::move(it->second.waiting);
+      event_records_.erase(it);
+      if (seq != cur_seq_) batch_.Delete(LogKey(seq, kEventsRecord));
+      for (uint64_t m : waiting) ReleaseMarkers(m);
+    }
+    if (surviving.empty()) return;
+    AddMarker(kMarkerDead, window.id);
+    for (uint64_t seq : surviving) {
+      event_records_[seq].waiting.push_back(cur_seq_);
+      ++marker_records_[cur_seq_];
     }
   }
 
-  void ReleaseHeld(const EventPosition& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = held_.find(p.partition);
-    if (it != held_.end()) it->second.erase(p.offset);
+  void AddMarker(uint8_t kind, uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Writer w(&markers_);
+    w.Byte(kind);
+    w.Signed(static_cast<int64_t>(id - last_marker_id_));
+    last_marker_id_ = id;
   }
 
-  // Closes `key`'s oldest window: emits it (kept as an emitting record until acknowledged) or
-  // discards it per the join type.
+  // Closes `key`'s oldest window: emits it (kept as emitting until acknowledged) or discards
+  // it per the join type.
   void CloseOldest(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = keys_.find(key);
     KeyEntry& entry = it->second;
@@ -736,53 +930,105 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (options_.join_type == v1::INNER) wanted = both;
     if (options_.join_type == v1::LEFT) wanted = (window.sides & 1) != 0;
     if (wanted && !window.cmds.empty()) {
-      const uint64_t seq = next_seq_++;
-      Emitting e;
-      e.key = key;
-      e.cmds = std::move(window.cmds);
-      e.covers = std::move(window.covers);
-      for (const EventPosition& p : e.covers) position_index_[{p.partition, p.offset}] = seq;
-      batch_.Put(BigEndianKey(kEmittingPrefix, seq), SerializeEmitting(e));
-      AppendCommands(e, &pending_out_);
+      const uint64_t id = window.id;
+      AddMarker(kMarkerEmitted, id);
+      ++marker_records_[cur_seq_];
+      AppendCommands(key, window, &pending_out_);
       ++stats_.windows_emitted;
-      emitting_.emplace(seq, std::move(e));
+      Emitting& e = emitting_[id];
+      e.key = key;
+      e.window = std::move(window);
+      e.emission = next_emission_++;
+      e.marker_seq = cur_seq_;
     } else {
       for (const EventPosition& p : window.covers) ReleaseHeld(p);
+      WindowDied(window);
       ++stats_.windows_discarded;
     }
 
     Reindex(key, &entry);
-    if (entry.windows.empty()) {
-      if (entry.persisted) batch_.Delete(std::string(1, kKeyPrefix) + key);
-      keys_.erase(it);  // A dirty_ entry for it finds nothing and is skipped.
-    } else {
-      MarkDirty(key, &entry);
-    }
+    if (entry.windows.empty()) keys_.erase(it);
   }
 
-  void AppendCommands(const Emitting& e, std::vector<RowCommand>* out) const {
+  static void AppendCommands(const std::string& encoded_key, const Window& window,
+                             std::vector<RowCommand>* out) {
     Key key;
-    DecodeKey(e.key, &key);
-    for (size_t i = 0; i < e.cmds.size(); ++i) {
+    DecodeKey(encoded_key, &key);
+    for (size_t i = 0; i < window.cmds.size(); ++i) {
       RowCommand command;
-      command.kind = e.cmds[i].kind;
+      command.kind = window.cmds[i].kind;
       command.key = key;
-      if (command.kind != RowCommandKind::kDelete) command.writes = e.cmds[i].writes;
-      if (i + 1 == e.cmds.size()) command.covers = e.covers;
+      if (command.kind != RowCommandKind::kDelete) command.writes = window.cmds[i].writes;
+      if (i + 1 == window.cmds.size()) command.covers = window.covers;
       out->push_back(std::move(command));
     }
   }
 
+  // The events record of this call: its events of windows still alive.
+  std::string SerializeEntries() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string out;
+    out.reserve(entries_.size() * 48);
+    Writer w(&out);
+    uint64_t id = 0;
+    int64_t t = 0;
+    for (const Entry& entry : entries_) {
+      if (!died_now_.empty() && died_now_.contains(entry.window)) continue;
+      const ChangeEvent& event = *entry.event;
+      w.Signed(static_cast<int64_t>(entry.window - id));
+      id = entry.window;
+      const SourcePartition& sp = event.position.partition;
+      uint8_t flags = static_cast<uint8_t>(event.source) & kEntrySourceMask;
+      if (entry.has_cmd) flags |= kEntryHasCmd;
+      if (event.position.offset >= 0) flags |= kEntryHasOffset;
+      if (entry.key_partition != sp.partition) flags |= kEntryOtherKeyPartition;
+      w.Byte(flags);
+      w.Signed(sp.partition);
+      if (event.position.offset >= 0) w.Varint(static_cast<uint64_t>(event.position.offset));
+      if (entry.key_partition != sp.partition) w.Signed(entry.key_partition);
+      w.Signed(event.event_time_ms - t);
+      t = event.event_time_ms;
+      // The key, encoded straight from the event (as EncodeKey does).
+      const std::string key = EncodeKey(event.key);
+      w.Bytes(key);
+      if (!entry.has_cmd) continue;
+      const SourcePlan& plan = plans_[event.source];
+      if (event.op == ChangeOp::kUpsert) {
+        w.Byte(static_cast<uint8_t>(RowCommandKind::kUpsert));
+        w.Varint(plan.fields.size());
+        for (const SourcePlan::Field& f : plan.fields) {
+          w.Varint(static_cast<uint64_t>(f.column));
+          w.Byte(f.update_on_conflict ? 1 : 0);
+          w.Val(event.values[f.value_index]);
+        }
+      } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
+        WriteCmd(&w, Cmd{RowCommandKind::kClear, plan.clear_writes});
+      } else {
+        w.Byte(static_cast<uint8_t>(RowCommandKind::kDelete));
+        w.Varint(0);
+      }
+    }
+    return out;
+  }
+
   // Writes everything this call changed in one batch; only then hands the commands out.
   absl::Status CommitAndEmit(std::vector<RowCommand>* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (const std::string& key : dirty_) {
-      auto it = keys_.find(key);
-      if (it == keys_.end() || !it->second.dirty) continue;
-      it->second.dirty = false;
-      it->second.persisted = true;
-      batch_.Put(std::string(1, kKeyPrefix) + key, SerializeEntry(it->second));
+    auto events_record = event_records_.find(cur_seq_);
+    if (events_record != event_records_.end()) {
+      if (events_record->second.live > 0) {
+        batch_.Put(LogKey(cur_seq_, kEventsRecord), SerializeEntries());
+      } else {
+        event_records_.erase(events_record);
+      }
     }
-    dirty_.clear();
+    auto markers_record = marker_records_.find(cur_seq_);
+    if (markers_record != marker_records_.end()) {
+      batch_.Put(LogKey(cur_seq_, kMarkersRecord), markers_);
+    }
+    entries_.clear();
+    died_now_.clear();
+    markers_.clear();
+    last_marker_id_ = 0;
+    ++cur_seq_;
     for (auto& [partition, ps] : partitions_) {
       if (!ps.stream_time_dirty) continue;
       ps.stream_time_dirty = false;
@@ -790,6 +1036,11 @@ class WindowedJoinerImpl : public WindowedJoiner {
       Writer(&value).Signed(ps.stream_time);
       batch_.Put(BigEndianKey(kStreamTimePrefix, static_cast<uint32_t>(partition)),
                  std::move(value));
+    }
+    if (offsets_dirty_) {
+      // Every partition's next offset: a few puts per call, and the batch stays simple.
+      for (const auto& [partition, next] : next_offsets_) batch_.SetNextOffset(partition, next);
+      offsets_dirty_ = false;
     }
     if (!batch_.empty()) {
       absl::Status status = store_->Commit(batch_);
@@ -817,17 +1068,25 @@ class WindowedJoinerImpl : public WindowedJoiner {
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, KeyEntry> keys_ ABSL_GUARDED_BY(mu_);
   std::map<int32_t, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, Emitting> emitting_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::pair<SourcePartition, int64_t>, uint64_t, PositionHash>
-      position_index_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<SourcePartition, absl::btree_set<int64_t>> held_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Emitting> emitting_ ABSL_GUARDED_BY(mu_);  // By window id.
+  absl::flat_hash_map<SourcePartition, HeldOffsets> held_ ABSL_GUARDED_BY(mu_);
   std::map<SourcePartition, int64_t> next_offsets_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // Live log records: events records by seq, markers records by seq -> how many things need it.
+  absl::flat_hash_map<uint64_t, EventsRecord> event_records_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, int64_t> marker_records_ ABSL_GUARDED_BY(mu_);
+  uint64_t cur_seq_ ABSL_GUARDED_BY(mu_) = 0;  // The seq the current call's records get.
+  uint64_t next_window_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_emission_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t open_windows_ ABSL_GUARDED_BY(mu_) = 0;
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
-  // Per call: keys whose state changed, the batch being built, the commands it will release.
-  std::vector<std::string> dirty_ ABSL_GUARDED_BY(mu_);
+  // Per call: the events absorbed, windows that died in it, its markers, the batch being
+  // built, the commands it will release.
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> died_now_ ABSL_GUARDED_BY(mu_);
+  std::string markers_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_marker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  bool offsets_dirty_ ABSL_GUARDED_BY(mu_) = false;
   WindowStoreBatch batch_ ABSL_GUARDED_BY(mu_);
   std::vector<RowCommand> pending_out_ ABSL_GUARDED_BY(mu_);
 };
