@@ -56,6 +56,9 @@ constexpr int kPollTimeoutMs = 100;
 constexpr absl::Duration kRevokeDrainTimeout = absl::Seconds(30);
 // How long a mode switch waits for pending batches before it gives up (and keeps the old mode).
 constexpr absl::Duration kSwitchDrainTimeout = absl::Seconds(60);
+// How often, and how patiently, the brokers are asked for the watermarks of paused partitions.
+constexpr absl::Duration kWatermarkQueryInterval = absl::Seconds(1);
+constexpr int kWatermarkQueryTimeoutMs = 2000;
 // Records handled per poll batch: the windowed joiner commits its state once per batch.
 constexpr size_t kMaxPollBatch = 500;
 // How often idle windows are checked and acknowledgements handed to the joiner.
@@ -154,7 +157,34 @@ class PipelineImpl final : public Pipeline,
     LogInfo("consuming ", absl::StrJoin(topics, ", "), " as group ",
             options_.config.kafka().group_id(), " from ", options_.bootstrap_servers);
     poll_thread_ = std::thread([this] { PollLoop(); });
+    watermark_thread_ = std::thread([this] { QueryWatermarks(); });
     return absl::OkStatus();
+  }
+
+  // While consumption is paused nothing is fetched, so the consumer's cached watermarks go
+  // stale. This thread asks the brokers (through the producer's handle, off the poll thread:
+  // each query is a round trip) so status keeps showing the backlog.
+  void QueryWatermarks() {
+    while (!stop_requested_.load()) {
+      absl::SleepFor(kWatermarkQueryInterval);
+      if (!operator_paused_.load() && !held_fatal_.load() &&
+          stats_.data_loss_partitions.load() == 0) {
+        continue;
+      }
+      std::map<SourcePartition, int64_t> highs;
+      for (const PartitionStatus& partition : Partitions()) {
+        int64_t low = -1;
+        int64_t high = -1;
+        if (producer_->query_watermark_offsets(partition.topic, partition.partition, &low, &high,
+                                               kWatermarkQueryTimeoutMs) ==
+            RdKafka::ERR_NO_ERROR) {
+          highs[SourcePartition{partition.source, partition.partition}] = high;
+        }
+        if (stop_requested_.load()) return;
+      }
+      absl::MutexLock lock(&queried_mu_);
+      queried_high_ = std::move(highs);
+    }
   }
 
   absl::Status Stop(absl::Duration timeout) override {
@@ -167,6 +197,7 @@ class PipelineImpl final : public Pipeline,
       absl::MutexLock lock(&switch_mu_);
     }
     if (poll_thread_.joinable()) poll_thread_.join();
+    if (watermark_thread_.joinable()) watermark_thread_.join();
 
     const absl::Time deadline = absl::Now() + timeout;
     absl::Status result = absl::OkStatus();
@@ -420,7 +451,8 @@ class PipelineImpl final : public Pipeline,
                                    : RdKafka::Topic::OFFSET_BEGINNING);
       }
       tracker_.Reset(sp, committed >= 0 ? committed : -1);
-      committed_[sp] = committed;
+      // librdkafka says "none" with a logical offset (-1001); status says -1.
+      committed_[sp] = committed >= 0 ? committed : -1;
       data_loss_.erase(sp);
       described.push_back(absl::StrCat(tp->topic(), "[", tp->partition(), "]@",
                                        committed >= 0 ? absl::StrCat(committed)
@@ -507,9 +539,20 @@ class PipelineImpl final : public Pipeline,
       status.committed = it == committed_.end() ? -1 : it->second;
       int64_t low = -1;
       int64_t high = -1;
-      if (consumer_->get_watermark_offsets(status.topic, status.partition, &low, &high) ==
-              RdKafka::ERR_NO_ERROR &&
-          high >= 0) {
+      RdKafka::ErrorCode watermarks =
+          consumer_->get_watermark_offsets(status.topic, status.partition, &low, &high);
+      // A paused partition is not fetched, so its cached watermarks go stale and its lag would
+      // read as zero while the backlog grows: use what the broker said last (QueryWatermarks).
+      const bool paused = operator_paused_.load() || held_fatal_.load() ||
+                          data_loss_.count(progress.partition) > 0;
+      if (paused) {
+        absl::MutexLock lock(&queried_mu_);
+        if (auto it = queried_high_.find(progress.partition); it != queried_high_.end()) {
+          high = std::max(high, it->second);
+          watermarks = RdKafka::ERR_NO_ERROR;
+        }
+      }
+      if (watermarks == RdKafka::ERR_NO_ERROR && high >= 0) {
         status.high_watermark = high;
         status.lag = high - std::max<int64_t>(status.committed, low < 0 ? 0 : low);
         if (status.lag < 0) status.lag = 0;
@@ -965,6 +1008,11 @@ class PipelineImpl final : public Pipeline,
 
   mutable absl::Mutex status_mu_;
   std::vector<PartitionStatus> partitions_ ABSL_GUARDED_BY(status_mu_);
+
+  // Broker watermarks of partitions while paused (QueryWatermarks).
+  absl::Mutex queried_mu_;
+  std::map<SourcePartition, int64_t> queried_high_ ABSL_GUARDED_BY(queried_mu_);
+  std::thread watermark_thread_;
 
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
