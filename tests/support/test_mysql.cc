@@ -37,7 +37,8 @@ class ConnectorSession : public SqlSession {
   absl::Status Execute(const std::string& text) override {
     try {
       std::unique_ptr<sql::Statement> statement(connection_->createStatement());
-      statement->execute(text);
+      // A result (SELECT ... FOR UPDATE) must be read, or the next statement is out of sync.
+      if (statement->execute(text)) std::unique_ptr<sql::ResultSet>(statement->getResultSet());
     } catch (const sql::SQLException& e) {
       return absl::InternalError(absl::StrCat("mysql: ", e.what(), " (", e.getErrorCode(), ")"));
     }
