@@ -5,7 +5,6 @@
 
 #include <grpcpp/grpcpp.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,26 +17,20 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/cdcjoin/v1/admin.grpc.pb.h"
 #include "proto/cdcjoin/v1/config.pb.h"
+#include "tests/support/e2e_harness.h"
 #include "tests/support/seed_workload.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_kafka.h"
-#include "tests/support/test_mysql.h"
 
 namespace cdcjoin::testing {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int kPartitions = 8;
-const std::vector<std::string> kTopics = {"cdc.azar.User", "cdc.azar.UserExtData"};
-constexpr char kDeadLetterTopic[] = "cdcjoin.dlq";
 constexpr char kToken[] = "e2e-admin-token-7f3a";
 
 struct CtlResult {
@@ -46,68 +39,19 @@ struct CtlResult {
   std::string err;
 };
 
-class CdcjoinctlEndToEndTest : public ::testing::Test {
+class CdcjoinctlEndToEndTest : public EndToEndTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<MySqlEndpoint> endpoint = MySqlFromEnv();
-    ASSERT_TRUE(endpoint.ok()) << endpoint.status();
-    mysql_ = *endpoint;
-    database_ = absl::StrCat("ctl_e2e_", getpid());
-    ASSERT_TRUE(CreateSeedDatabase(mysql_, database_).ok());
-    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/ctl");
-    ASSERT_EQ(system(absl::StrCat("mkdir -p ", dir_).c_str()), 0);
-
-    const std::string bootstrap_file = dir_ + "/bootstrap";
-    absl::StatusOr<Subprocess> kafka = Subprocess::Spawn(
-        {RunfilePath("tests/support/mock_kafka"), "--bootstrap_file=" + bootstrap_file,
-         absl::StrCat("--topics=", kTopics[0], ":", kPartitions, ",", kTopics[1], ":",
-                      kPartitions, ",", kDeadLetterTopic, ":1")},
-        dir_ + "/mock_kafka.log");
-    ASSERT_TRUE(kafka.ok()) << kafka.status();
-    kafka_.emplace(*std::move(kafka));
-    absl::StatusOr<std::string> bootstrap = WaitForFirstLine(bootstrap_file, absl::Seconds(20));
-    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
-    bootstrap_ = *bootstrap;
-
+  // cdcjoind with a bearer token for mutating calls; address_ is its admin server.
+  void Start() {
     token_file_ = dir_ + "/admin.token";
     std::ofstream(token_file_) << kToken << "\n";
     std::ofstream(dir_ + "/wrong.token") << "not-the-token\n";
-    const std::string seed = SeedConfigText(bootstrap_, mysql_.host, mysql_.port, mysql_.user,
-                                            database_, "ctl-e2e");
-    const std::string admin_default = "admin { listen_address: \"127.0.0.1:0\" }";
-    ASSERT_THAT(seed, HasSubstr(admin_default));
-    const std::string text = absl::StrReplaceAll(
-        seed, {{admin_default, absl::StrCat("admin { listen_address: \"127.0.0.1:0\" token_file: \"",
-                                            token_file_, "\" }")}});
-    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config_));
-    std::ofstream(dir_ + "/config.textproto") << text;
-  }
-
-  void TearDown() override {
-    daemon_.reset();
-    if (kafka_.has_value()) {
-      kafka_->Signal(SIGTERM);
-      kafka_->Wait(absl::Seconds(10));
-    }
-    ExecuteSql(mysql_, "", {absl::StrCat("DROP DATABASE IF EXISTS `", database_, "`")})
-        .IgnoreError();
-  }
-
-  void StartDaemon() {
-    const std::string address_file = dir_ + "/admin_address";
-    std::remove(address_file.c_str());
-    absl::StatusOr<Subprocess> daemon = Subprocess::Spawn(
-        {RunfilePath("service/cdcjoind"), "--config=" + dir_ + "/config.textproto",
-         "--progress_interval_ms=1000", "--admin_address_file=" + address_file},
-        DaemonLog());
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_.emplace(*std::move(daemon));
-    absl::StatusOr<std::string> address = WaitForFirstLine(address_file, absl::Seconds(30));
-    ASSERT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(DaemonLog());
+    const std::string admin = "admin { listen_address: \"127.0.0.1:0\"";
+    StartDaemon({{admin, absl::StrCat(admin, " token_file: \"", token_file_, "\"")}});
+    absl::StatusOr<std::string> address = WaitForAddress("admin");
+    ASSERT_TRUE(address.ok()) << address.status();
     address_ = *address;
   }
-
-  std::string DaemonLog() const { return dir_ + "/cdcjoind.log"; }
 
   // Runs cdcjoinctl --address=<daemon> ARGS with stdout and stderr captured (stdout is a file,
   // not a terminal, as in a script).
@@ -135,15 +79,8 @@ class CdcjoinctlEndToEndTest : public ::testing::Test {
     return status;
   }
 
-  MySqlEndpoint mysql_;
-  std::string database_;
-  std::string dir_;
-  std::string bootstrap_;
   std::string token_file_;
   std::string address_;
-  v1::Config config_;
-  std::optional<Subprocess> kafka_;
-  std::optional<Subprocess> daemon_;
 };
 
 TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
@@ -154,10 +91,9 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
   const std::vector<SeedRecord> records = GenerateSeedWorkload(options);
   std::map<char, int64_t> by_op;
   for (const SeedRecord& record : records) ++by_op[record.op];
-  ASSERT_TRUE(ProduceSeedRecords(bootstrap_, kTopics, records, 0, records.size() / 2).ok());
-  StartDaemon();
-  ASSERT_TRUE(
-      ProduceSeedRecords(bootstrap_, kTopics, records, records.size() / 2, records.size()).ok());
+  Produce(records, 0, records.size() / 2);
+  Start();
+  Produce(records, records.size() / 2, records.size());
 
   // A script waits for the daemon to catch up: watch --until_caught_up exits 0.
   const absl::Time watch_begin = absl::Now();
@@ -176,7 +112,7 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
   EXPECT_EQ(status.state(), v1::RUNNING);
   EXPECT_TRUE(status.assigned());
   ASSERT_EQ(status.partitions_size(), 2 * kPartitions);
-  auto highs = HighWatermarks(bootstrap_, kTopics, kPartitions);
+  auto highs = HighWatermarks(bootstrap_, Topics(), kPartitions);
   ASSERT_TRUE(highs.ok()) << highs.status();
   int64_t produced = 0;
   for (const v1::PartitionStatus& p : status.partitions()) {
@@ -187,7 +123,7 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
     EXPECT_EQ(p.consumed_offset(), high);
     EXPECT_EQ(p.lag(), 0);
     EXPECT_FALSE(p.data_loss());
-    EXPECT_EQ(p.source(), p.topic() == kTopics[0] ? "user" : "user_ext");
+    EXPECT_EQ(p.source(), p.topic() == Topics()[0] ? "user" : "user_ext");
   }
   EXPECT_EQ(produced, static_cast<int64_t>(records.size()));
   const v1::Counters& counters = status.counters();
@@ -247,7 +183,7 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
   more_options.seed = 7;
   more_options.poison_every = 0;
   const std::vector<SeedRecord> more = GenerateSeedWorkload(more_options);
-  ASSERT_TRUE(ProduceSeedRecords(bootstrap_, kTopics, more, 0, more.size()).ok());
+  Produce(more, 0, more.size());
   absl::SleepFor(absl::Seconds(1));
   v1::Status while_paused = StatusJson();
   EXPECT_EQ(while_paused.counters().events_total(), consumed_before);
@@ -279,7 +215,7 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
   ASSERT_EQ(config.exit_code, 0) << config.err;
   v1::Config running;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(config.out, &running).ok());
-  EXPECT_EQ(running.kafka().group_id(), "ctl-e2e");
+  EXPECT_EQ(running.kafka().group_id(), config_.kafka().group_id());
   EXPECT_EQ(running.admin().token_file(), token_file_);
   EXPECT_EQ(config.out.find(kToken), std::string::npos) << "the token itself never leaves";
   EXPECT_EQ(ReadFile(DaemonLog()).find(kToken), std::string::npos) << "nor is it logged";
@@ -302,8 +238,7 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
   RecordProperty("getstatus_p50_us", std::to_string(micros[micros.size() / 2]));
 
   // The daemon goes away: scripts see exit code 3.
-  daemon_->Signal(SIGTERM);
-  ASSERT_EQ(daemon_->Wait(absl::Seconds(60)), 0) << ReadFile(DaemonLog());
+  ASSERT_EQ(StopDaemon(), 0) << ReadFile(DaemonLog());
   CtlResult down = Ctl({"status", "--timeout_ms=3000"});
   EXPECT_EQ(down.exit_code, 3) << down.out << down.err;
   EXPECT_THAT(down.err, HasSubstr("UNAVAILABLE"));
