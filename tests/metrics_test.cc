@@ -6,12 +6,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,18 +21,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "google/protobuf/text_format.h"
-#include "proto/cdcjoin/v1/config.pb.h"
+#include "tests/support/e2e_harness.h"
 #include "tests/support/seed_workload.h"
 #include "tests/support/subprocess.h"
-#include "tests/support/test_kafka.h"
-#include "tests/support/test_mysql.h"
 
 namespace cdcjoin::testing {
 namespace {
-
-constexpr int kPartitions = 8;
-const std::vector<std::string> kTopics = {"cdc.azar.User", "cdc.azar.UserExtData"};
 
 // One scrape: "name{labels}" -> value.
 using Scrape = std::map<std::string, double>;
@@ -95,68 +87,16 @@ size_t Series(const Scrape& scrape, const std::string& name) {
   return count;
 }
 
-class MetricsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<MySqlEndpoint> endpoint = MySqlFromEnv();
-    ASSERT_TRUE(endpoint.ok()) << endpoint.status();
-    mysql_ = *endpoint;
-    database_ = absl::StrCat("metrics_", getpid());
-    ASSERT_TRUE(CreateSeedDatabase(mysql_, database_).ok());
-    dir_ = absl::StrCat(std::getenv("TEST_TMPDIR"), "/metrics");
-    ASSERT_EQ(system(absl::StrCat("mkdir -p ", dir_).c_str()), 0);
-    absl::StatusOr<Subprocess> kafka = Subprocess::Spawn(
-        {RunfilePath("tests/support/mock_kafka"), "--bootstrap_file=" + dir_ + "/bootstrap",
-         absl::StrCat("--topics=", kTopics[0], ":", kPartitions, ",", kTopics[1], ":",
-                      kPartitions, ",cdcjoin.dlq:1")},
-        dir_ + "/mock_kafka.log");
-    ASSERT_TRUE(kafka.ok()) << kafka.status();
-    kafka_.emplace(*std::move(kafka));
-    absl::StatusOr<std::string> bootstrap =
-        WaitForFirstLine(dir_ + "/bootstrap", absl::Seconds(20));
-    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
-    bootstrap_ = *bootstrap;
-  }
-
-  void TearDown() override {
-    daemon_.reset();
-    if (kafka_.has_value()) {
-      kafka_->Signal(SIGTERM);
-      kafka_->Wait(absl::Seconds(10));
-    }
-    ExecuteSql(mysql_, "", {absl::StrCat("DROP DATABASE IF EXISTS `", database_, "`")})
-        .IgnoreError();
-  }
-
-  MySqlEndpoint mysql_;
-  std::string database_;
-  std::string dir_;
-  std::string bootstrap_;
-  std::optional<Subprocess> kafka_;
-  std::optional<Subprocess> daemon_;
-};
+using MetricsTest = EndToEndTest;
 
 TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
   // Windowed state for the mode switch at the end; the metrics endpoint takes a free port.
-  const std::string text =
-      absl::StrCat(SeedConfigText(bootstrap_, mysql_.host, mysql_.port, mysql_.user, database_,
-                                  "metrics-test"),
-                   "\nwindow { state_dir: \"", dir_, "/state\" }\n");
-  v1::Config config;
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config));
-  ASSERT_EQ(config.metrics().listen_address(), "127.0.0.1:0");
-  std::ofstream(dir_ + "/config.textproto") << text;
-  const std::string log = dir_ + "/cdcjoind.log";
-  absl::StatusOr<Subprocess> daemon = Subprocess::Spawn(
-      {RunfilePath("service/cdcjoind"), "--config=" + dir_ + "/config.textproto",
-       "--metrics_address_file=" + dir_ + "/metrics_address",
-       "--admin_address_file=" + dir_ + "/admin_address", "--progress_interval_ms=1000"},
-      log);
-  ASSERT_TRUE(daemon.ok()) << daemon.status();
-  daemon_.emplace(*std::move(daemon));
-  absl::StatusOr<std::string> address =
-      WaitForFirstLine(dir_ + "/metrics_address", absl::Seconds(20));
-  ASSERT_TRUE(address.ok()) << address.status() << ReadFile(log);
+  StartDaemon({{"mode: DB_UPSERT",
+                absl::StrCat("mode: DB_UPSERT window { state_dir: \"", dir_, "/state\" }")}});
+  ASSERT_EQ(config_.metrics().listen_address(), "127.0.0.1:0");
+  const std::string log = DaemonLog();
+  absl::StatusOr<std::string> address = WaitForAddress("metrics");
+  ASSERT_TRUE(address.ok()) << address.status();
   ASSERT_EQ(address->rfind("127.0.0.1:", 0), 0u) << *address;
 
   // Before any event.
@@ -176,7 +116,7 @@ TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
   const std::vector<SeedRecord> records = GenerateSeedWorkload(options);
   size_t poison = 0;
   for (const SeedRecord& record : records) poison += record.op == 'P';
-  ASSERT_TRUE(ProduceSeedRecords(bootstrap_, kTopics, records, 0, records.size()).ok());
+  Produce(records, 0, records.size());
 
   // Scrape while the stream is applied, until every record is committed per the metrics.
   const std::vector<std::string> counters = {
@@ -229,8 +169,7 @@ TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
   EXPECT_EQ(Sum(last, "cdcjoin_partition_data_loss"), 0);
 
   // The per-partition gauges say what the group committed in Kafka.
-  absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> committed =
-      CommittedOffsets(bootstrap_, config.kafka().group_id(), kTopics, kPartitions);
+  absl::StatusOr<PartitionOffsets> committed = Committed();
   ASSERT_TRUE(committed.ok()) << committed.status();
   for (const auto& [partition, offset] : *committed) {
     const std::string series = absl::StrCat("cdcjoin_partition_committed_offset{topic=\"",
@@ -241,7 +180,7 @@ TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
   }
 
   // A mode switch over the admin API shows in the mode gauge.
-  absl::StatusOr<std::string> admin = WaitForFirstLine(dir_ + "/admin_address", absl::Seconds(5));
+  absl::StatusOr<std::string> admin = WaitForAddress("admin");
   ASSERT_TRUE(admin.ok()) << admin.status();
   absl::StatusOr<Subprocess> switched =
       Subprocess::Spawn({RunfilePath("service/cdcjoinctl"), "--address=" + *admin, "switch-mode",
@@ -254,8 +193,7 @@ TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
   EXPECT_EQ(after_switch->at("cdcjoin_mode{mode=\"WINDOWED\"}"), 1);
   EXPECT_EQ(after_switch->at("cdcjoin_mode{mode=\"DB_UPSERT\"}"), 0);
 
-  daemon_->Signal(SIGTERM);
-  EXPECT_EQ(daemon_->Wait(absl::Seconds(60)), 0) << ReadFile(log);
+  EXPECT_EQ(StopDaemon(), 0) << ReadFile(log);
   EXPECT_FALSE(ScrapeMetrics(*address).has_value()) << "still serving after exit";
 }
 
