@@ -41,12 +41,7 @@ TEST_F(DbUpsertEndToEndTest, SigkillMidStreamAndRestartStillConverges) {
   Produce(records, 0, records.size() / 2);
   StartDaemon({{"batch_rows: 500", "batch_rows: 50"}});
   // Kill it once it has applied part of the stream, with batches in flight.
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < deadline) {
-    auto table = DumpSeedTable(mysql_, database_);
-    if (table.ok() && table->size() > 500) break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  WaitForRowsOver(500, absl::Seconds(60));
   daemon_->Signal(SIGKILL);
   ASSERT_EQ(daemon_->Wait(absl::Seconds(10)), 128 + SIGKILL);
   auto partial = DumpSeedTable(mysql_, database_);
@@ -188,8 +183,7 @@ TEST_F(DbUpsertEndToEndTest, HoldsWhileTheDatabaseIsGoneAndResumesWhenItIsBack) 
   EXPECT_NE(ReadFile(DaemonLog()).find("state=degraded"), std::string::npos);
   // No write took effect, so no commit may pass a record that needs one. (Records that need no
   // write, like tombstones or ignored deletes, may be committed: they are done.)
-  auto committed_during = CommittedOffsets(bootstrap_, config_.kafka().group_id(), Topics(),
-                                           kPartitions);
+  auto committed_during = Committed();
   ASSERT_TRUE(committed_during.ok());
   std::map<std::pair<std::string, int32_t>, int64_t> next_offset;
   std::map<std::pair<std::string, int32_t>, int64_t> first_needing_write;

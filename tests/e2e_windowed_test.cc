@@ -8,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "tests/support/e2e_harness.h"
@@ -16,14 +15,7 @@
 namespace cdcjoin::testing {
 namespace {
 
-class WindowedEndToEndTest : public EndToEndTest {
- protected:
-  std::vector<std::pair<std::string, std::string>> Windowed(int64_t window_ms = 2000) const {
-    return {{"mode: DB_UPSERT",
-             absl::StrCat("mode: WINDOWED window { join_type: OUTER window_ms: ", window_ms, " ",
-                          "grace_ms: 500 idle_flush_ms: 300 state_dir: \"", dir_, "/state\" }")}};
-  }
-};
+using WindowedEndToEndTest = EndToEndTest;
 
 SeedWorkloadOptions Workload(uint64_t seed) {
   SeedWorkloadOptions options;
@@ -37,7 +29,7 @@ SeedWorkloadOptions Workload(uint64_t seed) {
 TEST_F(WindowedEndToEndTest, OuterJoinConvergesToTheReferenceModel) {
   const std::vector<SeedRecord> records = GenerateSeedWorkload(Workload(11));
   Produce(records, 0, records.size() / 2);
-  StartDaemon(Windowed());
+  StartDaemon({WindowedConfig()});
   Produce(records, records.size() / 2, records.size());
   ExpectConverges(records, absl::Seconds(120));
   EXPECT_EQ(StopDaemon(), 0) << ReadFile(DaemonLog());
@@ -47,17 +39,12 @@ TEST_F(WindowedEndToEndTest, OuterJoinConvergesToTheReferenceModel) {
 TEST_F(WindowedEndToEndTest, SigkillMidStreamAndRestartStillConverges) {
   const std::vector<SeedRecord> records = GenerateSeedWorkload(Workload(12));
   Produce(records, 0, records.size() / 2);
-  StartDaemon(Windowed());
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < deadline) {
-    auto table = DumpSeedTable(mysql_, database_);
-    if (table.ok() && table->size() > 300) break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  StartDaemon({WindowedConfig()});
+  WaitForRowsOver(300, absl::Seconds(60));
   daemon_->Signal(SIGKILL);
   ASSERT_EQ(daemon_->Wait(absl::Seconds(10)), 128 + SIGKILL);
   Produce(records, records.size() / 2, records.size());
-  StartDaemon(Windowed());
+  StartDaemon({WindowedConfig()});
   ExpectConverges(records, absl::Seconds(120));
   EXPECT_EQ(StopDaemon(), 0);
 }
@@ -75,7 +62,7 @@ TEST_F(WindowedEndToEndTest, WritesFewerRowsThanTheDatabaseSideJoin) {
   ASSERT_TRUE(CreateSeedDatabase(mysql_, database_).ok());
   config_text_ = absl::StrReplaceAll(config_text_, {{"group_id: \"", "group_id: \"windowed-"}});
   // The workload spans ~40 s of event time: a 10 s window sees several changes of most keys.
-  StartDaemon(Windowed(10000));
+  StartDaemon({WindowedConfig(10000)});
   ExpectConverges(records, absl::Seconds(120));
   ASSERT_EQ(StopDaemon(), 0);
   const int64_t windowed_rows = LastLoggedCounter("applied");

@@ -9,12 +9,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "proto/cdcjoin/v1/admin.grpc.pb.h"
 #include "tests/support/e2e_harness.h"
-#include "tests/support/test_kafka.h"
 
 namespace cdcjoin::testing {
 namespace {
@@ -27,14 +25,9 @@ TEST_F(ModeSwitchEndToEndTest, SwitchingBackAndForthUnderLoadConverges) {
   options.seed = 21;
   options.ts_step_ms = 2;
   const std::vector<SeedRecord> records = GenerateSeedWorkload(options);
-  const std::string admin_file = dir_ + "/admin_address";
-  StartDaemon({{"mode: DB_UPSERT",
-                absl::StrCat("mode: DB_UPSERT window { join_type: OUTER window_ms: 2000 ",
-                             "grace_ms: 500 idle_flush_ms: 300 state_dir: \"", dir_,
-                             "/state\" }")}},
-              {"--admin_address_file=" + admin_file});
-  absl::StatusOr<std::string> address = WaitForFirstLine(admin_file, absl::Seconds(30));
-  ASSERT_TRUE(address.ok()) << address.status() << ReadFile(DaemonLog());
+  StartDaemon({WindowedConfig(2000, v1::DB_UPSERT)});
+  absl::StatusOr<std::string> address = WaitForAddress("admin");
+  ASSERT_TRUE(address.ok()) << address.status();
   auto stub = v1::Admin::NewStub(grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
 
   constexpr int kSwitches = 12;
