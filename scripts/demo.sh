@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install_deps.sh
-bazel build //service:cdcjoind //tests/support:seed_feeder
+bazel build //service:cdcjoind //service:cdcjoinctl //tests/support:seed_feeder
 bin=$(bazel info bazel-bin 2>/dev/null)
 
 work=$(mktemp -d /tmp/cdcjoin-demo.XXXXXX)
@@ -30,6 +30,7 @@ sed -e "s/port: 3306/port: ${CDCJOIN_MYSQL_PORT}/" \
 echo "== starting cdcjoind with embedded Kafka (log: $work/cdcjoind.log)"
 "$bin/service/cdcjoind" --config="$work/demo.textproto" --embedded_kafka \
   --embedded_kafka_bootstrap_file="$work/bootstrap" --progress_interval_ms=2000 \
+  --admin_address=127.0.0.1:0 --admin_address_file="$work/admin_address" \
   >"$work/cdcjoind.log" 2>&1 &
 daemon_pid=$!
 tail -n +1 -f "$work/cdcjoind.log" --pid=$daemon_pid | grep --line-buffered -E "progress|embedded|assigned|ERROR|WARN" | sed 's/^/  cdcjoind | /' &
@@ -37,6 +38,10 @@ tail -n +1 -f "$work/cdcjoind.log" --pid=$daemon_pid | grep --line-buffered -E "
 echo "== feeding the seed's example"
 "$bin/tests/support/seed_feeder" --config="$work/demo.textproto" --bootstrap_file="$work/bootstrap" \
   --records="${DEMO_RECORDS:-20000}"
+
+for _ in $(seq 1 100); do [ -s "$work/admin_address" ] && break; sleep 0.1; done
+echo "== cdcjoinctl status (gRPC admin API at $(cat "$work/admin_address"))"
+"$bin/service/cdcjoinctl" --address="$(cat "$work/admin_address")" status
 
 echo "== stopping cdcjoind (SIGTERM: drain, commit, leave the group)"
 kill -TERM "$daemon_pid"

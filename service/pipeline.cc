@@ -319,7 +319,8 @@ class PipelineImpl final : public Pipeline,
         assigned_.store(false);
       }
     }
-    RefreshPartitionStatus();
+    // Leaving the group on stop revokes everything: keep the last status for the final report.
+    if (!stop_requested_.load()) RefreshPartitionStatus();
   }
 
   // RdKafka::EventCb: client errors are mostly informational; librdkafka recovers by itself.
