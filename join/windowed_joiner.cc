@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <string>
 #include <utility>
@@ -12,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -118,6 +118,71 @@ class Writer {
 
  private:
   std::string* out_;
+};
+
+// The same encoding written through a cursor into a reused buffer: the events record of a call
+// has a few varints per event, and std::string::push_back per byte was a visible cost.
+// Every write first makes room (Room) for its upper bound.
+class BufferWriter {
+ public:
+  explicit BufferWriter(std::string* buffer) : buffer_(buffer) {
+    if (buffer_->size() < 4096) buffer_->resize(4096);
+    data_ = &(*buffer_)[0];
+  }
+  void Room(size_t n) {
+    if (buffer_->size() - pos_ >= n) return;
+    buffer_->resize(std::max(buffer_->size() * 2, pos_ + n));
+    data_ = &(*buffer_)[0];
+  }
+  void Varint(uint64_t v) {  // REQUIRES: Room(10).
+    while (v >= 0x80) {
+      data_[pos_++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    data_[pos_++] = static_cast<char>(v);
+  }
+  void Signed(int64_t v) {  // REQUIRES: Room(10).
+    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
+  void Byte(uint8_t b) { data_[pos_++] = static_cast<char>(b); }  // REQUIRES: Room(1).
+  void Bytes(absl::string_view s) {
+    Room(10 + s.size());
+    Varint(s.size());
+    std::memcpy(data_ + pos_, s.data(), s.size());
+    pos_ += s.size();
+  }
+  void Val(const Value& value) {
+    switch (value.index()) {
+      case 0:
+        Room(1);
+        Byte(0);
+        break;
+      case 1:
+        Room(11);
+        Byte(1);
+        Signed(std::get<int64_t>(value));
+        break;
+      case 2: {
+        Room(9);
+        Byte(2);
+        const double d = std::get<double>(value);
+        std::memcpy(data_ + pos_, &d, sizeof d);
+        pos_ += sizeof d;
+        break;
+      }
+      default:
+        Room(1);
+        Byte(3);
+        Bytes(std::get<std::string>(value));
+    }
+  }
+  // What was written, as a new string.
+  std::string Take() const { return std::string(data_, pos_); }
+
+ private:
+  std::string* buffer_;
+  char* data_;
+  size_t pos_ = 0;
 };
 
 class Reader {
@@ -280,16 +345,6 @@ void AppendReduced(std::vector<Cmd>* list, Cmd next) {
   }
 }
 
-void WriteCmd(Writer* w, const Cmd& cmd) {
-  w->Byte(static_cast<uint8_t>(cmd.kind));
-  w->Varint(cmd.writes.size());
-  for (const ColumnWrite& cw : cmd.writes) {
-    w->Varint(static_cast<uint64_t>(cw.column));
-    w->Byte(cw.update_on_conflict ? 1 : 0);
-    if (cmd.kind == RowCommandKind::kUpsert) w->Val(cw.value);
-  }
-}
-
 Cmd ReadCmd(Reader* r) {
   Cmd cmd;
   const uint8_t kind = r->Byte();
@@ -317,15 +372,28 @@ struct Window {
   int64_t max_ms = 0;
   uint8_t sides = 0;  // Bit s: an event of sources[s] is in the window.
   std::vector<Cmd> cmds;
-  std::vector<EventPosition> covers;
+  absl::InlinedVector<EventPosition, 2> covers;
   // The events records holding this window's events (ascending seq; usually one or two).
   absl::InlinedVector<uint64_t, 2> records;
 };
 
 struct KeyEntry {
+  const std::string* key = nullptr;  // Its key in the map (EncodeKey bytes; nodes are stable).
   int32_t partition = 0;           // Of the event that created the entry: its stream time rules.
-  std::vector<Window> windows;     // Oldest first; only the newest takes events.
-  int64_t indexed_close = kNoTime; // The close time under which the entry sits in the index.
+  absl::InlinedVector<Window, 1> windows;  // Oldest first; only the newest takes events.
+  int64_t indexed_close = kNoTime; // The close time under which the entry sits in the index,
+  uint64_t indexed_window = 0;     // and the window it was indexed for.
+};
+
+// An entry of a partition's close index: the key whose oldest window closes at `close`. Ties go
+// to the window opened first.
+struct CloseRef {
+  int64_t close;
+  uint64_t window;
+  KeyEntry* entry;
+  bool operator<(const CloseRef& other) const {
+    return close != other.close ? close < other.close : window < other.window;
+  }
 };
 
 // A window closed and sent, kept until the sink acknowledges it.
@@ -340,14 +408,15 @@ struct PartitionState {
   int64_t stream_time = kNoTime;
   bool stream_time_dirty = false;
   int64_t last_event_processing_ms = kNoTime;
-  // (close time of the entry's oldest window, key): the keys of this partition, soonest first.
-  absl::btree_set<std::pair<int64_t, std::string>> closes;
+  // The keys of this partition by the close time of their oldest window, soonest first.
+  absl::btree_set<CloseRef> closes;
 };
 
 // The offsets of one SourcePartition held in windows (open or emitting), with their window.
-// Offsets are absorbed in increasing order, so this is a sorted deque: append, binary search,
-// release in place, trim released entries from the front (and compact when they pile up
-// behind a long-held one).
+// Offsets are absorbed in increasing order, and mostly one after the other, so this is a sorted
+// vector with a moving head: append; find by the distance from the head (binary search when
+// offsets have gaps); release in place; drop released entries from the head, and compact when
+// they pile up behind a long-held one.
 class HeldOffsets {
  public:
   struct Entry {
@@ -362,23 +431,30 @@ class HeldOffsets {
   }
   // The held entry of `offset`, or nullptr.
   const Entry* Find(int64_t offset) const {
-    auto it = Search(offset);
-    return it != entries_.end() && it->offset == offset && !it->released ? &*it : nullptr;
+    const size_t i = Search(offset);
+    return i < entries_.size() && entries_[i].offset == offset && !entries_[i].released
+               ? &entries_[i]
+               : nullptr;
   }
   void Release(int64_t offset) {
-    auto it = Search(offset);
-    if (it == entries_.end() || it->offset != offset || it->released) return;
-    it->released = true;
+    const size_t i = Search(offset);
+    if (i >= entries_.size() || entries_[i].offset != offset || entries_[i].released) return;
+    entries_[i].released = true;
     --live_;
-    while (!entries_.empty() && entries_.front().released) entries_.pop_front();
-    if (entries_.size() > 2 * live_ + 1024) {
+    while (head_ < entries_.size() && entries_[head_].released) ++head_;
+    const size_t dead = entries_.size() - live_;
+    if (head_ == entries_.size()) {
+      entries_.clear();
+      head_ = 0;
+    } else if (dead > 1024 && dead > 2 * live_) {
       entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                     [](const Entry& e) { return e.released; }),
                      entries_.end());
+      head_ = 0;
     }
   }
   bool empty() const { return live_ == 0; }
-  int64_t lowest() const { return entries_.front().offset; }  // REQUIRES: !empty().
+  int64_t lowest() const { return entries_[head_].offset; }  // REQUIRES: !empty().
   // Load: entries may arrive out of order; call Sort once after the last Add.
   void Sort() {
     std::sort(entries_.begin(), entries_.end(),
@@ -386,16 +462,19 @@ class HeldOffsets {
   }
 
  private:
-  std::deque<Entry>::const_iterator Search(int64_t offset) const {
-    return std::lower_bound(entries_.begin(), entries_.end(), offset,
-                            [](const Entry& e, int64_t o) { return e.offset < o; });
-  }
-  std::deque<Entry>::iterator Search(int64_t offset) {
-    return std::lower_bound(entries_.begin(), entries_.end(), offset,
-                            [](const Entry& e, int64_t o) { return e.offset < o; });
+  // The index of the first entry at or after `offset` (entries before head_ are released).
+  size_t Search(int64_t offset) const {
+    if (head_ >= entries_.size() || offset < entries_[head_].offset) return entries_.size();
+    const uint64_t guess = static_cast<uint64_t>(offset - entries_[head_].offset) + head_;
+    if (guess < entries_.size() && entries_[guess].offset == offset) return guess;
+    return static_cast<size_t>(
+        std::lower_bound(entries_.begin() + static_cast<std::ptrdiff_t>(head_), entries_.end(),
+                         offset, [](const Entry& e, int64_t o) { return e.offset < o; }) -
+        entries_.begin());
   }
 
-  std::deque<Entry> entries_;
+  std::vector<Entry> entries_;
+  size_t head_ = 0;  // Entries before it are released.
   size_t live_ = 0;
 };
 
@@ -605,7 +684,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
         emitting_.emplace(id, std::move(e));
       } else {
         auto [kit, created] = keys_.try_emplace(w.key);
-        if (created) kit->second.partition = w.key_partition;
+        if (created) {
+          kit->second.key = &kit->first;
+          kit->second.partition = w.key_partition;
+        }
         kit->second.windows.push_back(std::move(w.window));
         ++open_windows_;
       }
@@ -615,7 +697,11 @@ class WindowedJoinerImpl : public WindowedJoiner {
       for (uint64_t r : records) {
         auto it = event_records_.find(r);
         if (it == event_records_.end()) continue;
-        it->second.waiting.push_back(m);
+        if (!it->second.waiting.empty() && it->second.waiting.back().first == m) {
+          ++it->second.waiting.back().second;
+        } else {
+          it->second.waiting.emplace_back(m, 1);
+        }
         ++marker_records_[m];
       }
     }
@@ -633,7 +719,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     for (auto& [key, entry] : keys_) {
       std::sort(entry.windows.begin(), entry.windows.end(),
                 [](const Window& a, const Window& b) { return a.id < b.id; });
-      Reindex(key, &entry);
+      Reindex(&entry);
     }
     return CommitAndEmit(nullptr);
   }
@@ -755,12 +841,14 @@ class WindowedJoinerImpl : public WindowedJoiner {
   // Reference counts of a live events record.
   struct EventsRecord {
     int64_t live = 0;               // Live windows with events in it.
-    std::vector<uint64_t> waiting;  // Markers records holding a "dead" marker for its events.
+    // Markers records holding "dead" markers for its events: (seq, how many).
+    std::vector<std::pair<uint64_t, int64_t>> waiting;
   };
 
   // One event of the current call, for its events record.
   struct Entry {
     const ChangeEvent* event;
+    std::string key;  // EncodeKey bytes.
     uint64_t window;
     int32_t key_partition;
     bool has_cmd;
@@ -777,7 +865,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
         }
         next->second = event.position.offset + 1;
       }
-      offsets_dirty_ = true;
+      if (std::find(offsets_dirty_.begin(), offsets_dirty_.end(), sp) == offsets_dirty_.end()) {
+        offsets_dirty_.push_back(sp);
+      }
     }
     PartitionState& ps = partitions_[sp.partition];
     const int64_t t = event.event_time_ms;
@@ -795,9 +885,13 @@ class WindowedJoinerImpl : public WindowedJoiner {
     ps.last_event_processing_ms = now_ms;
     ++stats_.events_processed;
 
-    auto [it, created] = keys_.try_emplace(EncodeKey(event.key));
+    std::string encoded = EncodeKey(event.key);
+    auto [it, created] = keys_.try_emplace(encoded);
     KeyEntry& entry = it->second;
-    if (created) entry.partition = sp.partition;
+    if (created) {
+      entry.key = &it->first;
+      entry.partition = sp.partition;
+    }
     Window* window = entry.windows.empty() ? nullptr : &entry.windows.back();
     if (window == nullptr || std::max(window->max_ms, t) - std::min(window->min_ms, t) >
                                  options_.window_ms) {
@@ -815,7 +909,21 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (event.position.offset >= 0) held_[sp].Add(event.position.offset, window->id);
     const SourcePlan& plan = plans_[event.source];
     bool has_cmd = true;
-    if (event.op == ChangeOp::kUpsert) {
+    if (event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
+        window->cmds.back().kind == RowCommandKind::kUpsert) {
+      // U1;U2 as AppendReduced does it (U2's updatable writes win), without building U2: a
+      // key changed twice in one window is common.
+      Cmd& last = window->cmds.back();
+      for (const SourcePlan::Field& f : plan.fields) {
+        if (!f.update_on_conflict) continue;
+        if (ColumnWrite* w = FindWrite(&last.writes, f.column); w != nullptr) {
+          w->update_on_conflict = true;
+          w->value = event.values[f.value_index];
+        } else {
+          SetWrite(&last.writes, ColumnWrite{f.column, true, event.values[f.value_index]});
+        }
+      }
+    } else if (event.op == ChangeOp::kUpsert) {
       Cmd cmd;
       cmd.kind = RowCommandKind::kUpsert;
       cmd.writes.reserve(plan.fields.size());
@@ -830,8 +938,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
     } else {
       has_cmd = false;  // IGNORE (and unspecified): the event is in the window, but writes nothing.
     }
-    entries_.push_back(Entry{&event, window->id, entry.partition, has_cmd});
-    Reindex(it->first, &entry);
+    entries_.push_back(Entry{&event, std::move(encoded), window->id, entry.partition, has_cmd});
+    Reindex(&entry);
 
     if (t > ps.stream_time) {
       ps.stream_time = t;
@@ -842,17 +950,13 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   // Emits the oldest windows of this partition's keys while stream time is past their close.
   void CloseDue(PartitionState* ps) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    while (!ps->closes.empty() && ps->closes.begin()->first < ps->stream_time) {
-      const std::string key = ps->closes.begin()->second;
-      CloseOldest(key);
+    while (!ps->closes.empty() && ps->closes.begin()->close < ps->stream_time) {
+      CloseOldest(ps->closes.begin()->entry);
     }
   }
 
   void CloseAll(PartitionState* ps) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    while (!ps->closes.empty()) {
-      const std::string key = ps->closes.begin()->second;
-      CloseOldest(key);
-    }
+    while (!ps->closes.empty()) CloseOldest(ps->closes.begin()->entry);
   }
 
   int64_t CloseTime(const Window& window) const {
@@ -860,13 +964,17 @@ class WindowedJoinerImpl : public WindowedJoiner {
   }
 
   // Keeps the close index in step with the entry's oldest window (or removes the key).
-  void Reindex(const std::string& key, KeyEntry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void Reindex(KeyEntry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const int64_t close = entry->windows.empty() ? kNoTime : CloseTime(entry->windows.front());
-    if (close == entry->indexed_close) return;
+    const uint64_t window = entry->windows.empty() ? 0 : entry->windows.front().id;
+    if (close == entry->indexed_close && window == entry->indexed_window) return;
     PartitionState& ps = partitions_[entry->partition];
-    if (entry->indexed_close != kNoTime) ps.closes.erase({entry->indexed_close, key});
-    if (close != kNoTime) ps.closes.insert({close, key});
+    if (entry->indexed_close != kNoTime) {
+      ps.closes.erase(CloseRef{entry->indexed_close, entry->indexed_window, entry});
+    }
+    if (close != kNoTime) ps.closes.insert(CloseRef{close, window, entry});
     entry->indexed_close = close;
+    entry->indexed_window = window;
   }
 
   void ReleaseHeld(const EventPosition& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -876,9 +984,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
   }
 
   // A markers record needs one thing fewer; deleted when nothing needs it.
-  void ReleaseMarkers(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void ReleaseMarkers(uint64_t seq, int64_t n = 1) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = marker_records_.find(seq);
-    if (it == marker_records_.end() || --it->second > 0) return;
+    if (it == marker_records_.end() || (it->second -= n) > 0) return;
     marker_records_.erase(it);
     if (seq != cur_seq_) batch_.Delete(LogKey(seq, kMarkersRecord));
   }
@@ -895,17 +1003,22 @@ class WindowedJoinerImpl : public WindowedJoiner {
         if (seq != cur_seq_) surviving.push_back(seq);
         continue;
       }
-      std::vector<uint64_t> waiting = std::move(it->second.waiting);
+      std::vector<std::pair<uint64_t, int64_t>> waiting = std::move(it->second.waiting);
       event_records_.erase(it);
       if (seq != cur_seq_) batch_.Delete(LogKey(seq, kEventsRecord));
-      for (uint64_t m : waiting) ReleaseMarkers(m);
+      for (const auto& [m, n] : waiting) ReleaseMarkers(m, n);
     }
     if (surviving.empty()) return;
     AddMarker(kMarkerDead, window.id);
     for (uint64_t seq : surviving) {
-      event_records_[seq].waiting.push_back(cur_seq_);
-      ++marker_records_[cur_seq_];
+      std::vector<std::pair<uint64_t, int64_t>>& waiting = event_records_[seq].waiting;
+      if (!waiting.empty() && waiting.back().first == cur_seq_) {
+        ++waiting.back().second;
+      } else {
+        waiting.emplace_back(cur_seq_, 1);
+      }
     }
+    marker_records_[cur_seq_] += static_cast<int64_t>(surviving.size());
   }
 
   void AddMarker(uint8_t kind, uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -917,9 +1030,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   // Closes `key`'s oldest window: emits it (kept as emitting until acknowledged) or discards
   // it per the join type.
-  void CloseOldest(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = keys_.find(key);
-    KeyEntry& entry = it->second;
+  void CloseOldest(KeyEntry* entry_ptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    KeyEntry& entry = *entry_ptr;
+    const std::string& key = *entry.key;
     Window window = std::move(entry.windows.front());
     entry.windows.erase(entry.windows.begin());
     --open_windows_;
@@ -946,8 +1059,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
       ++stats_.windows_discarded;
     }
 
-    Reindex(key, &entry);
-    if (entry.windows.empty()) keys_.erase(it);
+    Reindex(&entry);
+    if (entry.windows.empty()) keys_.erase(keys_.find(key));
   }
 
   static void AppendCommands(const std::string& encoded_key, const Window& window,
@@ -959,55 +1072,69 @@ class WindowedJoinerImpl : public WindowedJoiner {
       command.kind = window.cmds[i].kind;
       command.key = key;
       if (command.kind != RowCommandKind::kDelete) command.writes = window.cmds[i].writes;
-      if (i + 1 == window.cmds.size()) command.covers = window.covers;
+      if (i + 1 == window.cmds.size()) {
+        command.covers.assign(window.covers.begin(), window.covers.end());
+      }
       out->push_back(std::move(command));
     }
   }
 
   // The events record of this call: its events of windows still alive.
   std::string SerializeEntries() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::string out;
-    out.reserve(entries_.size() * 48);
-    Writer w(&out);
+    BufferWriter w(&serialize_buffer_);
     uint64_t id = 0;
     int64_t t = 0;
     for (const Entry& entry : entries_) {
       if (!died_now_.empty() && died_now_.contains(entry.window)) continue;
       const ChangeEvent& event = *entry.event;
-      w.Signed(static_cast<int64_t>(entry.window - id));
-      id = entry.window;
       const SourcePartition& sp = event.position.partition;
       uint8_t flags = static_cast<uint8_t>(event.source) & kEntrySourceMask;
       if (entry.has_cmd) flags |= kEntryHasCmd;
       if (event.position.offset >= 0) flags |= kEntryHasOffset;
       if (entry.key_partition != sp.partition) flags |= kEntryOtherKeyPartition;
+      w.Room(64);
+      w.Signed(static_cast<int64_t>(entry.window - id));
+      id = entry.window;
       w.Byte(flags);
       w.Signed(sp.partition);
       if (event.position.offset >= 0) w.Varint(static_cast<uint64_t>(event.position.offset));
       if (entry.key_partition != sp.partition) w.Signed(entry.key_partition);
       w.Signed(event.event_time_ms - t);
       t = event.event_time_ms;
-      // The key, encoded straight from the event (as EncodeKey does).
-      const std::string key = EncodeKey(event.key);
-      w.Bytes(key);
+      w.Bytes(entry.key);
       if (!entry.has_cmd) continue;
+      // The event's command, in the form ReadCmd reads (without building the Cmd again).
       const SourcePlan& plan = plans_[event.source];
+      const std::vector<ColumnWrite>* clears = nullptr;
+      RowCommandKind kind = RowCommandKind::kDelete;
       if (event.op == ChangeOp::kUpsert) {
-        w.Byte(static_cast<uint8_t>(RowCommandKind::kUpsert));
+        kind = RowCommandKind::kUpsert;
+      } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
+        kind = RowCommandKind::kClear;
+        clears = &plan.clear_writes;
+      }
+      w.Room(11);
+      w.Byte(static_cast<uint8_t>(kind));
+      if (kind == RowCommandKind::kUpsert) {
         w.Varint(plan.fields.size());
         for (const SourcePlan::Field& f : plan.fields) {
+          w.Room(11);
           w.Varint(static_cast<uint64_t>(f.column));
           w.Byte(f.update_on_conflict ? 1 : 0);
           w.Val(event.values[f.value_index]);
         }
-      } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
-        WriteCmd(&w, Cmd{RowCommandKind::kClear, plan.clear_writes});
+      } else if (clears != nullptr) {
+        w.Varint(clears->size());
+        for (const ColumnWrite& cw : *clears) {
+          w.Room(11);
+          w.Varint(static_cast<uint64_t>(cw.column));
+          w.Byte(cw.update_on_conflict ? 1 : 0);
+        }
       } else {
-        w.Byte(static_cast<uint8_t>(RowCommandKind::kDelete));
         w.Varint(0);
       }
     }
-    return out;
+    return w.Take();
   }
 
   // Writes everything this call changed in one batch; only then hands the commands out.
@@ -1037,11 +1164,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
       batch_.Put(BigEndianKey(kStreamTimePrefix, static_cast<uint32_t>(partition)),
                  std::move(value));
     }
-    if (offsets_dirty_) {
-      // Every partition's next offset: a few puts per call, and the batch stays simple.
-      for (const auto& [partition, next] : next_offsets_) batch_.SetNextOffset(partition, next);
-      offsets_dirty_ = false;
+    for (const SourcePartition& partition : offsets_dirty_) {
+      batch_.SetNextOffset(partition, next_offsets_[partition]);
     }
+    offsets_dirty_.clear();
     if (!batch_.empty()) {
       absl::Status status = store_->Commit(batch_);
       batch_.Clear();
@@ -1066,7 +1192,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   mutable absl::Mutex mu_;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, KeyEntry> keys_ ABSL_GUARDED_BY(mu_);
+  // Nodes, not flat: the close index and KeyEntry::key point into them.
+  absl::node_hash_map<std::string, KeyEntry> keys_ ABSL_GUARDED_BY(mu_);
   std::map<int32_t, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Emitting> emitting_ ABSL_GUARDED_BY(mu_);  // By window id.
   absl::flat_hash_map<SourcePartition, HeldOffsets> held_ ABSL_GUARDED_BY(mu_);
@@ -1085,8 +1212,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> died_now_ ABSL_GUARDED_BY(mu_);
   std::string markers_ ABSL_GUARDED_BY(mu_);
+  std::string serialize_buffer_ ABSL_GUARDED_BY(mu_);  // Reused by SerializeEntries.
   uint64_t last_marker_id_ ABSL_GUARDED_BY(mu_) = 0;
-  bool offsets_dirty_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<SourcePartition> offsets_dirty_ ABSL_GUARDED_BY(mu_);  // Consumed from.
   WindowStoreBatch batch_ ABSL_GUARDED_BY(mu_);
   std::vector<RowCommand> pending_out_ ABSL_GUARDED_BY(mu_);
 };

@@ -596,3 +596,72 @@ TEST(WindowedJoinerTest, CrashAndReopenLosesAndDoublesNothing) {
 
 }  // namespace
 }  // namespace cdcjoin
+
+namespace cdcjoin {
+namespace {
+
+// ---- The state log ------------------------------------------------------------------------------
+
+// The store holds only what live windows need: with one emitted window never acknowledged, the
+// log stays small however long the stream runs; a reopen rebuilds exactly that window as
+// pending; once it is acknowledged only the stream times are left.
+TEST(WindowedJoinerTest, LogRecordsLiveOnlyAsLongAsTheirWindows) {
+  const TableSchema schema = TwoSourceSchema(v1::DELETE_ROW, v1::CLEAR_COLUMNS);
+  testing::RandomEventsOptions gen;
+  gen.count = 20000;
+  gen.keys = 200;
+  gen.partitions = 2;
+  WindowedJoinerOptions options;
+  options.window_ms = 10;
+  options.grace_ms = 5;
+  const std::vector<ChangeEvent> events = testing::RandomEvents(7, gen);
+
+  InMemoryWindowStore store;
+  auto joiner = OpenJoiner(schema, options, &store);
+  ASSERT_NE(joiner, nullptr);
+  std::vector<RowCommand> held;  // One window's commands, never acknowledged.
+  size_t max_size = 0;
+  for (size_t next = 0; next < events.size(); next += 50) {
+    std::vector<RowCommand> out;
+    ASSERT_TRUE(joiner->Process(absl::MakeConstSpan(events.data() + next, 50), 0, &out).ok());
+    size_t hold_begin = out.size(), hold_end = out.size();
+    for (size_t i = 0; held.empty() && i < out.size(); ++i) {
+      if (out[i].covers.empty()) continue;
+      hold_begin = i;  // The window's commands: only its last one carries the covers.
+      hold_end = i + 1;
+      while (hold_begin > 0 && out[hold_begin - 1].covers.empty()) --hold_begin;
+      held.assign(out.begin() + hold_begin, out.begin() + hold_end);
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (i >= hold_begin && i < hold_end) continue;
+      ASSERT_TRUE(joiner->Acknowledge(out[i].covers).ok());
+    }
+    if (next >= events.size() / 2) max_size = std::max(max_size, store.size());
+  }
+  ASSERT_FALSE(held.empty());
+  // Thousands of commits wrote records; what is left is the held window's events, "dead"
+  // markers of windows whose events share its record, the open windows and the stream times.
+  EXPECT_LT(max_size, 120u);
+
+  joiner.reset();  // A crash: no Drain.
+  joiner = OpenJoiner(schema, options, &store);
+  ASSERT_NE(joiner, nullptr);
+  const std::vector<RowCommand> pending = joiner->PendingCommands();
+  EXPECT_EQ(Strings(schema, pending), Strings(schema, held));
+  ASSERT_FALSE(pending.empty());
+  ASSERT_EQ(pending.back().covers.size(), held.back().covers.size());
+  for (size_t i = 0; i < held.back().covers.size(); ++i) {
+    EXPECT_EQ(pending.back().covers[i].partition, held.back().covers[i].partition);
+    EXPECT_EQ(pending.back().covers[i].offset, held.back().covers[i].offset);
+  }
+  ASSERT_TRUE(joiner->Acknowledge(held.back().covers).ok());
+  std::vector<RowCommand> out;
+  ASSERT_TRUE(joiner->Drain(&out).ok());
+  for (const RowCommand& c : out) ASSERT_TRUE(joiner->Acknowledge(c.covers).ok());
+  EXPECT_EQ(joiner->stats().emitting_windows, 0);
+  EXPECT_THAT(joiner->LowestHeldOffsets(), IsEmpty());
+  EXPECT_EQ(store.size(), static_cast<size_t>(gen.partitions));  // Stream times only.
+}
+
+}  // namespace
+}  // namespace cdcjoin
