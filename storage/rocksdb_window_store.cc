@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
-#include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -69,7 +68,9 @@ class RocksDbWindowStoreImpl : public RocksDbWindowStore {
   }
 
   absl::Status Commit(const WindowStoreBatch& batch) override {
-    rocksdb::WriteBatch wb;
+    size_t bytes = 64 + 32 * batch.offsets().size();
+    for (const WindowStoreBatch::Op& op : batch.ops()) bytes += 32 + op.key.size() + op.value.size();
+    rocksdb::WriteBatch wb(bytes);  // One allocation for the joiner's large log records.
     for (const WindowStoreBatch::Op& op : batch.ops()) {
       rocksdb::Status s;
       switch (op.kind) {
@@ -181,19 +182,27 @@ absl::StatusOr<std::unique_ptr<RocksDbWindowStore>> RocksDbWindowStore::Open(
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(options.block_cache_mb) << 20);
-  table.cache_index_and_filter_blocks = true;  // Keeps index/filter memory inside the budget.
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;  // Keeps index memory inside the budget.
+  // No bloom filter: the joiner never does point reads on its hot path (it reads the state by
+  // prefix scans when it opens, which filters do not help), so building one is wasted work.
 
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = write_buffer;
   cf.max_write_buffer_number = 2;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  // State values are small and short-lived: LZ4 is cheap and most records die in the memtable.
-  cf.compression = rocksdb::kLZ4Compression;
+  // The joiner's log records are short-lived (most are deleted before their memtable is
+  // flushed) and what survives is small: compressing it is CPU spent for nothing.
+  cf.compression = rocksdb::kNoCompression;
+  // Offsets and the joiner's per-partition records are rewritten on every commit with values of
+  // the same size: updating them in place keeps the memtable (and each insert into it) small.
+  // Its price, reads not consistent with concurrent writes, is not paid: the joiner reads only
+  // when it opens.
+  cf.inplace_update_support = true;
 
   rocksdb::DBOptions db;
   db.create_if_missing = options.create_if_missing;
   db.create_missing_column_families = true;
+  db.allow_concurrent_memtable_write = false;  // Required by inplace_update_support.
   db.db_write_buffer_size = write_buffer;  // All memtables together.
   db.max_background_jobs = 2;
   db.keep_log_file_num = 4;
