@@ -2,7 +2,8 @@
 // emitted commands (to a sink that only counts and acknowledges), with 1M events over 100K keys.
 // Also decode -> join (Debezium JSON through service/debezium_decoder). Baselines measured in the
 // same run: the same events as plain RocksDB puts (one WriteBatch per poll batch, same options),
-// and the database-side command building with no I/O.
+// and the database-side command building with no I/O. Also the time a restart takes: reopen
+// after a crash mid-stream (the joiner rebuilds its windows from the live log records).
 //
 //   bazel run -c opt //tests/bench:windowed_join_bench [-- --events=N --keys=N]
 //
@@ -238,6 +239,57 @@ JoinResult RunJoin(const Args& args, bool decode, bool no_io = false) {
   return result;
 }
 
+// Restart: half the events through the joiner on RocksDB (each poll batch acknowledged except
+// the last), then a crash (the joiner is destroyed without Drain, the database closed), then
+// the time to reopen the database and the joiner (replaying the live log records) and to get
+// the pending commands.
+struct ReopenResult {
+  double seconds = 0;
+  double store_open_seconds = 0;  // RocksDB alone (WAL replay into the memtables).
+  int64_t open_windows = 0;
+  int64_t pending_commands = 0;
+};
+
+ReopenResult RunReopen(const Args& args) {
+  const TableSchema schema = BenchSchema();
+  const std::string dir = BenchDir("reopen");
+  Workload workload(args);
+  std::vector<ChangeEvent> generated;
+  std::vector<RowCommand> out;
+  {
+    auto store = RocksDbWindowStore::Open(dir, StoreOptions());
+    if (!store.ok()) std::exit(1);
+    auto joiner = WindowedJoiner::Open(schema, WindowedJoinerOptions(), store->get());
+    if (!joiner.ok()) std::exit(1);
+    for (int64_t done = 0; done < args.events / 2; done += kBatch) {
+      workload.Next(kBatch, &generated);
+      out.clear();
+      if (!(*joiner)->Process(generated, done / kBatch, &out).ok()) std::exit(1);
+      if (done + static_cast<int64_t>(kBatch) >= args.events / 2) break;  // Never acknowledged.
+      for (const RowCommand& c : out) {
+        if (!(*joiner)->Acknowledge(c.covers).ok()) std::exit(1);
+      }
+    }
+  }
+  ReopenResult result;
+  const auto start = std::chrono::steady_clock::now();
+  auto store = RocksDbWindowStore::Open(dir, StoreOptions());
+  if (!store.ok()) std::exit(1);
+  result.store_open_seconds = Seconds(std::chrono::steady_clock::now() - start);
+  auto joiner = WindowedJoiner::Open(schema, WindowedJoinerOptions(), store->get());
+  if (!joiner.ok()) {
+    std::fprintf(stderr, "reopen: %s\n", std::string(joiner.status().message()).c_str());
+    std::exit(1);
+  }
+  result.pending_commands = static_cast<int64_t>((*joiner)->PendingCommands().size());
+  result.seconds = Seconds(std::chrono::steady_clock::now() - start);
+  result.open_windows = (*joiner)->stats().open_windows;
+  joiner->reset();
+  store->reset();
+  std::filesystem::remove_all(dir);
+  return result;
+}
+
 // Baseline 1: the same events as RocksDB puts alone (key -> values), one WriteBatch per batch.
 double RunRocksDbPuts(const Args& args) {
   const std::string dir = BenchDir("puts");
@@ -334,6 +386,14 @@ int Main(int argc, char** argv) {
   std::printf("windowed  decode (Debezium JSON) -> join -> state -> emit: %10.0f events/s (%.2f s)\n",
               decode_eps, decode_join.seconds);
 
+  const ReopenResult reopen = RunReopen(args);
+  std::printf("restart   crash after %lld events, reopen + pending: %.1f ms (RocksDB open %.1f ms) "
+              "for %lld open windows and %lld pending commands\n",
+              static_cast<long long>(args.events / 2), reopen.seconds * 1000,
+              reopen.store_open_seconds * 1000,
+              static_cast<long long>(reopen.open_windows),
+              static_cast<long long>(reopen.pending_commands));
+
   const double rss_mb = StatusKb("VmHWM:") / 1024.0;
   const double rss_start_mb = rss_start_kb / 1024.0;
   std::printf("memory    VmHWM %.1f MB (process start %.1f MB); configured RocksDB budget "
@@ -347,13 +407,15 @@ int Main(int argc, char** argv) {
       "\"baseline_events_per_s\":%.0f,\"baseline_db_upsert_build_events_per_s\":%.0f,"
       "\"commands\":%lld,\"db_upsert_commands\":%lld,\"windows_emitted\":%lld,"
       "\"joined_pairs\":%lld,\"late_drops\":%lld,\"rss_mb\":%.1f,\"rss_start_mb\":%.1f,"
-      "\"budget_mb\":%lld,\"target_events_per_s\":200000}\n",
+      "\"budget_mb\":%lld,\"reopen_ms\":%.1f,\"reopen_rocksdb_open_ms\":%.1f,\"reopen_open_windows\":%lld,"
+      "\"reopen_pending_commands\":%lld,\"target_events_per_s\":200000}\n",
       static_cast<long long>(args.events), static_cast<long long>(args.keys), join_eps, decode_eps,
       logic_eps, static_cast<double>(logic.store_ops) / args.events, puts_eps, build_eps, static_cast<long long>(join.commands),
       static_cast<long long>(db_commands), static_cast<long long>(join.stats.windows_emitted),
       static_cast<long long>(join.stats.joined_pairs),
       static_cast<long long>(join.stats.late_drops), rss_mb, rss_start_mb,
-      static_cast<long long>(budget_mb));
+      static_cast<long long>(budget_mb), reopen.seconds * 1000, reopen.store_open_seconds * 1000,
+      static_cast<long long>(reopen.open_windows), static_cast<long long>(reopen.pending_commands));
   return 0;
 }
 
