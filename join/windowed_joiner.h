@@ -49,6 +49,7 @@ namespace cdcjoin {
 //   where min is its smallest event time (equality: still open). It is checked after every
 //   event, so the outcome does not depend on how events are batched. A newer window of the
 //   same key is emitted only after the older one, even if its own close time came first.
+//   Windows of different keys closing together are emitted in the order they opened.
 // * Idle flush (processing time): Advance(now) closes every window of partition p when no
 //   event of p was processed during the last idle_flush_ms (now - last >= idle_flush_ms), so a
 //   key updated once is written within idle_flush_ms of processing time after the partition
@@ -83,9 +84,13 @@ namespace cdcjoin {
 //
 // ## Crash safety and offsets
 //
-// Every Process/Advance/Drain/Acknowledge call commits one WindowStoreBatch holding the changed
-// window state, the windows it emits (kept as "emitting" records until acknowledged) and the
-// next offsets of every SourcePartition it consumed, before it returns any command. After a
+// Every Process/Advance/Drain/Acknowledge call commits one WindowStoreBatch holding what it
+// changed, before it returns any command: one log record of the events it absorbed (each with
+// its window), one record of markers for the windows it emitted (kept as "emitting" until
+// acknowledged) or that died, the partitions' stream times and the next offsets of every
+// SourcePartition it consumed. Windows live in memory only; each log record is deleted in the
+// commit that ends the last live window needing it, so the store holds about the events of
+// the live (open or emitting) windows and Open's replay is bounded by them. After a
 // crash, Open reloads the state: PendingCommands() are the emitted windows the sink has not
 // acknowledged (send them again, first), StoredOffsets() are where the consumers must seek.
 // Events whose offset is below the stored next offset are skipped as duplicates, so an event is
@@ -149,7 +154,8 @@ class WindowedJoiner {
   // Loads the state `store` holds (open windows, emitted-not-acknowledged windows, stream
   // times, offsets). `store` must outlive the joiner; `schema` is copied. InvalidArgument for
   // options out of range (window_ms < 0, grace_ms < 0, idle_flush_ms <= 0) or a schema without
-  // exactly two sources; DataLoss when stored state cannot be decoded.
+  // exactly two sources; DataLoss when stored state cannot be decoded; FailedPrecondition for
+  // state in the per-key layout of an older version (drain it with that version first).
   static absl::StatusOr<std::unique_ptr<WindowedJoiner>> Open(const TableSchema& schema,
                                                               const WindowedJoinerOptions& options,
                                                               WindowStore* store);

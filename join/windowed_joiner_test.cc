@@ -663,5 +663,19 @@ TEST(WindowedJoinerTest, LogRecordsLiveOnlyAsLongAsTheirWindows) {
   EXPECT_EQ(store.size(), static_cast<size_t>(gen.partitions));  // Stream times only.
 }
 
+// State written in the per-key layout that preceded the log ("k" + key, "e" + sequence) is
+// refused rather than silently ignored: its windows would be lost.
+TEST(WindowedJoinerTest, RefusesTheOlderPerKeyLayout) {
+  const TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
+  for (const char prefix : {'k', 'e'}) {
+    InMemoryWindowStore store;
+    WindowStoreBatch batch;
+    batch.Put(std::string(1, prefix) + std::string(8, '\x01'), "x");
+    ASSERT_TRUE(store.Commit(batch).ok());
+    EXPECT_EQ(WindowedJoiner::Open(schema, WindowedJoinerOptions(), &store).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+}
+
 }  // namespace
 }  // namespace cdcjoin
