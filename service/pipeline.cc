@@ -272,10 +272,19 @@ class PipelineImpl final : public Pipeline,
 
   PipelineState state() const override {
     const PipelineState state = state_.load();
-    if (state == PipelineState::kRunning && (lanes_->Degraded() || held_fatal_.load())) {
+    if (state == PipelineState::kRunning &&
+        (lanes_->Degraded() || held_fatal_.load() || AnyDataLoss())) {
       return PipelineState::kDegraded;
     }
     return state;
+  }
+
+  bool AnyDataLoss() const {
+    absl::MutexLock lock(&status_mu_);
+    for (const PartitionStatus& partition : partitions_) {
+      if (partition.data_loss) return true;
+    }
+    return false;
   }
 
   std::vector<PartitionStatus> Partitions() const override {
@@ -686,6 +695,7 @@ class PipelineImpl final : public Pipeline,
     LogError(error);
     stats_.RecordError(error);
     stats_.data_loss_partitions.fetch_add(1, std::memory_order_relaxed);
+    RefreshPartitionStatus();
     TopicPartitionList list;
     list.items.push_back(RdKafka::TopicPartition::create(message.topic_name(), message.partition()));
     consumer_->pause(list.items);

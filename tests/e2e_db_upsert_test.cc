@@ -213,5 +213,61 @@ TEST_F(DbUpsertEndToEndTest, HoldsWhileTheDatabaseIsGoneAndResumesWhenItIsBack) 
   ExecuteSql(mysql_, "", {absl::StrCat("DROP USER IF EXISTS ", account)}).IgnoreError();
 }
 
+// The seed's warning: a consumer that falls behind the topic's retention loses data. The mock
+// cluster keeps ~5 MiB per partition; while the daemon is down, 7 MiB arrive on one partition, so
+// its committed offset falls out of range. The daemon must not reset it silently: it reports
+// DATA LOSS, stops that partition (commits nothing past it) and keeps the others running.
+TEST_F(DbUpsertEndToEndTest, OffsetOutOfRangeIsReportedAsDataLossAndNeverReset) {
+  SeedWorkloadOptions options;
+  options.records = 2000;
+  options.users = 500;
+  options.seed = 6;
+  std::vector<SeedRecord> records = GenerateSeedWorkload(options);
+  Produce(records, 0, records.size());
+  StartDaemon();
+  ExpectConverges(records, absl::Seconds(120));
+  ASSERT_EQ(StopDaemon(), 0);
+  auto committed = Committed();
+  ASSERT_TRUE(committed.ok());
+  const auto lost = std::make_pair(Topics()[0], int32_t{3});
+  const int64_t committed_before = committed->at(lost);
+  ASSERT_GT(committed_before, 0);
+
+  // 70 records of 100 KB on partition 3 push the records the group has not read yet (and the
+  // committed position) out of the mock's retention.
+  std::vector<SeedRecord> flood;
+  for (int i = 0; i < 70; ++i) {
+    SeedRecord record;
+    record.source = 0;
+    record.partition = lost.second;
+    record.op = 'P';
+    record.key = absl::StrCat("{\"id\":", 100000 + i, "}");
+    record.value = std::string(100 * 1024, 'x');
+    flood.push_back(std::move(record));
+  }
+  // One ordinary change on another partition shows the rest keeps flowing.
+  SeedRecord other = records.front();
+  other.partition = 5;
+  flood.push_back(other);
+  const size_t from = records.size();
+  records.insert(records.end(), flood.begin(), flood.end());
+  Produce(records, from, records.size());
+
+  StartDaemon();
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline &&
+         ReadFile(DaemonLog()).find("state=degraded") == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  const std::string log = ReadFile(DaemonLog());
+  EXPECT_NE(log.find("DATA LOSS: cdc.azar.User[3]"), std::string::npos) << log;
+  EXPECT_NE(log.find("state=degraded"), std::string::npos) << log;
+  EXPECT_EQ(LastLoggedCounter("dead_lettered"), 0) << "nothing of partition 3 may be read";
+  auto after = Committed();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->at(lost), committed_before) << "the lost partition's offset was reset";
+  EXPECT_EQ(StopDaemon(), 0);
+}
+
 }  // namespace
 }  // namespace cdcjoin::testing
