@@ -266,9 +266,9 @@ ReopenResult RunReopen(const Args& args) {
       out.clear();
       if (!(*joiner)->Process(generated, done / kBatch, &out).ok()) std::exit(1);
       if (done + static_cast<int64_t>(kBatch) >= args.events / 2) break;  // Never acknowledged.
-      for (const RowCommand& c : out) {
-        if (!(*joiner)->Acknowledge(c.covers).ok()) std::exit(1);
-      }
+      std::vector<EventPosition> applied;  // One acknowledgement per poll batch, as in RunJoin.
+      for (const RowCommand& c : out) applied.insert(applied.end(), c.covers.begin(), c.covers.end());
+      if (!(*joiner)->Acknowledge(applied).ok()) std::exit(1);
     }
   }
   ReopenResult result;
