@@ -40,6 +40,8 @@ ABSL_FLAG(std::string, admin_address, "",
           "Overrides admin.listen_address (host:port; port 0 picks a free one).");
 ABSL_FLAG(std::string, admin_address_file, "",
           "Write the admin server's bound host:port to this file once it listens.");
+ABSL_FLAG(std::string, metrics_address, "",
+          "Overrides metrics.listen_address (host:port; port 0 picks a free one).");
 ABSL_FLAG(std::string, metrics_address_file, "",
           "Write the /metrics listener's bound host:port to this file once it listens.");
 ABSL_FLAG(int32_t, progress_interval_ms, 5000, "How often a progress line is logged; 0: never.");
@@ -98,6 +100,9 @@ int Run() {
   }
   if (!absl::GetFlag(FLAGS_admin_address).empty()) {
     config->mutable_admin()->set_listen_address(absl::GetFlag(FLAGS_admin_address));
+  }
+  if (!absl::GetFlag(FLAGS_metrics_address).empty()) {
+    config->mutable_metrics()->set_listen_address(absl::GetFlag(FLAGS_metrics_address));
   }
   // Reads the admin token now, so a missing one fails the start; it is never logged.
   absl::StatusOr<AdminServerOptions> admin_options = AdminServerOptionsFromConfig(config->admin());

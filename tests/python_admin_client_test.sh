@@ -55,7 +55,7 @@ echo "== starting cdcjoind (embedded Kafka, admin on a free port)"
 # Files of an earlier run would hand out addresses of daemons that are gone.
 rm -f "$work/bootstrap" "$work/admin_address"
 "$cdcjoind" --config="$work/config.textproto" --embedded_kafka \
-  --embedded_kafka_bootstrap_file="$work/bootstrap" --admin_address=127.0.0.1:0 \
+  --embedded_kafka_bootstrap_file="$work/bootstrap" --admin_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
   --admin_address_file="$work/admin_address" --progress_interval_ms=1000 \
   >"$work/cdcjoind.log" 2>&1 &
 daemon_pid=$!
