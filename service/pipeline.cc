@@ -16,7 +16,9 @@
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
 #include "join/windowed_joiner.h"
+#include "service/dead_letter_queue.h"
 #include "service/debezium_decoder.h"
+#include "service/kafka_client.h"
 #include "service/logging.h"
 #include "storage/rocksdb_window_store.h"
 
@@ -44,12 +46,6 @@ const char* PipelineStateName(PipelineState state) {
 
 namespace {
 
-// Headers of a dead-lettered record, beside the original headers.
-constexpr char kErrorHeader[] = "cdcjoin.error";
-constexpr char kSourceTopicHeader[] = "cdcjoin.source.topic";
-constexpr char kSourcePartitionHeader[] = "cdcjoin.source.partition";
-constexpr char kSourceOffsetHeader[] = "cdcjoin.source.offset";
-
 // How long the poll thread blocks in one consume(): short, so pause, stop and commits are prompt.
 constexpr int kPollTimeoutMs = 100;
 // How long a revocation waits for the lanes to apply what the revoked partitions fed them.
@@ -72,22 +68,10 @@ struct TopicPartitionList {
   ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
 };
 
-absl::Status SetAll(RdKafka::Conf* conf, const std::map<std::string, std::string>& settings) {
-  std::string error;
-  for (const auto& [name, value] : settings) {
-    if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
-      return absl::InvalidArgumentError(absl::StrCat("kafka property ", name, ": ", error));
-    }
-  }
-  return absl::OkStatus();
-}
-
-class PipelineImpl final : public Pipeline,
-                           public RdKafka::RebalanceCb,
-                           public RdKafka::EventCb,
-                           public RdKafka::DeliveryReportCb {
+class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
  public:
-  explicit PipelineImpl(Options options) : options_(std::move(options)) {}
+  explicit PipelineImpl(Options options)
+      : options_(std::move(options)), kafka_events_(&stats_) {}
 
   ~PipelineImpl() override { Stop(absl::Seconds(10)).IgnoreError(); }
 
@@ -106,7 +90,13 @@ class PipelineImpl final : public Pipeline,
 
     mode_.store(options_.config.mode());
     if (absl::Status s = OpenWindowState(); !s.ok()) return s;
-    if (absl::Status s = CreateProducer(); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<DeadLetterQueue>> dead_letters = DeadLetterQueue::Create(
+        BaseKafkaSettings(options_.config.kafka(), options_.bootstrap_servers),
+        options_.config.kafka().dead_letter_topic(),
+        [this](const EventPosition& position) { tracker_.Done(position); }, &stats_);
+    if (!dead_letters.ok()) return dead_letters.status();
+    dead_letters_ = *std::move(dead_letters);
+    if (absl::Status s = CreateWatermarkClient(); !s.ok()) return s;
     if (absl::Status s = CreateConsumer(); !s.ok()) return s;
 
     const v1::SinkConfig& sink = options_.config.sink();
@@ -175,7 +165,7 @@ class PipelineImpl final : public Pipeline,
       for (const PartitionStatus& partition : Partitions()) {
         int64_t low = -1;
         int64_t high = -1;
-        if (producer_->query_watermark_offsets(partition.topic, partition.partition, &low, &high,
+        if (watermark_client_->query_watermark_offsets(partition.topic, partition.partition, &low, &high,
                                                kWatermarkQueryTimeoutMs) ==
             RdKafka::ERR_NO_ERROR) {
           highs[SourcePartition{partition.source, partition.partition}] = high;
@@ -223,8 +213,7 @@ class PipelineImpl final : public Pipeline,
     }
     lanes_->Stop();
     // Dead-letter deliveries still in flight count as unapplied until their report arrives.
-    producer_->flush(5000);
-    producer_->poll(0);
+    dead_letters_->Flush(absl::Seconds(5));
     DeliverAcknowledgements();
     CommitApplied();
     RefreshPartitionStatus();
@@ -332,66 +321,26 @@ class PipelineImpl final : public Pipeline,
     if (!stop_requested_.load()) RefreshPartitionStatus();
   }
 
-  // RdKafka::EventCb: client errors are mostly informational; librdkafka recovers by itself.
-  void event_cb(RdKafka::Event& event) override {
-    switch (event.type()) {
-      case RdKafka::Event::EVENT_ERROR:
-        if (event.fatal()) {
-          LogError("kafka fatal error: ", event.str());
-          stats_.RecordError(absl::StrCat("kafka fatal: ", event.str()));
-        } else {
-          LogWarning("kafka: ", RdKafka::err2str(event.err()), ": ", event.str());
-        }
-        break;
-      case RdKafka::Event::EVENT_LOG:
-        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
-          LogWarning("kafka ", event.fac(), ": ", event.str());
-        }
-        break;
-      default:
-        break;
-    }
-  }
-
-  // RdKafka::DeliveryReportCb for the dead-letter producer. Runs on the poll thread.
-  void dr_cb(RdKafka::Message& message) override {
-    std::unique_ptr<EventPosition> position(static_cast<EventPosition*>(message.msg_opaque()));
-    if (message.err() != RdKafka::ERR_NO_ERROR) {
-      // Not acknowledged: the offset stays uncommitted and the record is redelivered.
-      const std::string error = absl::StrCat("dead-letter delivery to ", message.topic_name(),
-                                             " failed: ", message.errstr());
-      LogError(error);
-      stats_.RecordError(error);
-      return;
-    }
-    tracker_.Done(*position);
-  }
-
  private:
-  absl::Status CreateProducer() {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::map<std::string, std::string> settings(options_.config.kafka().properties().begin(),
-                                                options_.config.kafka().properties().end());
-    settings["bootstrap.servers"] = options_.bootstrap_servers;
-    settings["enable.idempotence"] = "true";
-    // A dead letter is retried until it is delivered: losing it would lose the record.
-    settings["message.timeout.ms"] = "0";
-    settings["linger.ms"] = "5";
-    if (absl::Status s = SetAll(conf.get(), settings); !s.ok()) return s;
+  // A client of its own for the watermark queries of paused partitions (QueryWatermarks), so
+  // those round trips never queue behind dead letters.
+  absl::Status CreateWatermarkClient() {
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(
+        BaseKafkaSettings(options_.config.kafka(), options_.bootstrap_servers));
+    if (!conf.ok()) return conf.status();
     std::string error;
-    conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), error);
-    conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error);
-    producer_.reset(RdKafka::Producer::create(conf.get(), error));
-    if (producer_ == nullptr) return absl::InternalError(absl::StrCat("kafka producer: ", error));
+    (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
+    watermark_client_.reset(RdKafka::Producer::create(conf->get(), error));
+    if (watermark_client_ == nullptr) {
+      return absl::InternalError(absl::StrCat("kafka watermark client: ", error));
+    }
     return absl::OkStatus();
   }
 
   absl::Status CreateConsumer() {
     const v1::KafkaConfig& kafka = options_.config.kafka();
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::map<std::string, std::string> settings(kafka.properties().begin(),
-                                                kafka.properties().end());
-    settings["bootstrap.servers"] = options_.bootstrap_servers;
+    std::map<std::string, std::string> settings =
+        BaseKafkaSettings(kafka, options_.bootstrap_servers);
     settings["group.id"] = kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(kafka.session_timeout_ms());
     // Offsets are committed by hand, only up to what the sink applied (at-least-once).
@@ -404,11 +353,12 @@ class PipelineImpl final : public Pipeline,
     if (settings.count("partition.assignment.strategy") == 0) {
       settings["partition.assignment.strategy"] = "range";
     }
-    if (absl::Status s = SetAll(conf.get(), settings); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
+    if (!conf.ok()) return conf.status();
     std::string error;
-    conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
-    conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error);
-    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+    (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
+    (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
     if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
     return absl::OkStatus();
   }
@@ -595,7 +545,7 @@ class PipelineImpl final : public Pipeline,
   // status. Records a paused consumer still returns (fetched before the pause) are kept, in
   // order, for later.
   void ServeWhileBlocked() {
-    producer_->poll(0);
+    dead_letters_->Poll();
     MaybeCommit();
     std::unique_ptr<RdKafka::Message> message(consumer_->consume(0));
     if (message != nullptr && message->err() != RdKafka::ERR__TIMED_OUT) {
@@ -649,39 +599,6 @@ class PipelineImpl final : public Pipeline,
     }
   }
 
-  void DeadLetter(RdKafka::Message& message, const EventPosition& position,
-                  const absl::Status& error) {
-    RdKafka::Headers* headers = message.headers() != nullptr
-                                    ? RdKafka::Headers::create(message.headers()->get_all())
-                                    : RdKafka::Headers::create();
-    headers->add(kErrorHeader, std::string(error.message()));
-    headers->add(kSourceTopicHeader, message.topic_name());
-    headers->add(kSourcePartitionHeader, absl::StrCat(message.partition()));
-    headers->add(kSourceOffsetHeader, absl::StrCat(message.offset()));
-    auto* opaque = new EventPosition(position);
-    while (true) {
-      RdKafka::ErrorCode err = producer_->produce(
-          options_.config.kafka().dead_letter_topic(), RdKafka::Topic::PARTITION_UA,
-          RdKafka::Producer::RK_MSG_COPY, const_cast<void*>(message.payload()), message.len(),
-          message.key_pointer(), message.key_len(), message.timestamp().timestamp, headers,
-          opaque);
-      if (err == RdKafka::ERR_NO_ERROR) break;
-      if (err == RdKafka::ERR__QUEUE_FULL && !stop_requested_.load()) {
-        producer_->poll(50);
-        continue;
-      }
-      // Not acknowledged, so never committed: the record comes back after a restart.
-      LogError("dead-letter produce failed: ", RdKafka::err2str(err));
-      stats_.RecordError(absl::StrCat("dead-letter produce: ", RdKafka::err2str(err)));
-      delete headers;
-      delete opaque;
-      return;
-    }
-    stats_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    LogWarning("dead-lettered ", message.topic_name(), "[", message.partition(), "]@",
-               message.offset(), ": ", error.message());
-  }
-
   void OnDataLoss(RdKafka::Message& message) {
     const SourcePartition sp{schema_.SourceIndexOfTopic(message.topic_name()),
                              message.partition()};
@@ -733,7 +650,8 @@ class PipelineImpl final : public Pipeline,
     absl::StatusOr<Decoded> decoded =
         decoder_->Decode(source, key, value, message.timestamp().timestamp, position);
     if (!decoded.ok()) {
-      DeadLetter(message, position, decoded.status());
+      dead_letters_->Send(message, position, decoded.status(),
+                          [this] { return stop_requested_.load(); });
       *dead_lettered = true;
       return std::nullopt;
     }
@@ -768,8 +686,7 @@ class PipelineImpl final : public Pipeline,
     if (dead_lettered) {
       // The joiner stores offsets past these records: their dead letters must be durable
       // first, or a crash now would lose them.
-      producer_->flush(30000);
-      producer_->poll(0);
+      dead_letters_->Flush(absl::Seconds(30));
     }
     const int64_t now = NowMillis();
     for (ChangeEvent& event : window_events) aligner_->Add(std::move(event), now);
@@ -977,27 +894,31 @@ class PipelineImpl final : public Pipeline,
         backpressure_paused_ = false;
         if (!paused_by_operator && !held_fatal_) ResumeAssigned();
       }
-      producer_->poll(0);
+      dead_letters_->Poll();
       MaybeCommit();
     }
   }
 
+  // Declared first, destroyed last: everything below reports into them.
   Options options_;
-  TableSchema schema_;
-  std::unique_ptr<DebeziumDecoder> decoder_;     // Poll thread.
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::unique_ptr<RdKafka::Producer> producer_;  // Dead letters.
-  std::unique_ptr<SinkLanes> lanes_;
-  OffsetTracker tracker_;
   PipelineStats stats_;
-  std::atomic<v1::JoinMode> mode_{v1::DB_UPSERT};
-  std::unique_ptr<RocksDbWindowStore> window_store_;
-  std::unique_ptr<WindowedJoiner> joiner_;  // Poll thread (and Stop once it has ended).
-  std::unique_ptr<EventTimeAligner> aligner_;  // With joiner_.
+  OffsetTracker tracker_;
+  KafkaEventLogger kafka_events_;
+  TableSchema schema_;
 
   // Applied positions from the lanes, for the joiner.
   absl::Mutex ack_mu_;
   std::vector<EventPosition> acknowledged_ ABSL_GUARDED_BY(ack_mu_);
+
+  std::unique_ptr<DebeziumDecoder> decoder_;              // Poll thread.
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<DeadLetterQueue> dead_letters_;         // Poll thread.
+  std::unique_ptr<RdKafka::Producer> watermark_client_;   // QueryWatermarks thread.
+  std::atomic<v1::JoinMode> mode_{v1::DB_UPSERT};
+  std::unique_ptr<RocksDbWindowStore> window_store_;
+  std::unique_ptr<WindowedJoiner> joiner_;     // Poll thread (and Stop once it has ended).
+  std::unique_ptr<EventTimeAligner> aligner_;  // With joiner_.
+  std::unique_ptr<SinkLanes> lanes_;           // Calls back into tracker_, joiner_'s acks.
 
   // Poll thread only (rebalance and delivery callbacks run inside its consume/poll calls).
   std::map<SourcePartition, int64_t> committed_;
