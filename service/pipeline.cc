@@ -13,9 +13,9 @@
 #include "absl/synchronization/mutex.h"
 #include "join/db_upsert_joiner.h"
 #include "join/event_time_aligner.h"
+#include "join/windowed_stage.h"
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
-#include "join/windowed_joiner.h"
 #include "service/dead_letter_queue.h"
 #include "service/debezium_decoder.h"
 #include "service/kafka_client.h"
@@ -112,28 +112,22 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
         lanes, options_.connect_writer,
         [this](absl::Span<const RowCommand> applied) {
           for (const RowCommand& command : applied) tracker_.Done(command.covers);
-          if (joiner_ == nullptr) return;
-          absl::MutexLock lock(&ack_mu_);
-          for (const RowCommand& command : applied) {
-            acknowledged_.insert(acknowledged_.end(), command.covers.begin(),
-                                 command.covers.end());
-          }
+          if (windowed_ != nullptr) windowed_->Applied(applied);
         },
         &stats_);
     if (!started.ok()) return started.status();
     lanes_ = *std::move(started);
-    if (joiner_ != nullptr) {
+    if (windowed_ != nullptr) {
       // Windows emitted before a crash and never acknowledged go first; in DB_UPSERT mode the
       // windows still open are flushed too, so nothing a windowed run held is lost.
-      std::vector<RowCommand> recovered = joiner_->PendingCommands();
-      if (mode_.load() != v1::WINDOWED) {
-        if (absl::Status s = joiner_->Drain(&recovered); !s.ok()) return s;
-      }
-      if (!recovered.empty()) {
-        LogInfo("window state: re-sending ", recovered.size(),
+      absl::StatusOr<std::vector<RowCommand>> recovered =
+          windowed_->Recover(/*flush_open=*/mode_.load() != v1::WINDOWED);
+      if (!recovered.ok()) return recovered.status();
+      if (!recovered->empty()) {
+        LogInfo("window state: re-sending ", recovered->size(),
                 " commands of windows not yet applied");
       }
-      for (RowCommand& command : recovered) {
+      for (RowCommand& command : *recovered) {
         while (!lanes_->TryEnqueue(command)) lanes_->WaitForRoom(absl::Milliseconds(50));
       }
     }
@@ -191,14 +185,13 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
 
     const absl::Time deadline = absl::Now() + timeout;
     absl::Status result = absl::OkStatus();
-    if (joiner_ != nullptr && mode_.load() == v1::WINDOWED) {
-      std::vector<ChangeEvent> waiting;
-      aligner_->ReleaseAll(&waiting);
-      ProcessWindowEvents(waiting);
+    if (windowed_ != nullptr && mode_.load() == v1::WINDOWED) {
+      std::vector<EventPosition> absorbed;
       std::vector<RowCommand> emitted;
-      if (absl::Status s = joiner_->Drain(&emitted); !s.ok()) {
+      if (absl::Status s = windowed_->Flush(NowMillis(), &absorbed, &emitted); !s.ok()) {
         LogError("stopping: flushing windows: ", s.ToString());
       }
+      tracker_.Done(absorbed);
       for (RowCommand& command : emitted) {
         while (!lanes_->TryEnqueue(command) && absl::Now() < deadline) {
           lanes_->WaitForRoom(absl::Milliseconds(50));
@@ -372,13 +365,10 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
         window.state_dir(), RocksDbWindowStoreOptions::FromConfig(window));
     if (!store.ok()) return store.status();
     window_store_ = *std::move(store);
-    absl::StatusOr<std::unique_ptr<WindowedJoiner>> joiner = WindowedJoiner::Open(
-        schema_, WindowedJoinerOptions::FromConfig(window), window_store_.get());
-    if (!joiner.ok()) return joiner.status();
-    joiner_ = *std::move(joiner);
-    EventTimeAligner::Options aligner;
-    aligner.max_wait_ms = window.idle_flush_ms();
-    aligner_ = std::make_unique<EventTimeAligner>(aligner);
+    absl::StatusOr<std::unique_ptr<WindowedStage>> stage =
+        WindowedStage::Open(schema_, window, window_store_.get());
+    if (!stage.ok()) return stage.status();
+    windowed_ = *std::move(stage);
     return absl::OkStatus();
   }
 
@@ -397,7 +387,7 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
     // they, not Kafka's (which lag behind what the state holds), say where to go on, unless
     // Kafka's are newer because a DB_UPSERT run came after the state was last written.
     std::map<SourcePartition, int64_t> stored;
-    if (joiner_ != nullptr && mode_.load() == v1::WINDOWED) stored = joiner_->StoredOffsets();
+    if (windowed_ != nullptr && mode_.load() == v1::WINDOWED) stored = windowed_->StoredOffsets();
     std::vector<std::string> described;
     for (RdKafka::TopicPartition* tp : partitions) {
       const SourcePartition sp = ToSourcePartition(*tp);
@@ -423,19 +413,15 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
 
   void OnRevoke(TopicPartitions& partitions) {
     LogInfo("revoking ", partitions.size(), " partitions: applying what they fed the sink first");
-    if (joiner_ != nullptr && mode_.load() == v1::WINDOWED) {
+    if (windowed_ != nullptr && mode_.load() == v1::WINDOWED) {
       std::set<int32_t> numbers;
       for (RdKafka::TopicPartition* tp : partitions) numbers.insert(tp->partition());
-      std::vector<RowCommand> emitted;
       for (int32_t number : numbers) {
-        std::vector<ChangeEvent> waiting;
-        aligner_->ReleasePartition(number, &waiting);
-        ProcessWindowEvents(waiting);
-        if (absl::Status s = joiner_->DrainPartition(number, &emitted); !s.ok()) {
-          LogError("revocation: flushing windows of partition ", number, ": ", s.ToString());
-        }
+        std::vector<EventPosition> absorbed;
+        std::vector<RowCommand> emitted;
+        TakeWindowOutput(windowed_->FlushPartition(number, NowMillis(), &absorbed, &emitted),
+                         absorbed, emitted);
       }
-      EnqueueAll(emitted);
     }
     if (!lanes_->Drain(kRevokeDrainTimeout)) {
       LogWarning("revocation: the sink did not apply everything within ",
@@ -457,7 +443,7 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
     // Events the window state holds are not applied yet: Kafka's offset stays below them, so
     // an instance that takes over without this state reads them again.
     std::map<SourcePartition, int64_t> held;
-    if (joiner_ != nullptr) held = joiner_->LowestHeldOffsets();
+    if (windowed_ != nullptr) held = windowed_->LowestHeldOffsets();
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
       int64_t next = progress.next_offset;
       if (auto in_state = held.find(progress.partition); in_state != held.end()) {
@@ -689,49 +675,43 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
       dead_letters_->Flush(absl::Seconds(30));
     }
     const int64_t now = NowMillis();
-    for (ChangeEvent& event : window_events) aligner_->Add(std::move(event), now);
-    ReleaseAligned(now);
+    for (ChangeEvent& event : window_events) windowed_->Add(std::move(event), now);
+    std::vector<EventPosition> absorbed;
+    std::vector<RowCommand> emitted;
+    TakeWindowOutput(windowed_->Release(now, CaughtUp(), &absorbed, &emitted), absorbed, emitted);
   }
 
-  // Hands the joiner what the aligner lets go in event-time order.
-  void ReleaseAligned(int64_t now) {
+  // Whether a source's partition has nothing left to fetch: what the broker has is consumed.
+  EventTimeAligner::CaughtUp CaughtUp() {
     std::map<SourcePartition, int64_t> next_to_fetch;
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
       next_to_fetch[progress.partition] =
           progress.consumed >= 0 ? progress.consumed + 1 : progress.next_offset;
     }
-    std::vector<ChangeEvent> ready;
-    aligner_->Release(
-        now,
-        [&](const SourcePartition& partition) {
-          // Nothing more to wait for: everything the broker has was consumed.
-          int64_t low = -1;
-          int64_t high = -1;
-          if (consumer_->get_watermark_offsets(schema_.sources[partition.source].topic,
-                                               partition.partition, &low, &high) !=
-                  RdKafka::ERR_NO_ERROR ||
-              high < 0) {
-            return false;
-          }
-          auto it = next_to_fetch.find(partition);
-          return high == 0 || (it != next_to_fetch.end() && it->second >= high);
-        },
-        &ready);
-    ProcessWindowEvents(ready);
+    return [this, next_to_fetch = std::move(next_to_fetch)](const SourcePartition& partition) {
+      int64_t low = -1;
+      int64_t high = -1;
+      if (consumer_->get_watermark_offsets(schema_.sources[partition.source].topic,
+                                           partition.partition, &low, &high) !=
+              RdKafka::ERR_NO_ERROR ||
+          high < 0) {
+        return false;
+      }
+      auto it = next_to_fetch.find(partition);
+      return high == 0 || (it != next_to_fetch.end() && it->second >= high);
+    };
   }
 
-  // The joiner absorbs the events; what it emits goes to the lanes.
-  void ProcessWindowEvents(const std::vector<ChangeEvent>& events) {
-    if (events.empty()) return;
-    std::vector<RowCommand> emitted;
-    absl::Status processed = joiner_->Process(events, NowMillis(), &emitted);
-    if (!processed.ok()) {
-      Hold(absl::StrCat("windowed joiner: ", processed.ToString()));
-      return;
+  // What the windowed stage absorbed is carried by its state, so those events are done here;
+  // what it emitted goes to the lanes. An error means its store failed: hold.
+  bool TakeWindowOutput(const absl::Status& status, const std::vector<EventPosition>& absorbed,
+                        std::vector<RowCommand>& emitted) {
+    if (!status.ok()) {
+      Hold(absl::StrCat("windowed joiner: ", status.ToString()));
+      return false;
     }
-    // The joiner's state now carries these events; commits are bounded by what it holds.
-    for (const ChangeEvent& event : events) tracker_.Done(event.position);
-    EnqueueAll(emitted);
+    tracker_.Done(absorbed);
+    return EnqueueAll(emitted);
   }
 
   bool EnqueueAll(std::vector<RowCommand>& commands) {
@@ -754,32 +734,25 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
 
   // Hands the lanes' acknowledgements to the joiner (it is not thread-safe; the poll thread
   // owns it).
+  // Hands the lanes' acknowledgements to the windowed stage (its joiner lives on this thread).
   void DeliverAcknowledgements() {
-    std::vector<EventPosition> applied;
-    {
-      absl::MutexLock lock(&ack_mu_);
-      applied.swap(acknowledged_);
-    }
-    if (applied.empty() || joiner_ == nullptr) return;
-    if (absl::Status s = joiner_->Acknowledge(applied); !s.ok()) {
+    if (windowed_ == nullptr) return;
+    if (absl::Status s = windowed_->DeliverAcknowledgements(); !s.ok()) {
       Hold(absl::StrCat("windowed joiner acknowledge: ", s.ToString()));
     }
   }
 
   void AdvanceWindows() {
-    if (joiner_ == nullptr || mode_.load() != v1::WINDOWED) return;
-    ReleaseAligned(NowMillis());
+    if (windowed_ == nullptr || mode_.load() != v1::WINDOWED) return;
+    std::vector<EventPosition> absorbed;
     std::vector<RowCommand> emitted;
-    if (absl::Status s = joiner_->Advance(NowMillis(), &emitted); !s.ok()) {
-      Hold(absl::StrCat("windowed joiner: ", s.ToString()));
-      return;
-    }
-    EnqueueAll(emitted);
+    TakeWindowOutput(windowed_->Advance(NowMillis(), CaughtUp(), &absorbed, &emitted), absorbed,
+                     emitted);
   }
 
   void CopyJoinerStats() {
-    if (joiner_ == nullptr) return;
-    const WindowedJoiner::Stats joined = joiner_->stats();
+    if (windowed_ == nullptr) return;
+    const WindowedJoiner::Stats joined = windowed_->stats();
     stats_.late_drops.store(joined.late_drops, std::memory_order_relaxed);
     stats_.windows_opened.store(joined.windows_opened, std::memory_order_relaxed);
     stats_.windows_emitted.store(joined.windows_emitted, std::memory_order_relaxed);
@@ -805,17 +778,17 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
     report.from = mode_.load();
     report.to = target;
     if (report.from == target) return report;
-    if (target == v1::WINDOWED && joiner_ == nullptr) {
+    if (target == v1::WINDOWED && windowed_ == nullptr) {
       return absl::FailedPreconditionError(
           "window.state_dir: required to switch to WINDOWED (the joiner's state lives there)");
     }
     if (report.from == v1::WINDOWED) {
-      std::vector<ChangeEvent> waiting;
-      aligner_->ReleaseAll(&waiting);
-      ProcessWindowEvents(waiting);
+      std::vector<EventPosition> absorbed;
       std::vector<RowCommand> emitted;
-      if (absl::Status s = joiner_->Drain(&emitted); !s.ok()) return s;
-      if (!EnqueueAll(emitted)) return absl::CancelledError("stopping");
+      const absl::Status flushed = windowed_->Flush(NowMillis(), &absorbed, &emitted);
+      if (!TakeWindowOutput(flushed, absorbed, emitted)) {
+        return flushed.ok() ? absl::CancelledError("stopping") : flushed;
+      }
     }
     if (!lanes_->Drain(kSwitchDrainTimeout)) {
       return absl::UnavailableError(absl::StrCat(
@@ -906,19 +879,15 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
   KafkaEventLogger kafka_events_;
   TableSchema schema_;
 
-  // Applied positions from the lanes, for the joiner.
-  absl::Mutex ack_mu_;
-  std::vector<EventPosition> acknowledged_ ABSL_GUARDED_BY(ack_mu_);
-
   std::unique_ptr<DebeziumDecoder> decoder_;              // Poll thread.
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<DeadLetterQueue> dead_letters_;         // Poll thread.
   std::unique_ptr<RdKafka::Producer> watermark_client_;   // QueryWatermarks thread.
   std::atomic<v1::JoinMode> mode_{v1::DB_UPSERT};
   std::unique_ptr<RocksDbWindowStore> window_store_;
-  std::unique_ptr<WindowedJoiner> joiner_;     // Poll thread (and Stop once it has ended).
-  std::unique_ptr<EventTimeAligner> aligner_;  // With joiner_.
-  std::unique_ptr<SinkLanes> lanes_;           // Calls back into tracker_, joiner_'s acks.
+  // Poll thread (and Stop once it has ended); acknowledgements from the lanes.
+  std::unique_ptr<WindowedStage> windowed_;
+  std::unique_ptr<SinkLanes> lanes_;  // Calls back into tracker_ and windowed_.
 
   // Poll thread only (rebalance and delivery callbacks run inside its consume/poll calls).
   std::map<SourcePartition, int64_t> committed_;
