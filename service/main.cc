@@ -144,25 +144,11 @@ int Run() {
     LogError(schema.status().ToString());
     return 2;
   }
-  const v1::DatabaseConfig& database = config->target().database();
-  MySqlOptions mysql;
-  mysql.host = database.host();
-  mysql.port = database.port();
-  mysql.user = database.user();
-  mysql.password = *password;
-  mysql.database = database.database();
-  mysql.connect_timeout_ms = database.connect_timeout_ms();
-  mysql.max_rows_per_statement = config->sink().batch_rows();
-
   Pipeline::Options options;
   options.config = *config;
   options.bootstrap_servers = brokers;
-  const TableSchema* table_schema = &*schema;
-  options.connect_writer = [mysql, table_schema]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
-    absl::StatusOr<std::unique_ptr<MySqlWriter>> writer = MySqlWriter::Connect(mysql, table_schema);
-    if (!writer.ok()) return writer.status();
-    return std::unique_ptr<RowWriter>(*std::move(writer));
-  };
+  options.connect_writer =
+      MySqlWriter::Factory(MySqlOptions::FromConfig(*config, *std::move(password)), &*schema);
 
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGINT, OnStopSignal);

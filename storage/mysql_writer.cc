@@ -329,4 +329,26 @@ absl::Status MySqlWriter::Apply(const std::vector<RowCommand>& commands) {
 
 MySqlWriterStats MySqlWriter::Stats() const { return impl_->Stats(); }
 
+MySqlOptions MySqlOptions::FromConfig(const v1::Config& config, std::string password) {
+  const v1::DatabaseConfig& database = config.target().database();
+  MySqlOptions options;
+  options.host = database.host();
+  options.port = database.port();
+  options.user = database.user();
+  options.password = std::move(password);
+  options.database = database.database();
+  options.connect_timeout_ms = database.connect_timeout_ms();
+  options.max_rows_per_statement = config.sink().batch_rows();
+  return options;
+}
+
+std::function<absl::StatusOr<std::unique_ptr<RowWriter>>()> MySqlWriter::Factory(
+    MySqlOptions options, const TableSchema* schema) {
+  return [options = std::move(options), schema]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
+    absl::StatusOr<std::unique_ptr<MySqlWriter>> writer = Connect(options, schema);
+    if (!writer.ok()) return writer.status();
+    return std::unique_ptr<RowWriter>(*std::move(writer));
+  };
+}
+
 }  // namespace cdcjoin

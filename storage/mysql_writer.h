@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "join/row_command.h"
 #include "join/row_writer.h"
 #include "join/table_schema.h"
+#include "proto/cdcjoin/v1/config.pb.h"
 
 namespace cdcjoin {
 
@@ -56,6 +58,10 @@ struct MySqlOptions {
   // cache is dropped when it would grow past this (the server caps prepared statements at
   // max_prepared_stmt_count, 16,382 by default, for all connections together). Default: 64.
   size_t max_cached_statements = 64;
+
+  // The target database of `config` (defaults applied), one statement per sink batch at most.
+  // The password comes from the caller: the config only says where to find it.
+  static MySqlOptions FromConfig(const v1::Config& config, std::string password);
 };
 
 // Counters since Connect, for status pages and benchmarks.
@@ -77,6 +83,10 @@ class MySqlWriter : public RowWriter {
   // server cannot be reached (kUnavailable with the code: retriable).
   static absl::StatusOr<std::unique_ptr<MySqlWriter>> Connect(const MySqlOptions& options,
                                                               const TableSchema* schema);
+
+  // Opens one writer per call: what the sink lanes connect through. `schema` must outlive it.
+  static std::function<absl::StatusOr<std::unique_ptr<RowWriter>>()> Factory(
+      MySqlOptions options, const TableSchema* schema);
 
   ~MySqlWriter() override;
   MySqlWriter(const MySqlWriter&) = delete;

@@ -95,22 +95,11 @@ absl::StatusOr<RunResult> RunPipeline(const MySqlEndpoint& mysql, const std::str
   absl::StatusOr<TableSchema> schema = TableSchema::FromConfig(*config);
   if (!schema.ok()) return schema.status();
 
-  MySqlOptions options;
-  options.host = mysql.host;
-  options.port = mysql.port;
-  options.user = mysql.user;
-  options.database = database;
-  options.max_rows_per_statement = batch_rows;
-  const TableSchema* table_schema = &*schema;
   Pipeline::Options pipeline_options;
   pipeline_options.config = *config;
   pipeline_options.bootstrap_servers = bootstrap;
-  pipeline_options.connect_writer = [options, table_schema]()
-      -> absl::StatusOr<std::unique_ptr<RowWriter>> {
-    auto writer = MySqlWriter::Connect(options, table_schema);
-    if (!writer.ok()) return writer.status();
-    return std::unique_ptr<RowWriter>(*std::move(writer));
-  };
+  pipeline_options.connect_writer =
+      MySqlWriter::Factory(MySqlOptions::FromConfig(*config, /*password=*/""), &*schema);
   absl::StatusOr<std::unique_ptr<Pipeline>> pipeline = Pipeline::Start(pipeline_options);
   if (!pipeline.ok()) return pipeline.status();
   // The clock starts with the first consumed record: the group join (~3 s on the mock
