@@ -127,9 +127,7 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
         LogInfo("window state: re-sending ", recovered->size(),
                 " commands of windows not yet applied");
       }
-      for (RowCommand& command : *recovered) {
-        while (!lanes_->TryEnqueue(command)) lanes_->WaitForRoom(absl::Milliseconds(50));
-      }
+      EnqueueBefore(*recovered, absl::InfiniteFuture());
     }
 
     std::vector<std::string> topics = {schema_.sources[0].topic, schema_.sources[1].topic};
@@ -192,11 +190,7 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
         LogError("stopping: flushing windows: ", s.ToString());
       }
       tracker_.Done(absorbed);
-      for (RowCommand& command : emitted) {
-        while (!lanes_->TryEnqueue(command) && absl::Now() < deadline) {
-          lanes_->WaitForRoom(absl::Milliseconds(50));
-        }
-      }
+      EnqueueBefore(emitted, deadline);
     }
     if (!lanes_->Drain(deadline - absl::Now())) {
       result = absl::DeadlineExceededError(
@@ -712,6 +706,17 @@ class PipelineImpl final : public Pipeline, public RdKafka::RebalanceCb {
     }
     tracker_.Done(absorbed);
     return EnqueueAll(emitted);
+  }
+
+  // Off the poll thread (start, stop), where no partition needs pausing: waits for room until
+  // `deadline`; what does not fit by then stays unapplied and unacknowledged.
+  void EnqueueBefore(std::vector<RowCommand>& commands, absl::Time deadline) {
+    for (RowCommand& command : commands) {
+      while (!lanes_->TryEnqueue(command)) {
+        if (absl::Now() >= deadline) return;
+        lanes_->WaitForRoom(absl::Milliseconds(50));
+      }
+    }
   }
 
   bool EnqueueAll(std::vector<RowCommand>& commands) {
