@@ -170,6 +170,15 @@ void EndToEndTest::ExpectTableIsModelOf(const std::vector<SeedRecord>& records,
   EXPECT_GT(expected.size(), more_rows_than);
 }
 
+bool EndToEndTest::WaitForLog(const std::string& text, absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (ReadFile(DaemonLog()).find(text) == std::string::npos) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return true;
+}
+
 int64_t EndToEndTest::LastLoggedCounter(const std::string& name) const {
   const std::string log = ReadFile(DaemonLog());
   const std::string needle = " " + name + "=";

@@ -67,6 +67,9 @@ class EndToEndTest : public ::testing::Test {
   // more than `more_rows_than` rows.
   void ExpectTableIsModelOf(const std::vector<SeedRecord>& records, size_t more_rows_than = 0);
 
+  // Waits until the log of the last start contains `text`; false on timeout.
+  bool WaitForLog(const std::string& text, absl::Duration timeout) const;
+
   // The last value of `name=` in the progress lines of the last start, -1 when absent.
   int64_t LastLoggedCounter(const std::string& name) const;
 
