@@ -43,6 +43,8 @@ write_log4j2() {
     <Logger name="kafka" level="$3"/>
     <Logger name="io.debezium" level="$3"/>
     <Logger name="org.reflections" level="ERROR"/>
+    <!-- One line per REST request: the readiness polls would fill the log. -->
+    <Logger name="org.apache.kafka.connect.runtime.rest.RestServer" level="WARN"/>
     <Root level="$3"><AppenderRef ref="file"/></Root>
   </Loggers>
 </Configuration>
