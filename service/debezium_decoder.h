@@ -11,40 +11,9 @@
 #include "absl/status/statusor.h"
 #include "join/change_event.h"
 #include "join/table_schema.h"
+#include "service/record_decoder.h"
 
 namespace cdcjoin {
-
-struct DecoderOptions {
-  // A string value longer than this many bytes is rejected (the record is dead-lettered).
-  // Default: 65535 (SinkConfig.max_value_bytes).
-  size_t max_value_bytes = 65535;
-  // A record value or key longer than this many bytes is rejected before it is parsed, so one
-  // huge record cannot make the parser grow without bound. Default: 16 MiB, far above Kafka's
-  // default message.max.bytes (1 MiB).
-  size_t max_record_bytes = size_t{16} << 20;
-  // Event time from the Kafka record timestamp instead of Debezium's source.ts_ms.
-  // Default: false.
-  bool event_time_from_record_timestamp = false;
-};
-
-// What a record turned into.
-enum class DecodeOutcome {
-  kEvent,        // `Decoded::event` holds the change.
-  kTombstone,    // A null value (Kafka compaction tombstone): nothing to do.
-  kSkippedOp,    // Debezium op t (truncate) or m (message): counted and skipped by the caller.
-  kSkippedNull,  // A column mapped with skip_event_if_null was null.
-};
-
-struct Decoded {
-  DecodeOutcome outcome = DecodeOutcome::kEvent;
-  // Valid for kEvent. source and position are set for every outcome.
-  ChangeEvent event;
-  // For kSkippedOp: the op ("t" or "m").
-  std::string skipped_op;
-  // The Debezium op letter for kEvent and kSkippedOp ('c', 'u', 'r', 'd', 't', 'm'), so the
-  // caller can count events by op; 0 otherwise.
-  char op = 0;
-};
 
 // DebeziumDecoder turns one Kafka record of either source into a ChangeEvent, following the
 // source's SourceMapping in the TableSchema. One decode path serves both sources.
@@ -77,7 +46,7 @@ struct Decoded {
 // the record's fault and must not dead-letter it. Nothing is thrown and no input crashes it.
 //
 // Not thread-safe: it owns the parser buffers; use one per thread.
-class DebeziumDecoder {
+class DebeziumDecoder final : public RecordDecoder {
  public:
   // REQUIRES: `schema` outlives the decoder. Returns InvalidArgument when a source's key_fields
   // do not match the target's key columns in number.
@@ -93,20 +62,13 @@ class DebeziumDecoder {
   // record timestamp: the event time when so configured, or when the envelope has no ts_ms.
   absl::StatusOr<Decoded> Decode(int source, std::optional<std::string_view> record_key,
                                  std::optional<std::string_view> record_value,
-                                 int64_t record_timestamp_ms, EventPosition position);
+                                 int64_t record_timestamp_ms, EventPosition position) override;
 
  private:
   struct Impl;
   explicit DebeziumDecoder(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Renders an instant as "YYYY-MM-DD HH:MM:SS", plus ".ffffff" when micros (0..999999) is not
-// zero, in UTC. Returns false when the instant is outside years 0001..9999 (MySQL's DATETIME
-// range). Exposed so tests and other components render times exactly as the decoder does.
-bool FormatUtcDateTime(int64_t epoch_seconds, int32_t micros, std::string* out);
-// Renders days since 1970-01-01 as "YYYY-MM-DD"; false outside years 0001..9999.
-bool FormatUtcDate(int64_t epoch_days, std::string* out);
 
 }  // namespace cdcjoin
 

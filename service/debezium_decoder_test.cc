@@ -513,28 +513,6 @@ TEST(DebeziumDecoderEncodings, EveryEncoding) {
   }
 }
 
-TEST(DebeziumDecoderEncodings, FormatHelpers) {
-  std::string out;
-  ASSERT_TRUE(FormatUtcDateTime(0, 0, &out));
-  EXPECT_EQ(out, "1970-01-01 00:00:00");
-  ASSERT_TRUE(FormatUtcDateTime(-1, 999999, &out));
-  EXPECT_EQ(out, "1969-12-31 23:59:59.999999");
-  EXPECT_FALSE(FormatUtcDateTime(253402300800, 0, &out));
-  EXPECT_FALSE(FormatUtcDateTime(-62135596801, 0, &out));
-  EXPECT_FALSE(FormatUtcDateTime(0, 1000000, &out));
-  ASSERT_TRUE(FormatUtcDate(-719162, &out));
-  EXPECT_EQ(out, "0001-01-01");
-  EXPECT_FALSE(FormatUtcDate(-719163, &out));
-  EXPECT_FALSE(FormatUtcDate(2932897, &out));
-  // Every day over four centuries round-trips through civil dates without a gap.
-  std::string previous;
-  for (int64_t day = -146097; day < 146097; ++day) {
-    ASSERT_TRUE(FormatUtcDate(day, &out));
-    ASSERT_LT(previous, out) << day;
-    previous = out;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Bad input: each kind is an InvalidArgument whose message names the place and the problem.
 

@@ -1,0 +1,45 @@
+#ifndef CDCJOIN_SERVICE_DEBEZIUM_CONVERSIONS_H_
+#define CDCJOIN_SERVICE_DEBEZIUM_CONVERSIONS_H_
+
+// The calendar and number conversions of Debezium's semantic types, apart from any envelope
+// format, so the JSON and Avro decoders render values identically:
+//
+//   std::string text;
+//   FormatEpochTimestamp(1700000000123, 1000, &text);   // "2023-11-14 22:13:20.123000"
+//   ParseZonedTimestamp("2024-03-01T12:34:56+09:00", &seconds, &micros);
+//
+// Times are rendered as MySQL DATETIME/DATE text in UTC; every function returns false instead of
+// rendering a value MySQL would not store exactly (years outside 0001..9999, malformed input).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cdcjoin {
+
+// Renders an instant as "YYYY-MM-DD HH:MM:SS", plus ".ffffff" when micros (0..999999) is not
+// zero, in UTC. False when the instant is outside years 0001..9999 (MySQL's DATETIME range).
+bool FormatUtcDateTime(int64_t epoch_seconds, int32_t micros, std::string* out);
+
+// An epoch count in units of 1/units_per_second s (1000: io.debezium.time.Timestamp, 1000000:
+// MicroTimestamp, 1000000000: NanoTimestamp), rendered as FormatUtcDateTime does. Negative
+// counts are before 1970 (floor division: -1 ms is 1969-12-31 23:59:59.999).
+bool FormatEpochTimestamp(int64_t count, int64_t units_per_second, std::string* out);
+
+// Renders days since 1970-01-01 as "YYYY-MM-DD"; false outside years 0001..9999.
+bool FormatUtcDate(int64_t epoch_days, std::string* out);
+
+// ISO-8601 with offset, as io.debezium.time.ZonedTimestamp writes it
+// (DateTimeFormatter.ISO_OFFSET_DATE_TIME): 2024-03-01T12:34:56.789+09:00, ...Z. Seconds and the
+// fraction are optional, ',' is accepted as the decimal mark, and the offset may be ±hh, ±hhmm,
+// ±hh:mm or ±hh:mm:ss. False when malformed or outside years 0001..9999.
+bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t* micros);
+
+// Kafka Connect Decimal: base64 of the big-endian two's-complement unscaled value, with `scale`
+// from the field schema, rendered as decimal text (MySQL converts it to DECIMAL exactly). False
+// for invalid base64 or an unscaled value beyond 64 bits (rejected rather than rounded).
+bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out);
+
+}  // namespace cdcjoin
+
+#endif  // CDCJOIN_SERVICE_DEBEZIUM_CONVERSIONS_H_

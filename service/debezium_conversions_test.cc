@@ -1,0 +1,77 @@
+#include "service/debezium_conversions.h"
+
+#include <cstdint>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace cdcjoin {
+namespace {
+
+TEST(DebeziumConversions, UtcDateTimeAndDate) {
+  std::string out;
+  ASSERT_TRUE(FormatUtcDateTime(0, 0, &out));
+  EXPECT_EQ(out, "1970-01-01 00:00:00");
+  ASSERT_TRUE(FormatUtcDateTime(-1, 999999, &out));
+  EXPECT_EQ(out, "1969-12-31 23:59:59.999999");
+  EXPECT_FALSE(FormatUtcDateTime(253402300800, 0, &out));
+  EXPECT_FALSE(FormatUtcDateTime(-62135596801, 0, &out));
+  EXPECT_FALSE(FormatUtcDateTime(0, 1000000, &out));
+  ASSERT_TRUE(FormatUtcDate(-719162, &out));
+  EXPECT_EQ(out, "0001-01-01");
+  EXPECT_FALSE(FormatUtcDate(-719163, &out));
+  EXPECT_FALSE(FormatUtcDate(2932897, &out));
+  // Every day over four centuries round-trips through civil dates without a gap.
+  std::string previous;
+  for (int64_t day = -146097; day < 146097; ++day) {
+    ASSERT_TRUE(FormatUtcDate(day, &out));
+    ASSERT_LT(previous, out) << day;
+    previous = out;
+  }
+}
+
+TEST(DebeziumConversions, EpochTimestampsInEveryUnit) {
+  std::string out;
+  ASSERT_TRUE(FormatEpochTimestamp(1700000000123, 1000, &out));
+  EXPECT_EQ(out, "2023-11-14 22:13:20.123000");
+  ASSERT_TRUE(FormatEpochTimestamp(-1, 1000, &out));
+  EXPECT_EQ(out, "1969-12-31 23:59:59.999000");
+  ASSERT_TRUE(FormatEpochTimestamp(1700000000123456, 1000000, &out));
+  EXPECT_EQ(out, "2023-11-14 22:13:20.123456");
+  // Nanoseconds beyond the sixth digit are truncated (MySQL keeps six).
+  ASSERT_TRUE(FormatEpochTimestamp(1700000000123456789, 1000000000, &out));
+  EXPECT_EQ(out, "2023-11-14 22:13:20.123456");
+  EXPECT_FALSE(FormatEpochTimestamp(253402300800000, 1000, &out));
+}
+
+TEST(DebeziumConversions, ZonedTimestampsNormaliseToUtc) {
+  int64_t seconds = 0;
+  int32_t micros = 0;
+  ASSERT_TRUE(ParseZonedTimestamp("2024-03-01T12:34:56.789+09:00", &seconds, &micros));
+  std::string out;
+  ASSERT_TRUE(FormatUtcDateTime(seconds, micros, &out));
+  EXPECT_EQ(out, "2024-03-01 03:34:56.789000");
+  ASSERT_TRUE(ParseZonedTimestamp("2024-03-01T00:00:00Z", &seconds, &micros));
+  ASSERT_TRUE(FormatUtcDateTime(seconds, micros, &out));
+  EXPECT_EQ(out, "2024-03-01 00:00:00");
+  EXPECT_FALSE(ParseZonedTimestamp("2024-03-01 00:00:00", &seconds, &micros));
+  EXPECT_FALSE(ParseZonedTimestamp("2024-13-01T00:00:00Z", &seconds, &micros));
+}
+
+TEST(DebeziumConversions, Base64DecimalsAreExact) {
+  std::string out;
+  // 0x01E240 = 123456 with scale 4.
+  ASSERT_TRUE(DecodeBase64Decimal("AeJA", 4, &out));
+  EXPECT_EQ(out, "12.3456");
+  // 0xFF = -1 (two's complement) with scale 2.
+  ASSERT_TRUE(DecodeBase64Decimal("/w==", 2, &out));
+  EXPECT_EQ(out, "-0.01");
+  ASSERT_TRUE(DecodeBase64Decimal("AeJA", 0, &out));
+  EXPECT_EQ(out, "123456");
+  EXPECT_FALSE(DecodeBase64Decimal("not base64!", 2, &out));
+  // Nine bytes: beyond 64 bits, rejected rather than rounded.
+  EXPECT_FALSE(DecodeBase64Decimal("AQAAAAAAAAAA", 0, &out));
+}
+
+}  // namespace
+}  // namespace cdcjoin
