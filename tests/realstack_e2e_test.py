@@ -280,7 +280,7 @@ class TypedPair:
         types = {"happenedAt": "TIMESTAMP_MICROS", "day": "DATE_DAYS", "clock": "TIME_MICROS",
                  "stamped": "ZONED_TIMESTAMP", "raw": "BYTES", "body": "BYTES"}
         if not schemas:
-            types.update({"flag": "BOOL"})
+            types.update({"flag": "BOOL", "big": "UINT64"})
         columns = "\n".join(
             f'  columns {{ from: "{f}" to: "{f}"'
             + (f" type: {types[f]}" if f in types else "") + " }"
@@ -500,11 +500,15 @@ class RealStackTest:
 
         # Connect starts (and snapshots) while the first transactions run.
         connect_dir = os.path.join(self.work, f"connect-{tag}")
-        extra = ["--set", "bigint.unsigned.handling.mode=precise"]
-        if not schemas:
+        if schemas:
+            # BIGINT UNSIGNED as an exact Decimal (scale 0) instead of a wrapped int64.
+            extra = ["--set", "bigint.unsigned.handling.mode=precise"]
+        else:
             # Without the schema a DECIMAL's base64 bytes cannot be read (the scale is in the
-            # schema): Debezium writes it as exact text instead.
-            extra += ["--set", "decimal.handling.mode=string"]
+            # schema): Debezium writes it as exact text instead. BIGINT UNSIGNED stays a Decimal
+            # in `precise` mode even then, so it keeps the default `long` (wrapped int64) and the
+            # mapping says UINT64.
+            extra = ["--set", "decimal.handling.mode=string"]
         began = time.monotonic()
         connect = subprocess.Popen(
             [os.path.join(self.args.scripts, "connect.sh"), "start", connect_dir,
@@ -711,7 +715,8 @@ metrics {{ disabled: true }}
                     int(p.get("committed_offset", p.get("committedOffset", -1)))
                     for p in status.get("partitions", [])}
             theirs = {k: v[0] for k, v in kafka_view.items()}
-            return ours == theirs and ours, (f"ConsumerGroupCommand: {theirs}\n"
+            agreed = ours == theirs and ours and all(v >= 0 for v in ours.values())
+            return agreed, (f"ConsumerGroupCommand: {theirs}\n"
                                              f"cdcjoinctl: {ours}\n{text}")
         seen = wait_for(f"{daemon.name}: equal committed offsets", condition, 30, 1.0)
         log(f"{daemon.name}: ConsumerGroupCommand and cdcjoinctl agree: {seen}")
@@ -773,7 +778,7 @@ def main():
     parser.add_argument("--scripts", required=True, help="the directory of kafka.sh & co.")
     parser.add_argument("--variants", default="true,false",
                         help="schemas.enable values to run, comma-separated")
-    parser.add_argument("--pairs", default="seed", help="table pairs: seed, typed")
+    parser.add_argument("--pairs", default="seed,typed", help="table pairs: seed, typed")
     args = parser.parse_args()
     args.pairs = args.pairs.split(",")
     args.variants = [v == "true" for v in args.variants.split(",")]
