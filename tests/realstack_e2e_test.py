@@ -436,6 +436,7 @@ class RealStackTest:
         self.failed = 0
         self.timings = {}
         self.encodings = {}
+        self.degraded_report = []
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -558,6 +559,12 @@ class RealStackTest:
                     self.converges(daemon, pairs, timeout=180)
             self.check(f"{tag}: connector restart, more changes, converges", restart)
 
+        if schemas and self.args.broker_faults:
+            self.check(f"{tag}: broker SIGSTOP 20 s mid-stream, SIGCONT, converges",
+                       lambda: self.broker_pause(daemons, pairs, database))
+            self.check(f"{tag}: broker SIGKILL mid-stream, restart, converges",
+                       lambda: self.broker_kill(daemons, pairs, database))
+
         for daemon in daemons:
             daemon.stop()
             if daemon.process.returncode != 0:
@@ -647,6 +654,74 @@ metrics {{ disabled: true }}
                             encoding += " " + json.dumps(column["parameters"], sort_keys=True)
                         self.encodings[f"{table}.{column['field']}"] = encoding
                 break
+
+    # -- broker faults --------------------------------------------------------------------------
+
+    def broker_pid(self):
+        with open(os.path.join(self.kafka_dir, "kafka.pid")) as f:
+            return int(f.read().strip())
+
+    def sample_states(self, daemons, seconds):
+        """What each daemon's status says, once a second, for `seconds`: {name: [states]}."""
+        seen = {d.name: [] for d in daemons}
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for daemon in daemons:
+                daemon.check_running()
+                out = subprocess.run([self.args.cdcjoinctl, f"--address={daemon.admin_address()}",
+                                      "status", "--json"], capture_output=True, text=True,
+                                     timeout=10)
+                state = "no answer"
+                if out.returncode == 0:
+                    status = json.loads(out.stdout)
+                    state = status.get("state", "?")
+                    if status.get("last_error"):
+                        state += f" ({status['last_error'][:80]})"
+                if not seen[daemon.name] or seen[daemon.name][-1] != state:
+                    seen[daemon.name].append(state)
+            time.sleep(1)
+        return seen
+
+    def report_states(self, what, seen):
+        for name, states in seen.items():
+            degraded = any(s.startswith("DEGRADED") for s in states)
+            self.degraded_report.append(f"{what}: {name} states {states}")
+            log(f"{what}: {name} reported {' -> '.join(states)}"
+                + ("" if degraded else "  << never DEGRADED"))
+            if self.args.strict_degraded and not degraded:
+                raise Failure(f"{name} never reported DEGRADED during {what}: {states}")
+
+    def broker_pause(self, daemons, pairs, database):
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        pid = self.broker_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)),
+                                database)
+            seen = self.sample_states(daemons, 20)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.report_states("broker SIGSTOP 20 s", seen)
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(20)), database)
+        for daemon in daemons:
+            self.converges(daemon, pairs, timeout=240)
+
+    def broker_kill(self, daemons, pairs, database):
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        pid = self.broker_pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the broker to die", lambda: (not os.path.exists(f"/proc/{pid}") or
+                                               open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+                                               pid), 30, 0.1)
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        seen = self.sample_states(daemons, 15)
+        began = time.monotonic()
+        self.stack.script("kafka.sh", "start", self.kafka_dir)
+        self.timings["broker restart after SIGKILL, s"] = round(time.monotonic() - began, 1)
+        self.report_states("broker SIGKILL, down 15 s", seen)
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(20)), database)
+        for daemon in daemons:
+            self.converges(daemon, pairs, timeout=300)
 
     # -- judgements -----------------------------------------------------------------------------
 
@@ -754,6 +829,8 @@ metrics {{ disabled: true }}
                     log(f"broker format / start, ms: {f.read().strip()}")
             except (OSError, AttributeError):
                 pass
+            for line in self.degraded_report:
+                log(f"states during a broker fault: {line}")
             if self.encodings:
                 log("Debezium field encodings seen (schemas.enable=true):")
                 for field, encoding in sorted(self.encodings.items()):
@@ -779,8 +856,14 @@ def main():
     parser.add_argument("--variants", default="true,false",
                         help="schemas.enable values to run, comma-separated")
     parser.add_argument("--pairs", default="seed,typed", help="table pairs: seed, typed")
+    parser.add_argument("--broker_faults", default="true",
+                        help="SIGSTOP and SIGKILL the broker mid-stream (schemas variant)")
+    parser.add_argument("--strict_degraded", default="false",
+                        help="fail when a daemon never reports DEGRADED during a broker fault")
     args = parser.parse_args()
     args.pairs = args.pairs.split(",")
+    args.broker_faults = args.broker_faults == "true"
+    args.strict_degraded = args.strict_degraded == "true"
     args.variants = [v == "true" for v in args.variants.split(",")]
     if not os.environ.get("CDCJOIN_REALSTACK_LIB"):
         print("CDCJOIN_REALSTACK_LIB is not set: run through scripts/run_tests.sh, or "
