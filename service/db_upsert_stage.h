@@ -12,6 +12,7 @@ class DbUpsertStage final : public Stage {
   explicit DbUpsertStage(StageContext context) : context_(context) {}
 
   v1::JoinMode mode() const override { return v1::DB_UPSERT; }
+  absl::Status Start() override { return ResendWindowState(context_, /*flush_open=*/true); }
   void OnAssigned(std::vector<AssignedPartition>& partitions) override {}
   absl::Status OnEvents(std::vector<ChangeEvent> events,
                         const EventTimeAligner::CaughtUp& caught_up) override;

@@ -7,38 +7,12 @@
 #include "absl/synchronization/mutex.h"
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
-#include "join/windowed_stage.h"
-#include "service/dead_letter_queue.h"
 #include "service/debezium_decoder.h"
-#include "service/kafka_client.h"
-#include "service/kafka_source.h"
 #include "service/logging.h"
 #include "service/sink_feed.h"
 #include "service/stage.h"
-#include "storage/rocksdb_window_store.h"
 
 namespace cdcjoin {
-
-const char* PipelineStateName(PipelineState state) {
-  switch (state) {
-    case PipelineState::kStarting:
-      return "starting";
-    case PipelineState::kRunning:
-      return "running";
-    case PipelineState::kPaused:
-      return "paused";
-    case PipelineState::kDegraded:
-      return "degraded";
-    case PipelineState::kSwitching:
-      return "switching";
-    case PipelineState::kStopping:
-      return "stopping";
-    case PipelineState::kStopped:
-      return "stopped";
-  }
-  return "unknown";
-}
-
 
 namespace {
 
@@ -64,14 +38,13 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     absl::StatusOr<TableSchema> schema = TableSchema::FromConfig(options_.config);
     if (!schema.ok()) return schema.status();
     schema_ = *std::move(schema);
-    DecoderOptions decoder_options;
-    decoder_options.max_value_bytes = options_.config.sink().max_value_bytes();
-    decoder_options.event_time_from_record_timestamp =
-        options_.config.window().event_time() == v1::RECORD_TIMESTAMP;
-    absl::StatusOr<DebeziumDecoder> decoder = DebeziumDecoder::Create(&schema_, decoder_options);
+    absl::StatusOr<std::unique_ptr<RecordDecoder>> decoder =
+        DebeziumDecoder::ForConfig(&schema_, options_.config);
     if (!decoder.ok()) return decoder.status();
-    decoder_ = std::make_unique<DebeziumDecoder>(*std::move(decoder));
-    if (absl::Status s = OpenWindowState(); !s.ok()) return s;
+    decoder_ = *std::move(decoder);
+    absl::StatusOr<WindowState> window = OpenWindowState(options_.config.window(), schema_);
+    if (!window.ok()) return window.status();
+    window_ = *std::move(window);
     absl::StatusOr<std::unique_ptr<RecordSource>> source = connectors.source(&stats_);
     if (!source.ok()) return source.status();
     source_ = *std::move(source);
@@ -80,41 +53,22 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (!dead_letters.ok()) return dead_letters.status();
     dead_letters_ = *std::move(dead_letters);
 
-    const v1::SinkConfig& sink = options_.config.sink();
-    SinkLanesOptions lanes;
-    lanes.lanes = sink.lanes();
-    lanes.batch_rows = sink.batch_rows();
-    lanes.linger = absl::Milliseconds(sink.linger_ms());
-    lanes.queue_capacity = sink.queue_capacity();
-    lanes.max_attempts = sink.retry().max_attempts();
-    lanes.initial_backoff = absl::Milliseconds(sink.retry().initial_backoff_ms());
-    lanes.max_backoff = absl::Milliseconds(sink.retry().max_backoff_ms());
     absl::StatusOr<std::unique_ptr<SinkLanes>> started = SinkLanes::Start(
-        lanes, options_.connect_writer,
+        SinkLanesOptions::FromConfig(options_.config.sink()), options_.connect_writer,
         [this](absl::Span<const RowCommand> applied) {
           for (const RowCommand& command : applied) tracker_.Done(command.covers);
-          if (window_state_ != nullptr) window_state_->Applied(applied);
+          if (window_.stage != nullptr) window_.stage->Applied(applied);
         },
         &stats_);
     if (!started.ok()) return started.status();
     lanes_ = *std::move(started);
     feed_ = std::make_unique<SinkFeed>(lanes_.get(), &stats_);
-    context_ = StageContext{&schema_, &tracker_, feed_.get(), window_state_.get()};
+    context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get()};
     absl::StatusOr<std::unique_ptr<Stage>> stage = MakeStage(options_.config.mode(), context_);
     if (!stage.ok()) return stage.status();
     stage_ = *std::move(stage);
     mode_.store(stage_->mode());
-    if (window_state_ != nullptr) {
-      // Windows emitted before a crash and never applied go first; in another mode the windows
-      // still open are flushed too, so nothing a windowed run held is lost.
-      absl::StatusOr<std::vector<RowCommand>> recovered =
-          window_state_->Recover(/*flush_open=*/mode_.load() != v1::WINDOWED);
-      if (!recovered.ok()) return recovered.status();
-      if (!recovered->empty()) {
-        LogInfo("window state: re-sending ", recovered->size(), " commands not yet applied");
-      }
-      feed_->Push(*recovered);
-    }
+    if (absl::Status s = stage_->Start(); !s.ok()) return s;
     if (absl::Status s = source_->Start(this); !s.ok()) return s;
     poll_thread_ = std::thread([this] { PollLoop(); });
     return absl::OkStatus();
@@ -183,30 +137,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   }
 
   std::vector<PartitionStatus> Partitions() const override {
-    std::map<SourcePartition, int64_t> next_to_consume;
-    for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
-      next_to_consume[progress.partition] =
-          progress.consumed >= 0 ? progress.consumed + 1 : progress.next_offset;
-    }
-    std::vector<PartitionStatus> statuses;
-    for (const SourcePartitionStatus& source : source_->Status()) {
-      PartitionStatus status;
-      status.topic = source.topic;
-      status.source = source.partition.source;
-      status.partition = source.partition.partition;
-      status.committed = source.committed;
-      auto it = next_to_consume.find(source.partition);
-      status.consumed = it != next_to_consume.end() ? it->second : source.committed;
-      status.high_watermark = source.high_watermark;
-      if (source.high_watermark >= 0) {
-        const int64_t from = std::max<int64_t>(source.committed, std::max<int64_t>(
-                                                                     source.low_watermark, 0));
-        status.lag = std::max<int64_t>(0, source.high_watermark - from);
-      }
-      status.data_loss = source.data_loss;
-      statuses.push_back(std::move(status));
-    }
-    return statuses;
+    return MergePartitionStatus(source_->Status(), tracker_.Progress());
   }
 
   std::vector<LaneStatus> Lanes() const override { return lanes_->Status(); }
@@ -239,20 +170,6 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   void OnLost(const std::vector<SourcePartition>& partitions) override {
     stage_->OnLost(partitions);
     for (const SourcePartition& partition : partitions) tracker_.Remove(partition);
-  }
-
-  absl::Status OpenWindowState() {
-    const v1::WindowConfig& window = options_.config.window();
-    if (window.state_dir().empty()) return absl::OkStatus();
-    absl::StatusOr<std::unique_ptr<RocksDbWindowStore>> store = RocksDbWindowStore::Open(
-        window.state_dir(), RocksDbWindowStoreOptions::FromConfig(window));
-    if (!store.ok()) return store.status();
-    window_store_ = *std::move(store);
-    absl::StatusOr<std::unique_ptr<WindowedStage>> state =
-        WindowedStage::Open(schema_, window, window_store_.get());
-    if (!state.ok()) return state.status();
-    window_state_ = *std::move(state);
-    return absl::OkStatus();
   }
 
   void PollLoop() {
@@ -305,7 +222,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
         dead_lettered = true;
         continue;
       }
-      CountOp(*decoded);
+      stats_.CountDecoded(decoded->outcome, decoded->op);
       if (decoded->outcome != DecodeOutcome::kEvent) {
         tracker_.Done(record.position);
         continue;
@@ -332,27 +249,6 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     };
   }
 
-  void CountOp(const Decoded& decoded) {
-    std::atomic<int64_t>* counter = nullptr;
-    switch (decoded.outcome) {
-      case DecodeOutcome::kTombstone:
-        counter = &stats_.tombstones;
-        break;
-      case DecodeOutcome::kSkippedOp:
-        counter = &stats_.skipped_ops;
-        break;
-      case DecodeOutcome::kSkippedNull:
-        counter = &stats_.skipped_nulls;
-        break;
-      case DecodeOutcome::kEvent:
-        counter = decoded.op == 'c'   ? &stats_.events_create
-                  : decoded.op == 'r' ? &stats_.events_read
-                  : decoded.op == 'd' ? &stats_.events_delete
-                                      : &stats_.events_update;
-    }
-    counter->fetch_add(1, std::memory_order_relaxed);
-  }
-
   // Stops consuming (until restart) after an error that retrying here cannot fix; nothing is
   // committed past it.
   void Hold(const absl::Status& error) {
@@ -367,13 +263,13 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
 
   // Hands the lanes' acknowledgements to the window state (its joiner lives on this thread).
   void DeliverAcknowledgements() {
-    if (window_state_ == nullptr) return;
-    if (absl::Status s = window_state_->DeliverAcknowledgements(); !s.ok()) Hold(s);
+    if (window_.stage == nullptr) return;
+    if (absl::Status s = window_.stage->DeliverAcknowledgements(); !s.ok()) Hold(s);
   }
 
   void CopyJoinerStats() {
-    if (window_state_ == nullptr) return;
-    const WindowedJoiner::Stats joined = window_state_->stats();
+    if (window_.stage == nullptr) return;
+    const WindowedJoiner::Stats joined = window_.stage->stats();
     stats_.late_drops.store(joined.late_drops, std::memory_order_relaxed);
     stats_.windows_opened.store(joined.windows_opened, std::memory_order_relaxed);
     stats_.windows_emitted.store(joined.windows_emitted, std::memory_order_relaxed);
@@ -434,9 +330,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::unique_ptr<RecordSource> source_;
   std::unique_ptr<RecordDecoder> decoder_;          // Poll thread.
   std::unique_ptr<DeadLetterSink> dead_letters_;    // Poll thread.
-  std::unique_ptr<RocksDbWindowStore> window_store_;
-  std::unique_ptr<WindowedStage> window_state_;     // Poll thread; Applied from the lanes.
-  std::unique_ptr<SinkLanes> lanes_;                // Calls back into tracker_, window_state_.
+  WindowState window_;  // Poll thread; Applied from the lanes.
+  std::unique_ptr<SinkLanes> lanes_;                // Calls back into tracker_, window_.stage.
   std::unique_ptr<SinkFeed> feed_;                  // Poll thread.
   StageContext context_;
   std::unique_ptr<Stage> stage_;                    // Poll thread (Stop once it has ended).
@@ -466,24 +361,6 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::StartWith(Options options,
   auto pipeline = std::make_unique<PipelineImpl>(std::move(options));
   if (absl::Status s = pipeline->Init(connectors); !s.ok()) return s;
   return std::unique_ptr<Pipeline>(std::move(pipeline));
-}
-
-absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(Options options) {
-  const v1::KafkaConfig kafka = options.config.kafka();
-  const std::string bootstrap = options.bootstrap_servers;
-  std::vector<std::string> topics;
-  for (const v1::SourceConfig& source : options.config.sources()) topics.push_back(source.topic());
-  Connectors connectors;
-  connectors.source = [=](PipelineStats* stats) -> absl::StatusOr<std::unique_ptr<RecordSource>> {
-    return KafkaSource::Create({kafka, bootstrap, topics, stats});
-  };
-  connectors.dead_letters =
-      [=](PipelineStats* stats, std::function<void(const EventPosition&)> on_delivered)
-      -> absl::StatusOr<std::unique_ptr<DeadLetterSink>> {
-    return DeadLetterQueue::Create(BaseKafkaSettings(kafka, bootstrap), kafka.dead_letter_topic(),
-                                   std::move(on_delivered), stats);
-  };
-  return StartWith(std::move(options), std::move(connectors));
 }
 
 }  // namespace cdcjoin

@@ -11,35 +11,12 @@
 #include "absl/time/time.h"
 #include "proto/cdcjoin/v1/config.pb.h"
 #include "service/dead_letter_sink.h"
+#include "service/pipeline_status.h"
 #include "service/record_source.h"
 #include "service/sink_lanes.h"
 #include "service/stats.h"
 
 namespace cdcjoin {
-
-enum class PipelineState {
-  kStarting,
-  kRunning,
-  kPaused,
-  kSwitching,
-  kDegraded,
-  kStopping,
-  kStopped,
-};
-
-const char* PipelineStateName(PipelineState state);
-
-// Progress of one assigned partition.
-struct PartitionStatus {
-  std::string topic;
-  int source = 0;
-  int32_t partition = 0;
-  int64_t consumed = -1;        // Next offset to consume; -1 before the first record.
-  int64_t committed = -1;       // Last committed offset (everything below it is durable).
-  int64_t high_watermark = -1;  // From the last fetch; -1 when unknown.
-  int64_t lag = 0;              // high_watermark - committed: what is not yet durable.
-  bool data_loss = false;       // The committed offset fell out of retention: stopped.
-};
 
 // The process's data path, a short loop on one thread: records from the source (KafkaSource, the
 // only owner of the consumer), decoded (or dead-lettered), handed to the stage of the current

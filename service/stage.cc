@@ -32,6 +32,17 @@ void ApplyOrDropRevoked(const StageContext& context,
              "consumes their events again)");
 }
 
+absl::Status ResendWindowState(const StageContext& context, bool flush_open) {
+  if (context.window_state == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::vector<RowCommand>> recovered = context.window_state->Recover(flush_open);
+  if (!recovered.ok()) return recovered.status();
+  if (!recovered->empty()) {
+    LogInfo("window state: re-sending ", recovered->size(), " commands not yet applied");
+  }
+  context.feed->Push(*recovered);
+  return absl::OkStatus();
+}
+
 absl::Status DrainFeed(const StageContext& context, absl::Time deadline) {
   if (context.feed->Drain(deadline)) return absl::OkStatus();
   return absl::UnavailableError("the sink did not apply pending batches in time");

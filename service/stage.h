@@ -50,6 +50,10 @@ class Stage {
 
   virtual v1::JoinMode mode() const = 0;
 
+  // Before the first event: hands the sink what the window state emitted and never got applied
+  // (in another mode than WINDOWED, its open windows too, so nothing a windowed run held is lost).
+  virtual absl::Status Start() = 0;
+
   // May move a partition's start forward (to where its state already carries it).
   virtual void OnAssigned(std::vector<AssignedPartition>& partitions) = 0;
   virtual absl::Status OnEvents(std::vector<ChangeEvent> events,
@@ -68,6 +72,17 @@ class Stage {
   virtual std::map<SourcePartition, int64_t> DurableOffsets() const = 0;
 };
 
+// The windowed joiner's state in RocksDB, opened whenever window.state_dir is set, in either
+// mode: a switch to WINDOWED then needs nothing new, and what a windowed run left behind is
+// never ignored.
+struct WindowState {
+  std::unique_ptr<WindowStore> store;
+  std::unique_ptr<WindowedStage> stage;  // Over `store`.
+};
+// An empty WindowState when no state_dir is configured.
+absl::StatusOr<WindowState> OpenWindowState(const v1::WindowConfig& config,
+                                            const TableSchema& schema);
+
 // The stage of `mode`. FailedPrecondition for WINDOWED without window state.
 absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageContext& context);
 
@@ -77,6 +92,9 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageC
 // still waiting of `partitions`.
 void ApplyOrDropRevoked(const StageContext& context,
                         const std::vector<SourcePartition>& partitions, absl::Time deadline);
+// What the window state (if any) emitted and never got applied, and with `flush_open` its open
+// windows, to the sink.
+absl::Status ResendWindowState(const StageContext& context, bool flush_open);
 // Everything held, applied by `deadline`.
 absl::Status DrainFeed(const StageContext& context, absl::Time deadline);
 // Per tracked partition, the offset below which every event took effect, kept below whatever

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/time/clock.h"
+#include "storage/rocksdb_window_store.h"
 
 namespace cdcjoin {
 namespace {
@@ -10,6 +11,21 @@ namespace {
 int64_t NowMillis() { return absl::ToUnixMillis(absl::Now()); }
 
 }  // namespace
+
+absl::StatusOr<WindowState> OpenWindowState(const v1::WindowConfig& config,
+                                            const TableSchema& schema) {
+  WindowState state;
+  if (config.state_dir().empty()) return state;
+  absl::StatusOr<std::unique_ptr<RocksDbWindowStore>> store =
+      RocksDbWindowStore::Open(config.state_dir(), RocksDbWindowStoreOptions::FromConfig(config));
+  if (!store.ok()) return store.status();
+  state.store = *std::move(store);
+  absl::StatusOr<std::unique_ptr<WindowedStage>> stage =
+      WindowedStage::Open(schema, config, state.store.get());
+  if (!stage.ok()) return stage.status();
+  state.stage = *std::move(stage);
+  return state;
+}
 
 void WindowedModeStage::OnAssigned(std::vector<AssignedPartition>& partitions) {
   const std::map<SourcePartition, int64_t> stored = context_.window_state->StoredOffsets();

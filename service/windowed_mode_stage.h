@@ -15,6 +15,7 @@ class WindowedModeStage final : public Stage {
   explicit WindowedModeStage(StageContext context) : context_(context) {}
 
   v1::JoinMode mode() const override { return v1::WINDOWED; }
+  absl::Status Start() override { return ResendWindowState(context_, /*flush_open=*/false); }
   // The state's offsets were written atomically with the state: they, not the group's (which
   // lag behind what the state holds), say where to go on, unless the group's are newer because
   // a DB_UPSERT run came after the state was last written.
