@@ -1,6 +1,7 @@
 #include "service/pipeline.h"
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -203,9 +204,11 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   }
 
   // One poll batch, in consumption order: decoded, dead-lettered or skipped, then to the stage.
+  // A record that must hold consumption ends the batch there: what came before it still goes on.
   void HandleBatch(std::vector<ConsumedRecord>& records) {
     std::vector<ChangeEvent> events;
-    bool dead_lettered = false;
+    std::optional<size_t> events_before_dead_letters;
+    absl::Status hold;
     for (const ConsumedRecord& record : records) {
       tracker_.Track(record.position);
       absl::StatusOr<Decoded> decoded =
@@ -214,12 +217,14 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       if (!decoded.ok()) {
         // Only a malformed record is dead-lettered (record_decoder.h); anything else holds.
         if (decoded.status().code() != absl::StatusCode::kInvalidArgument) {
-          return Hold(decoded.status());
+          hold = decoded.status();
+          break;
         }
         if (!dead_letters_->Send(record, decoded.status())) {
-          return Hold(absl::UnavailableError("dead-letter queue refused a record"));
+          hold = absl::UnavailableError("the dead-letter queue refused a record");
+          break;
         }
-        dead_lettered = true;
+        if (!events_before_dead_letters.has_value()) events_before_dead_letters = events.size();
         continue;
       }
       stats_.CountDecoded(decoded->outcome, decoded->op);
@@ -229,11 +234,16 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       }
       events.push_back(std::move(decoded->event));
     }
-    // A stage with state stores offsets past these records: their dead letters go first.
-    if (dead_lettered) {
-      if (absl::Status s = dead_letters_->Flush(kDeadLetterFlushTimeout); !s.ok()) return Hold(s);
+    // A stage with state stores offsets past these events: the dead letters before them must be
+    // delivered first.
+    if (events_before_dead_letters.has_value()) {
+      if (absl::Status s = dead_letters_->Flush(kDeadLetterFlushTimeout); !s.ok()) {
+        events.resize(*events_before_dead_letters);
+        hold = s;
+      }
     }
-    if (absl::Status s = stage_->OnEvents(std::move(events), CaughtUp()); !s.ok()) Hold(s);
+    if (absl::Status s = stage_->OnEvents(std::move(events), CaughtUp()); !s.ok()) return Hold(s);
+    if (!hold.ok()) Hold(hold);
   }
 
   // Whether a source's partition has nothing left to fetch: what the broker has is consumed.
