@@ -10,6 +10,7 @@
 #include "join/table_schema.h"
 #include "service/debezium_decoder.h"
 #include "service/logging.h"
+#include "service/loop_call.h"
 #include "service/sink_feed.h"
 #include "service/stage.h"
 
@@ -30,44 +31,43 @@ constexpr absl::Duration kAdvanceInterval = absl::Milliseconds(100);
 
 int64_t NowMillis() { return absl::ToUnixMillis(absl::Now()); }
 
+// Moves a value out of `from` into `*to`, or returns its error.
+template <typename T>
+absl::Status Take(absl::StatusOr<T> from, T* to) {
+  if (!from.ok()) return from.status();
+  *to = *std::move(from);
+  return absl::OkStatus();
+}
+
 class PipelineImpl final : public Pipeline, private PartitionListener {
  public:
   explicit PipelineImpl(Options options) : options_(std::move(options)) {}
   ~PipelineImpl() override { Stop(absl::Seconds(10)).IgnoreError(); }
 
   absl::Status Init(const Connectors& connectors) {
-    absl::StatusOr<TableSchema> schema = TableSchema::FromConfig(options_.config);
-    if (!schema.ok()) return schema.status();
-    schema_ = *std::move(schema);
-    absl::StatusOr<std::unique_ptr<RecordDecoder>> decoder =
-        DebeziumDecoder::ForConfig(&schema_, options_.config);
-    if (!decoder.ok()) return decoder.status();
-    decoder_ = *std::move(decoder);
-    absl::StatusOr<WindowState> window = OpenWindowState(options_.config.window(), schema_);
-    if (!window.ok()) return window.status();
-    window_ = *std::move(window);
-    absl::StatusOr<std::unique_ptr<RecordSource>> source = connectors.source(&stats_);
-    if (!source.ok()) return source.status();
-    source_ = *std::move(source);
-    absl::StatusOr<std::unique_ptr<DeadLetterSink>> dead_letters = connectors.dead_letters(
-        &stats_, [this](const EventPosition& position) { tracker_.Done(position); });
-    if (!dead_letters.ok()) return dead_letters.status();
-    dead_letters_ = *std::move(dead_letters);
-
-    absl::StatusOr<std::unique_ptr<SinkLanes>> started = SinkLanes::Start(
-        SinkLanesOptions::FromConfig(options_.config.sink()), options_.connect_writer,
-        [this](absl::Span<const RowCommand> applied) {
-          for (const RowCommand& command : applied) tracker_.Done(command.covers);
-          if (window_.stage != nullptr) window_.stage->Applied(applied);
-        },
-        &stats_);
-    if (!started.ok()) return started.status();
-    lanes_ = *std::move(started);
+    absl::Status s = Take(TableSchema::FromConfig(options_.config), &schema_);
+    if (s.ok()) s = Take(DebeziumDecoder::ForConfig(&schema_, options_.config), &decoder_);
+    if (s.ok()) s = Take(OpenWindowState(options_.config.window(), schema_), &window_);
+    if (s.ok()) s = Take(connectors.source(&stats_), &source_);
+    if (s.ok()) {
+      s = Take(connectors.dead_letters(
+                   &stats_, [this](const EventPosition& position) { tracker_.Done(position); }),
+               &dead_letters_);
+    }
+    if (s.ok()) {
+      s = Take(SinkLanes::Start(
+                   SinkLanesOptions::FromConfig(options_.config.sink()), options_.connect_writer,
+                   [this](absl::Span<const RowCommand> applied) {
+                     for (const RowCommand& command : applied) tracker_.Done(command.covers);
+                     if (window_.stage != nullptr) window_.stage->Applied(applied);
+                   },
+                   &stats_),
+               &lanes_);
+    }
+    if (!s.ok()) return s;
     feed_ = std::make_unique<SinkFeed>(lanes_.get(), &stats_);
     context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get()};
-    absl::StatusOr<std::unique_ptr<Stage>> stage = MakeStage(options_.config.mode(), context_);
-    if (!stage.ok()) return stage.status();
-    stage_ = *std::move(stage);
+    if (s = Take(MakeStage(options_.config.mode(), context_), &stage_); !s.ok()) return s;
     mode_.store(stage_->mode());
     if (absl::Status s = stage_->Start(); !s.ok()) return s;
     if (absl::Status s = source_->Start(this); !s.ok()) return s;
@@ -80,9 +80,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (stopped_ || lanes_ == nullptr) return absl::OkStatus();
     state_.store(PipelineState::kStopping);
     stop_requested_.store(true);
-    {
-      absl::MutexLock lock(&switch_mu_);  // Wakes a SwitchMode caller waiting for the loop.
-    }
+    switch_.Close();
     if (poll_thread_.joinable()) poll_thread_.join();
     absl::Status result = stage_->Drain(absl::Now() + timeout);
     if (!result.ok()) {
@@ -109,18 +107,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (target != v1::DB_UPSERT && target != v1::WINDOWED) {
       return absl::InvalidArgumentError("mode: must be DB_UPSERT or WINDOWED");
     }
-    absl::MutexLock lock(&switch_mu_);
-    if (switch_requested_.load()) return absl::FailedPreconditionError("mode: switch running");
-    if (stop_requested_.load()) return absl::FailedPreconditionError("stopping");
-    if (mode_.load() == target) return SwitchReport{target, target, false, absl::ZeroDuration()};
-    switch_target_ = target;
-    switch_requested_.store(true);
-    auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(switch_mu_) {
-      return !switch_requested_.load() || stop_requested_.load();
-    };
-    switch_mu_.Await(absl::Condition(&done));
-    if (switch_requested_.exchange(false)) return absl::CancelledError("stopping");
-    return switch_result_;
+    return switch_.Run([this, target] { return PerformSwitch(target); });
   }
 
   v1::JoinMode mode() const override { return mode_.load(); }
@@ -180,7 +167,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     const absl::Duration commit_interval =
         absl::Milliseconds(options_.config.kafka().commit_interval_ms());
     while (!stop_requested_.load()) {
-      ServeSwitchRequest();
+      switch_.Serve();
       ServeOperatorPause();
       const bool room = feed_->HasRoom();
       source_->SetPaused(PauseReason::kBackpressure, !room);
@@ -296,30 +283,18 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
 
   // Pause, drain (open windows, pending batches), commit, swap, resume: all on the poll thread,
   // which consumes nothing meanwhile.
-  void ServeSwitchRequest() {
-    if (!switch_requested_.load()) return;
-    v1::JoinMode target;
-    {
-      absl::MutexLock lock(&switch_mu_);
-      target = switch_target_;
-    }
-    const PipelineState before = state_.load();
-    state_.store(PipelineState::kSwitching);
-    absl::StatusOr<SwitchReport> result = PerformSwitch(target);
-    state_.store(before);
-    absl::MutexLock lock(&switch_mu_);
-    switch_result_ = std::move(result);
-    switch_requested_.store(false);
-  }
-
   absl::StatusOr<SwitchReport> PerformSwitch(v1::JoinMode target) {
     const absl::Time start = absl::Now();
     SwitchReport report{mode_.load(), target, false, absl::ZeroDuration()};
+    if (report.from == target) return report;
     absl::StatusOr<std::unique_ptr<Stage>> next = MakeStage(target, context_);
     if (!next.ok()) return next.status();
-    if (absl::Status s = stage_->Drain(start + kSwitchDrainTimeout); !s.ok()) {
+    const PipelineState before = state_.exchange(PipelineState::kSwitching);
+    const absl::Status drained = stage_->Drain(start + kSwitchDrainTimeout);
+    state_.store(before);
+    if (!drained.ok()) {
       return absl::UnavailableError(
-          absl::StrCat(s.message(), "; staying in ", v1::JoinMode_Name(report.from)));
+          absl::StrCat(drained.message(), "; staying in ", v1::JoinMode_Name(report.from)));
     }
     DeliverAcknowledgements();
     source_->Commit(stage_->DurableOffsets());
@@ -354,10 +329,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::atomic<bool> operator_paused_{false};
   std::atomic<bool> held_{false};
 
-  absl::Mutex switch_mu_;
-  std::atomic<bool> switch_requested_{false};
-  v1::JoinMode switch_target_ ABSL_GUARDED_BY(switch_mu_) = v1::DB_UPSERT;
-  absl::StatusOr<SwitchReport> switch_result_ ABSL_GUARDED_BY(switch_mu_);
+  LoopCall<SwitchReport> switch_;
 
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
