@@ -14,6 +14,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "service/admin_server.h"
@@ -95,7 +97,8 @@ int Run() {
   }
   absl::StatusOr<std::string> password = ResolveDatabasePassword(config->target().database());
   if (!password.ok()) {
-    std::fprintf(stderr, "cdcjoind: %s\n", std::string(password.status().message()).c_str());
+    std::fprintf(stderr, "cdcjoind: %s: %s\n", config_path.c_str(),
+                 std::string(password.status().message()).c_str());
     return 2;
   }
   if (!absl::GetFlag(FLAGS_admin_address).empty()) {
@@ -236,6 +239,13 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "cdcjoind --config=FILE [--embedded_kafka]: joins two Debezium CDC streams from Kafka "
       "into one MySQL/MariaDB table.");
+  // --help lists the flags of this file (absl's default looks for a file named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "service/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   return cdcjoin::Run();
 }

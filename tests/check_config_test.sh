@@ -68,6 +68,20 @@ expect admin_bad_address 2 "admin.listen_address" \
 expect metrics_bad_address 2 "metrics.listen_address" \
   "$valid metrics { listen_address: \"9464\" }" CDCJOIN_MYSQL_PASSWORD=x
 expect syntax_error 2 "line " "$valid }" CDCJOIN_MYSQL_PASSWORD=x
+# The password's error names the file like every other config error.
+expect password_error_names_file 2 \
+  "password_error_names_file.textproto: target.database.password_env" "$valid"
+# A column written by two sources without `shared` is a typo until proven otherwise.
+expect unshared_column 2 \
+  "sources[1].columns[0].to: 'dateCreated' is also written by sources[0].columns[1]" \
+  "${valid//to: \"currentNickname\"/to: \"dateCreated\"}" CDCJOIN_MYSQL_PASSWORD=x
+expect out_of_range 2 "sink.linger_ms: must be in [0, 60000], got 2147483647" \
+  "${valid//linger_ms: 5/linger_ms: 2147483647}" CDCJOIN_MYSQL_PASSWORD=x
+# --help prints the usage and the flags.
+code=0
+"$cdcjoind" --help >help.out 2>&1 || code=$?
+grep -q -- "--config" help.out || fail "--help (exit $code) lists no --config flag: $(head -5 help.out)"
+grep -q "cdcjoind --config=FILE" help.out || fail "--help prints no usage: $(head -5 help.out)"
 
 code=0
 "$cdcjoind" --check_config >no_config.out 2>&1 || code=$?
