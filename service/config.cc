@@ -118,6 +118,8 @@ std::vector<Range> Ranges(const v1::Config& config) {
       {"target.database.port", config.target().database().port(), 1, 65535},
       {"target.database.connect_timeout_ms", config.target().database().connect_timeout_ms(), 1,
        kHourMs},
+      {"target.database.read_write_timeout_ms",
+       config.target().database().read_write_timeout_ms(), 1000, kHourMs},
       {"sink.lanes", sink.lanes(), 1, 256},
       {"sink.batch_rows", sink.batch_rows(), 1, 65535},
       {"sink.linger_ms", sink.linger_ms(), 0, 60 * 1000},
@@ -280,6 +282,7 @@ void ApplyDefaults(v1::Config* config) {
   if (database->host().empty()) database->set_host("127.0.0.1");
   DefaultIfZero(database, &v1::DatabaseConfig::port, &v1::DatabaseConfig::set_port, 3306);
   DefaultIfZero(database, &v1::DatabaseConfig::connect_timeout_ms, &v1::DatabaseConfig::set_connect_timeout_ms, 10000);
+  DefaultIfZero(database, &v1::DatabaseConfig::read_write_timeout_ms, &v1::DatabaseConfig::set_read_write_timeout_ms, 60000);
 
   for (v1::SourceConfig& source : *config->mutable_sources()) {
     if (source.key_source() == v1::KEY_SOURCE_UNSPECIFIED) source.set_key_source(v1::ROW);
