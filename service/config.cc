@@ -1,8 +1,12 @@
 #include "service/config.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
+#include <vector>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -15,19 +19,54 @@
 namespace cdcjoin {
 namespace {
 
-// Collects text-format parse errors with their line and column instead of printing them.
+// Keeps the first text-format parse error with its position (0-based, as the tokenizer gives it).
 class ParseErrorCollector : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    if (first_error_.empty()) {
-      first_error_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
-    }
+    if (!message_.empty()) return;
+    line_ = line;
+    column_ = column;
+    message_ = message;
   }
-  const std::string& first_error() const { return first_error_; }
+
+  // "line L, column C: message", 1-based, where the user sees the mistake. The parser reports
+  // the token after an unknown field or enum value (for a value at the end of a line, that is
+  // the next line): the named token's own position is the one to show.
+  std::string Describe(const std::string& text) const {
+    size_t offset = OffsetOf(text, line_, column_);
+    static const char* const kNamed[] = {"no field named \"", "enumeration value of \"",
+                                         "has no value named \""};
+    for (const char* prefix : kNamed) {
+      const size_t at = message_.find(prefix);
+      if (at == std::string::npos) continue;
+      const size_t begin = at + std::strlen(prefix);
+      const std::string token = message_.substr(begin, message_.find('"', begin) - begin);
+      const size_t found = text.rfind(token, offset);
+      if (!token.empty() && found != std::string::npos) offset = found;
+      break;
+    }
+    const size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
+    const size_t line = static_cast<size_t>(std::count(text.begin(), text.begin() + offset, '\n'));
+    const size_t column = line_start == std::string::npos || offset == 0 ? offset
+                                                                         : offset - line_start - 1;
+    return absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message_);
+  }
 
  private:
-  std::string first_error_;
+  static size_t OffsetOf(const std::string& text, int line, int column) {
+    size_t offset = 0;
+    for (int l = 0; l < line && offset != std::string::npos; ++l) {
+      offset = text.find('\n', offset);
+      if (offset != std::string::npos) ++offset;
+    }
+    if (offset == std::string::npos) return text.size();
+    return std::min(text.size(), offset + static_cast<size_t>(column));
+  }
+
+  int line_ = 0;
+  google::protobuf::io::ColumnNumber column_ = 0;
+  std::string message_;
 };
 
 // Proto3 scalars have no presence: zero means "not set", so it takes the documented default.
@@ -49,10 +88,77 @@ absl::Status CheckIdentifier(const std::string& field, const std::string& name) 
   return absl::OkStatus();
 }
 
-absl::Status CheckPositive(const std::string& field, int64_t value) {
-  if (value <= 0) return FieldError(field, absl::StrCat("must be positive, got ", value));
+absl::Status CheckRange(const std::string& field, int64_t value, int64_t min, int64_t max) {
+  if (value < min || value > max) {
+    return FieldError(field, absl::StrCat("must be in [", min, ", ", max, "], got ", value));
+  }
   return absl::OkStatus();
 }
+
+constexpr int64_t kHourMs = 3600 * 1000;
+constexpr int64_t kDayMs = 24 * kHourMs;
+
+// The documented range of every number in the config (docs/configuration.md), checked after
+// defaults are applied.
+struct Range {
+  const char* field;
+  int64_t value;
+  int64_t min;
+  int64_t max;
+};
+
+std::vector<Range> Ranges(const v1::Config& config) {
+  const v1::KafkaConfig& kafka = config.kafka();
+  const v1::SinkConfig& sink = config.sink();
+  const v1::WindowConfig& window = config.window();
+  return {
+      {"kafka.session_timeout_ms", kafka.session_timeout_ms(), 1000, kHourMs},
+      {"kafka.commit_interval_ms", kafka.commit_interval_ms(), 1, kHourMs},
+      {"kafka.embedded_partitions", kafka.embedded_partitions(), 1, 1024},
+      {"target.database.port", config.target().database().port(), 1, 65535},
+      {"target.database.connect_timeout_ms", config.target().database().connect_timeout_ms(), 1,
+       kHourMs},
+      {"target.database.read_write_timeout_ms",
+       config.target().database().read_write_timeout_ms(), 1000, kHourMs},
+      {"sink.lanes", sink.lanes(), 1, 256},
+      {"sink.batch_rows", sink.batch_rows(), 1, 65535},
+      {"sink.linger_ms", sink.linger_ms(), 0, 60 * 1000},
+      {"sink.queue_capacity", sink.queue_capacity(), 1, 10000000},
+      {"sink.max_value_bytes", sink.max_value_bytes(), 1, 16 << 20},
+      {"sink.retry.max_attempts", sink.retry().max_attempts(), 1, 1000},
+      {"sink.retry.initial_backoff_ms", sink.retry().initial_backoff_ms(), 1, kHourMs},
+      {"sink.retry.max_backoff_ms", sink.retry().max_backoff_ms(), 1, kHourMs},
+      {"window.window_ms", window.window_ms(), 1, 365 * kDayMs},
+      {"window.grace_ms", window.grace_ms(), 0, 365 * kDayMs},
+      {"window.idle_flush_ms", window.idle_flush_ms(), 1, kDayMs},
+      {"window.block_cache_mb", window.block_cache_mb(), 1, 64 * 1024},
+      {"window.write_buffer_mb", window.write_buffer_mb(), 1, 4 * 1024},
+  };
+}
+
+// Each target column belongs to one source unless every mapping of it is marked shared.
+absl::Status CheckColumnOwners(const v1::Config& config) {
+  struct Owner {
+    int source;
+    int column;
+    bool shared;
+  };
+  std::map<std::string, Owner> owners;
+  for (int i = 0; i < config.sources_size(); ++i) {
+    for (int c = 0; c < config.sources(i).columns_size(); ++c) {
+      const v1::ColumnMapping& mapping = config.sources(i).columns(c);
+      auto [it, first] = owners.emplace(mapping.to(), Owner{i, c, mapping.shared()});
+      if (first || it->second.source == i || (it->second.shared && mapping.shared())) continue;
+      return FieldError(
+          absl::StrCat("sources[", i, "].columns[", c, "].to"),
+          absl::StrCat("'", mapping.to(), "' is also written by sources[", it->second.source,
+                       "].columns[", it->second.column,
+                       "]; mark both mappings shared: true if both sources may write it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 
 absl::Status ValidateSource(const v1::Config& config, int index) {
   const v1::SourceConfig& source = config.sources(index);
@@ -146,7 +252,7 @@ absl::StatusOr<v1::Config> ParseConfig(const std::string& text) {
   ParseErrorCollector errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, &config)) {
-    return absl::InvalidArgumentError(absl::StrCat("config: ", errors.first_error()));
+    return absl::InvalidArgumentError(absl::StrCat("config: ", errors.Describe(text)));
   }
   ApplyDefaults(&config);
   return config;
@@ -176,6 +282,7 @@ void ApplyDefaults(v1::Config* config) {
   if (database->host().empty()) database->set_host("127.0.0.1");
   DefaultIfZero(database, &v1::DatabaseConfig::port, &v1::DatabaseConfig::set_port, 3306);
   DefaultIfZero(database, &v1::DatabaseConfig::connect_timeout_ms, &v1::DatabaseConfig::set_connect_timeout_ms, 10000);
+  DefaultIfZero(database, &v1::DatabaseConfig::read_write_timeout_ms, &v1::DatabaseConfig::set_read_write_timeout_ms, 60000);
 
   for (v1::SourceConfig& source : *config->mutable_sources()) {
     if (source.key_source() == v1::KEY_SOURCE_UNSPECIFIED) source.set_key_source(v1::ROW);
@@ -217,17 +324,10 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   if (!embedded_kafka && kafka.brokers().empty()) return FieldError("kafka.brokers", "required");
   if (kafka.group_id().empty()) return FieldError("kafka.group_id", "required");
   if (kafka.dead_letter_topic().empty()) return FieldError("kafka.dead_letter_topic", "required");
-  if (absl::Status s = CheckPositive("kafka.session_timeout_ms", kafka.session_timeout_ms());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckPositive("kafka.commit_interval_ms", kafka.commit_interval_ms());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckPositive("kafka.embedded_partitions", kafka.embedded_partitions());
-      !s.ok()) {
-    return s;
+  for (const Range& range : Ranges(config)) {
+    if (absl::Status s = CheckRange(range.field, range.value, range.min, range.max); !s.ok()) {
+      return s;
+    }
   }
 
   const v1::TargetConfig& target = config.target();
@@ -244,9 +344,6 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   if (database.user().empty()) return FieldError("target.database.user", "required");
   if (absl::Status s = CheckIdentifier("target.database.database", database.database()); !s.ok()) {
     return s;
-  }
-  if (database.port() <= 0 || database.port() > 65535) {
-    return FieldError("target.database.port", absl::StrCat("out of range: ", database.port()));
   }
   if (!database.password_file().empty() && !database.password_env().empty()) {
     return FieldError("target.database.password_file",
@@ -271,32 +368,14 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
     return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
   }
 
+  if (absl::Status s = CheckColumnOwners(config); !s.ok()) return s;
   const v1::SinkConfig& sink = config.sink();
-  if (sink.lanes() <= 0 || sink.lanes() > 256) {
-    return FieldError("sink.lanes", absl::StrCat("must be in [1, 256], got ", sink.lanes()));
-  }
-  if (absl::Status s = CheckPositive("sink.batch_rows", sink.batch_rows()); !s.ok()) return s;
-  if (sink.linger_ms() < 0) return FieldError("sink.linger_ms", "must not be negative");
-  if (absl::Status s = CheckPositive("sink.queue_capacity", sink.queue_capacity()); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckPositive("sink.max_value_bytes", sink.max_value_bytes()); !s.ok()) {
-    return s;
-  }
   const v1::RetryConfig& retry = sink.retry();
-  if (absl::Status s = CheckPositive("sink.retry.max_attempts", retry.max_attempts()); !s.ok()) {
-    return s;
-  }
   if (retry.initial_backoff_ms() > retry.max_backoff_ms()) {
     return FieldError("sink.retry.initial_backoff_ms", "must not exceed max_backoff_ms");
   }
 
   const v1::WindowConfig& window = config.window();
-  if (absl::Status s = CheckPositive("window.window_ms", window.window_ms()); !s.ok()) return s;
-  if (window.grace_ms() < 0) return FieldError("window.grace_ms", "must not be negative");
-  if (absl::Status s = CheckPositive("window.idle_flush_ms", window.idle_flush_ms()); !s.ok()) {
-    return s;
-  }
   if (config.mode() == v1::WINDOWED && window.state_dir().empty()) {
     return FieldError("window.state_dir", "required in WINDOWED mode");
   }

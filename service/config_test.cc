@@ -95,7 +95,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"user: \"root\"", "", "target.database.user: required"},
         BadCase{"kafka {", "sink { lanes: -1 } kafka {", "sink.lanes: must be in [1, 256]"},
         BadCase{"kafka {", "mode: WINDOWED kafka {", "window.state_dir: required"},
-        BadCase{"kafka {", "sink { batch_rows: -5 } kafka {", "sink.batch_rows: must be positive"},
+        BadCase{"kafka {", "sink { batch_rows: -5 } kafka {",
+                "sink.batch_rows: must be in [1, 65535], got -5"},
+        // The values a new user tried, each accepted before it had a range.
+        BadCase{"kafka {", "sink { retry { initial_backoff_ms: -20 } } kafka {",
+                "sink.retry.initial_backoff_ms: must be in [1, 3600000], got -20"},
+        BadCase{"kafka {", "sink { batch_rows: 2000000000 } kafka {",
+                "sink.batch_rows: must be in [1, 65535], got 2000000000"},
+        BadCase{"kafka {", "sink { linger_ms: 2147483647 } kafka {",
+                "sink.linger_ms: must be in [0, 60000], got 2147483647"},
+        BadCase{"group_id: \"g\"", "group_id: \"g\" embedded_partitions: 1000000",
+                "kafka.embedded_partitions: must be in [1, 1024], got 1000000"},
+        BadCase{"kafka {", "window { window_ms: 9000000000000000000 } kafka {",
+                "window.window_ms: must be in [1, 31536000000]"},
+        BadCase{"kafka {", "window { grace_ms: 31536000001 } kafka {",
+                "window.grace_ms: must be in [0, 31536000000]"},
+        // A second source writing another's column is a typo unless both say shared.
+        BadCase{"to: \"currentNickname\"", "to: \"maskingName\"",
+                "sources[1].columns[0].to: 'maskingName' is also written by "
+                "sources[0].columns[0]; mark both mappings shared: true"},
+        BadCase{"to: \"currentNickname\"", "to: \"maskingName\" shared: true",
+                "sources[1].columns[0].to: 'maskingName' is also written by"},
         BadCase{"kafka {", "nonsense: 1 kafka {", "config: line"},
         BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"}));
 
@@ -107,6 +127,31 @@ TEST(ConfigTest, LoadsTheShippedExample) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(ValidateConfig(*config, true).ok()) << ValidateConfig(*config, true);
   EXPECT_EQ(config->sources(1).columns(1).insert_only(), true);
+}
+
+TEST(ConfigTest, SharedColumnsAreAcceptedWhenBothMappingsSaySo) {
+  std::string text = absl::StrReplaceAll(
+      kValid, {{"to: \"maskingName\" }", "to: \"maskingName\" shared: true }"},
+               {"to: \"currentNickname\" }", "to: \"maskingName\" shared: true }"}});
+  EXPECT_TRUE(Validate(text).ok()) << Validate(text) << "\n" << text;
+}
+
+TEST(ConfigTest, ParseErrorsNameTheLineAndColumnTheUserSees) {
+  // The error is the third line's unknown field, at its first character.
+  absl::StatusOr<v1::Config> config =
+      ParseConfig("kafka { group_id: \"g\" }\nmode: DB_UPSERT\n  nonsense: 1\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("line 3, column 3"))
+      << config.status();
+  // An unknown enum value at the end of line 2 is on line 2, not where the next token starts.
+  config = ParseConfig("kafka { group_id: \"g\" }\nmode: DB_UPSER\nsink { lanes: 2 }\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("line 2, column 7"))
+      << config.status();
+  config = ParseConfig("kafka { group_id: \"g\" }\nsink { lanes: \"x\" }\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("line 2, column 15"))
+      << config.status();
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

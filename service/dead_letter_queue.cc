@@ -1,5 +1,7 @@
 #include "service/dead_letter_queue.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "service/logging.h"
 
@@ -10,6 +12,8 @@ constexpr char kErrorHeader[] = "cdcjoin.error";
 constexpr char kSourceTopicHeader[] = "cdcjoin.source.topic";
 constexpr char kSourcePartitionHeader[] = "cdcjoin.source.partition";
 constexpr char kSourceOffsetHeader[] = "cdcjoin.source.offset";
+// How long Send waits for room in librdkafka's queue before it reports failure.
+constexpr absl::Duration kQueueFullPatience = absl::Seconds(30);
 
 }  // namespace
 
@@ -26,14 +30,19 @@ class DeadLetterQueue::DeliveryReports : public RdKafka::DeliveryReportCb {
                                              " failed: ", message.errstr());
       LogError(error);
       stats_->RecordError(error);
+      failures_.fetch_add(1);
       return;
     }
     on_delivered_(*position);
   }
 
+  // Deliveries refused since the last call.
+  int64_t TakeFailures() { return failures_.exchange(0); }
+
  private:
   const Delivered on_delivered_;
   PipelineStats* const stats_;
+  std::atomic<int64_t> failures_{0};
 };
 
 DeadLetterQueue::DeadLetterQueue(std::string topic, PipelineStats* stats)
@@ -62,23 +71,24 @@ absl::StatusOr<std::unique_ptr<DeadLetterQueue>> DeadLetterQueue::Create(
   return queue;
 }
 
-bool DeadLetterQueue::Send(RdKafka::Message& record, const EventPosition& position,
-                           const absl::Status& error, const std::function<bool()>& give_up) {
-  RdKafka::Headers* headers = record.headers() != nullptr
-                                  ? RdKafka::Headers::create(record.headers()->get_all())
-                                  : RdKafka::Headers::create();
+bool DeadLetterQueue::Send(const ConsumedRecord& record, const absl::Status& error) {
+  RdKafka::Headers* headers = RdKafka::Headers::create();
+  for (const auto& [key, value] : record.headers) headers->add(key, value);
   headers->add(kErrorHeader, std::string(error.message()));
-  headers->add(kSourceTopicHeader, record.topic_name());
-  headers->add(kSourcePartitionHeader, absl::StrCat(record.partition()));
-  headers->add(kSourceOffsetHeader, absl::StrCat(record.offset()));
-  auto* opaque = new EventPosition(position);
+  headers->add(kSourceTopicHeader, std::string(record.topic));
+  headers->add(kSourcePartitionHeader, absl::StrCat(record.position.partition.partition));
+  headers->add(kSourceOffsetHeader, absl::StrCat(record.position.offset));
+  auto* opaque = new EventPosition(record.position);
+  const absl::Time give_up = absl::Now() + kQueueFullPatience;
   while (true) {
     const RdKafka::ErrorCode err = producer_->produce(
         topic_, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<void*>(record.payload()), record.len(), record.key_pointer(),
-        record.key_len(), record.timestamp().timestamp, headers, opaque);
+        record.value.has_value() ? const_cast<char*>(record.value->data()) : nullptr,
+        record.value.has_value() ? record.value->size() : 0,
+        record.key.has_value() ? record.key->data() : nullptr,
+        record.key.has_value() ? record.key->size() : 0, record.timestamp_ms, headers, opaque);
     if (err == RdKafka::ERR_NO_ERROR) break;
-    if (err == RdKafka::ERR__QUEUE_FULL && !give_up()) {
+    if (err == RdKafka::ERR__QUEUE_FULL && absl::Now() < give_up) {
       producer_->poll(50);
       continue;
     }
@@ -89,16 +99,29 @@ bool DeadLetterQueue::Send(RdKafka::Message& record, const EventPosition& positi
     return false;
   }
   stats_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-  LogWarning("dead-lettered ", record.topic_name(), "[", record.partition(), "]@",
-             record.offset(), ": ", error.message());
+  LogWarning("dead-lettered ", std::string(record.topic), "[", record.position.partition.partition, "]@",
+             record.position.offset, ": ", error.message());
   return true;
 }
 
 void DeadLetterQueue::Poll() { producer_->poll(0); }
 
-void DeadLetterQueue::Flush(absl::Duration timeout) {
-  producer_->flush(static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+absl::Status DeadLetterQueue::Flush(absl::Duration timeout) {
+  const RdKafka::ErrorCode err =
+      producer_->flush(static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   producer_->poll(0);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("dead-letter topic ", topic_, ": ",
+                                               producer_->outq_len(),
+                                               " dead letters not delivered within ",
+                                               absl::FormatDuration(timeout), ": ",
+                                               RdKafka::err2str(err)));
+  }
+  if (const int64_t failed = reports_->TakeFailures(); failed > 0) {
+    return absl::UnavailableError(absl::StrCat("dead-letter topic ", topic_, ": ", failed,
+                                               " dead letters refused by the broker"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace cdcjoin

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "join/change_event.h"
+#include "service/dead_letter_sink.h"
 #include "service/kafka_client.h"
 #include "service/stats.h"
 
@@ -22,11 +23,11 @@ namespace cdcjoin {
 // cdcjoin.source.offset). A dead letter counts as done only once the topic has it.
 //
 //   auto dlq = DeadLetterQueue::Create(settings, "cdcjoin.dlq", on_delivered, &stats);
-//   (*dlq)->Send(record, position, status);
+//   (*dlq)->Send(record, status);
 //   (*dlq)->Poll();   // delivery reports: on_delivered(position) for each durable dead letter
 //
 // Not thread-safe: one thread sends and polls.
-class DeadLetterQueue {
+class DeadLetterQueue final : public DeadLetterSink {
  public:
   // Runs inside Poll()/Flush() once a dead letter is durable.
   using Delivered = std::function<void(const EventPosition&)>;
@@ -35,16 +36,12 @@ class DeadLetterQueue {
   static absl::StatusOr<std::unique_ptr<DeadLetterQueue>> Create(
       std::map<std::string, std::string> settings, std::string topic, Delivered on_delivered,
       PipelineStats* stats);
-  ~DeadLetterQueue();
+  ~DeadLetterQueue() override;
 
-  // Queues a copy of `record` with `error`. While librdkafka's queue is full it serves delivery
-  // reports and retries, unless `give_up` says to stop; false when the record could not be
-  // queued (it then stays unacknowledged and comes back after a restart).
-  bool Send(RdKafka::Message& record, const EventPosition& position, const absl::Status& error,
-            const std::function<bool()>& give_up);
-  void Poll();
-  // Waits up to `timeout` for queued dead letters to be delivered.
-  void Flush(absl::Duration timeout);
+  // While librdkafka's queue is full, Send serves delivery reports and retries for up to 30 s.
+  bool Send(const ConsumedRecord& record, const absl::Status& error) override;
+  void Poll() override;
+  absl::Status Flush(absl::Duration timeout) override;
 
   DeadLetterQueue(const DeadLetterQueue&) = delete;
   DeadLetterQueue& operator=(const DeadLetterQueue&) = delete;

@@ -687,6 +687,17 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<RecordDecoder>> DebeziumDecoder::ForConfig(
+    const TableSchema* schema, const v1::Config& config) {
+  DecoderOptions options;
+  options.max_value_bytes = config.sink().max_value_bytes();
+  options.event_time_from_record_timestamp =
+      config.window().event_time() == v1::RECORD_TIMESTAMP;
+  absl::StatusOr<DebeziumDecoder> decoder = Create(schema, options);
+  if (!decoder.ok()) return decoder.status();
+  return std::unique_ptr<RecordDecoder>(std::make_unique<DebeziumDecoder>(*std::move(decoder)));
+}
+
 absl::StatusOr<DebeziumDecoder> DebeziumDecoder::Create(const TableSchema* schema,
                                                         DecoderOptions options) {
   if (schema == nullptr) return absl::InvalidArgumentError("decoder: schema is null");

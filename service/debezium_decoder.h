@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "join/change_event.h"
 #include "join/table_schema.h"
+#include "proto/cdcjoin/v1/config.pb.h"
 #include "service/record_decoder.h"
 
 namespace cdcjoin {
@@ -52,6 +53,9 @@ class DebeziumDecoder final : public RecordDecoder {
   // do not match the target's key columns in number.
   static absl::StatusOr<DebeziumDecoder> Create(const TableSchema* schema,
                                                 DecoderOptions options);
+  // With the options the configuration sets (sink.max_value_bytes, window.event_time).
+  static absl::StatusOr<std::unique_ptr<RecordDecoder>> ForConfig(const TableSchema* schema,
+                                                                   const v1::Config& config);
 
   DebeziumDecoder(DebeziumDecoder&&) noexcept;
   DebeziumDecoder& operator=(DebeziumDecoder&&) noexcept;

@@ -5,6 +5,9 @@
 // Flags live here only; everything else is configured by the one Config message.
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -14,6 +17,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "service/admin_server.h"
@@ -24,9 +29,14 @@
 #include "service/pipeline.h"
 #include "service/version.h"
 #include "storage/mysql_writer.h"
+#include "storage/target_table_check.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the text-format cdcjoin.v1.Config.");
 ABSL_FLAG(bool, check_config, false, "Validate the configuration and exit.");
+ABSL_FLAG(bool, connect, false,
+          "With --check_config: also connect to the database and check the target table (and, in "
+          "WINDOWED mode, that window.state_dir is writable). cdcjoind always does this at "
+          "start-up.");
 ABSL_FLAG(bool, version, false, "Print the version and exit.");
 ABSL_FLAG(bool, embedded_kafka, false,
           "Host librdkafka's mock cluster in this process (demos and tests) instead of "
@@ -52,6 +62,45 @@ namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
 
 void OnStopSignal(int signal) { g_stop_signal = signal; }
+
+// Whether window.state_dir can hold the windowed joiner's state: created if missing, writable.
+std::vector<std::string> StateDirProblems(const v1::Config& config) {
+  const std::string& dir = config.window().state_dir();
+  if (config.mode() != v1::WINDOWED || dir.empty()) return {};
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  const std::string probe = dir + "/.cdcjoin-write-check";
+  if (!error && std::ofstream(probe).good()) {
+    std::filesystem::remove(probe, error);
+    return {};
+  }
+  return {absl::StrCat("window.state_dir: '", dir, "' is not a writable directory",
+                       error ? absl::StrCat(" (", error.message(), ")") : "")};
+}
+
+// The checks before the first event: the target table against the config, the state directory.
+// Returns the exit code to stop with (2: the config does not fit, 1: with --check_config
+// --connect, the database cannot be asked), or 0 to go on. An unreachable database at start-up
+// is not fatal: the sink lanes retry until it answers.
+int CheckBeforeFirstEvent(const v1::Config& config, const std::string& config_path,
+                          const MySqlOptions& mysql, bool only_checking) {
+  std::vector<std::string> problems = StateDirProblems(config);
+  absl::StatusOr<std::vector<std::string>> table = CheckTargetTable(mysql, config);
+  if (table.ok()) {
+    problems.insert(problems.end(), table->begin(), table->end());
+  } else if (only_checking) {
+    std::fprintf(stderr, "cdcjoind: %s: cannot check the target table: %s\n",
+                 config_path.c_str(), std::string(table.status().message()).c_str());
+    return 1;
+  } else {
+    LogWarning("cannot check the target table now (", table.status().ToString(),
+               "); the sink retries until the database answers");
+  }
+  for (const std::string& problem : problems) {
+    std::fprintf(stderr, "cdcjoind: %s: %s\n", config_path.c_str(), problem.c_str());
+  }
+  return problems.empty() ? 0 : 2;
+}
 
 std::string ProgressLine(const Pipeline& pipeline) {
   int64_t lag = 0;
@@ -95,7 +144,8 @@ int Run() {
   }
   absl::StatusOr<std::string> password = ResolveDatabasePassword(config->target().database());
   if (!password.ok()) {
-    std::fprintf(stderr, "cdcjoind: %s\n", std::string(password.status().message()).c_str());
+    std::fprintf(stderr, "cdcjoind: %s: %s\n", config_path.c_str(),
+                 std::string(password.status().message()).c_str());
     return 2;
   }
   if (!absl::GetFlag(FLAGS_admin_address).empty()) {
@@ -110,7 +160,14 @@ int Run() {
     std::fprintf(stderr, "cdcjoind: %s\n", std::string(admin_options.status().message()).c_str());
     return 2;
   }
-  if (absl::GetFlag(FLAGS_check_config)) {
+  const MySqlOptions mysql = MySqlOptions::FromConfig(*config, *std::move(password));
+  const bool only_checking = absl::GetFlag(FLAGS_check_config);
+  if (!only_checking || absl::GetFlag(FLAGS_connect)) {
+    if (int code = CheckBeforeFirstEvent(*config, config_path, mysql, only_checking); code != 0) {
+      return code;
+    }
+  }
+  if (only_checking) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;
   }
@@ -148,7 +205,7 @@ int Run() {
   options.config = *config;
   options.bootstrap_servers = brokers;
   options.connect_writer =
-      MySqlWriter::Factory(MySqlOptions::FromConfig(*config, *std::move(password)), &*schema);
+      MySqlWriter::Factory(mysql, &*schema);
 
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGINT, OnStopSignal);
@@ -236,6 +293,13 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "cdcjoind --config=FILE [--embedded_kafka]: joins two Debezium CDC streams from Kafka "
       "into one MySQL/MariaDB table.");
+  // --help lists the flags of this file (absl's default looks for a file named after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "service/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   return cdcjoin::Run();
 }

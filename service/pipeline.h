@@ -2,6 +2,7 @@
 #define CDCJOIN_SERVICE_PIPELINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,38 +10,18 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/cdcjoin/v1/config.pb.h"
+#include "service/dead_letter_sink.h"
+#include "service/pipeline_status.h"
+#include "service/record_source.h"
 #include "service/sink_lanes.h"
 #include "service/stats.h"
 
 namespace cdcjoin {
 
-enum class PipelineState {
-  kStarting,
-  kRunning,
-  kPaused,
-  kSwitching,
-  kDegraded,
-  kStopping,
-  kStopped,
-};
-
-const char* PipelineStateName(PipelineState state);
-
-// Progress of one assigned partition.
-struct PartitionStatus {
-  std::string topic;
-  int source = 0;
-  int32_t partition = 0;
-  int64_t consumed = -1;        // Next offset to consume; -1 before the first record.
-  int64_t committed = -1;       // Last committed offset (everything below it is durable).
-  int64_t high_watermark = -1;  // From the last fetch; -1 when unknown.
-  int64_t lag = 0;              // high_watermark - committed: what is not yet durable.
-  bool data_loss = false;       // The committed offset fell out of retention: stopped.
-};
-
-// The process's data path: one consumer subscribed to both source topics, decoding, the
-// configured joiner, the sink lanes, the dead-letter producer, and offset commits that never pass
-// an event whose effect is not durable.
+// The process's data path, a short loop on one thread: records from the source (KafkaSource, the
+// only owner of the consumer), decoded (or dead-lettered), handed to the stage of the current
+// mode (service/stage.h), whose commands the sink lanes apply; offsets committed only as far as
+// the stage reports them durable.
 //
 //   auto pipeline = Pipeline::Start({config, brokers, connect});
 //   ... pipeline->Partitions(), pipeline->stats() ...
@@ -56,7 +37,20 @@ class Pipeline {
     SinkLanes::WriterFactory connect_writer;
   };
 
+  // Consumes from Kafka (options.bootstrap_servers) and dead-letters to its dead-letter topic.
   static absl::StatusOr<std::unique_ptr<Pipeline>> Start(Options options);
+
+  // The parts that face Kafka, replaceable (tests drive the loop with scripted ones). Each is
+  // built by the pipeline, given the counters it reports into.
+  struct Connectors {
+    std::function<absl::StatusOr<std::unique_ptr<RecordSource>>(PipelineStats* stats)> source;
+    // `on_delivered` must be called once a dead letter is delivered.
+    std::function<absl::StatusOr<std::unique_ptr<DeadLetterSink>>(
+        PipelineStats* stats, std::function<void(const EventPosition&)> on_delivered)>
+        dead_letters;
+  };
+  static absl::StatusOr<std::unique_ptr<Pipeline>> StartWith(Options options,
+                                                             Connectors connectors);
   virtual ~Pipeline() = default;
 
   // Stops consuming, waits up to `timeout` for what was consumed to be applied, commits, leaves

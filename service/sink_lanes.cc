@@ -9,6 +9,18 @@
 
 namespace cdcjoin {
 
+SinkLanesOptions SinkLanesOptions::FromConfig(const v1::SinkConfig& sink) {
+  SinkLanesOptions options;
+  options.lanes = sink.lanes();
+  options.batch_rows = sink.batch_rows();
+  options.linger = absl::Milliseconds(sink.linger_ms());
+  options.queue_capacity = sink.queue_capacity();
+  options.max_attempts = sink.retry().max_attempts();
+  options.initial_backoff = absl::Milliseconds(sink.retry().initial_backoff_ms());
+  options.max_backoff = absl::Milliseconds(sink.retry().max_backoff_ms());
+  return options;
+}
+
 class SinkLanes::Impl {
  public:
   Impl(const SinkLanesOptions& options, WriterFactory connect, AppliedCallback on_applied,

@@ -12,6 +12,7 @@
 #include "absl/types/span.h"
 #include "join/row_command.h"
 #include "join/row_writer.h"
+#include "proto/cdcjoin/v1/config.pb.h"
 #include "service/stats.h"
 
 namespace cdcjoin {
@@ -30,6 +31,8 @@ struct SinkLanesOptions {
   // Exponential backoff with jitter between attempts. Defaults: 20 ms, 2 s.
   absl::Duration initial_backoff = absl::Milliseconds(20);
   absl::Duration max_backoff = absl::Seconds(2);
+
+  static SinkLanesOptions FromConfig(const v1::SinkConfig& sink);
 };
 
 // The state of one lane, for status and health.

@@ -58,4 +58,25 @@ std::string PipelineStats::LastError(absl::Time* when) const {
   return last_error_;
 }
 
+void PipelineStats::CountDecoded(DecodeOutcome outcome, char op) {
+  std::atomic<int64_t>* counter = &events_update;
+  switch (outcome) {
+    case DecodeOutcome::kTombstone:
+      counter = &tombstones;
+      break;
+    case DecodeOutcome::kSkippedOp:
+      counter = &skipped_ops;
+      break;
+    case DecodeOutcome::kSkippedNull:
+      counter = &skipped_nulls;
+      break;
+    case DecodeOutcome::kEvent:
+      if (op == 'c') counter = &events_create;
+      if (op == 'r') counter = &events_read;
+      if (op == 'd') counter = &events_delete;
+      break;
+  }
+  counter->fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace cdcjoin

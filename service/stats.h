@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/record_decoder.h"
 
 namespace cdcjoin {
 
@@ -53,6 +54,9 @@ struct PipelineStats {
   std::atomic<int64_t> offset_commits{0};
   std::atomic<int64_t> data_loss_partitions{0};
   LatencyHistogram sink_latency;
+
+  // Counts a decoded record by what it turned into (and, for an event, its Debezium op).
+  void CountDecoded(DecodeOutcome outcome, char op);
 
   // Every record consumed from the source topics, whatever became of it.
   int64_t EventsConsumed() const;

@@ -42,8 +42,6 @@ std::string Quote(const std::string& identifier) {
   return quoted;
 }
 
-int CeilSeconds(int ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
-
 const char* KindName(RowCommandKind kind) {
   switch (kind) {
     case RowCommandKind::kUpsert:
@@ -142,32 +140,11 @@ class MySqlWriter::Impl {
 
   absl::Status Open() {
     DropConnection();
-    sql::ConnectOptionsMap properties;
-    properties["hostName"] = sql::SQLString(options_.host);
-    properties["port"] = options_.port;
-    properties["userName"] = sql::SQLString(options_.user);
-    properties["password"] = sql::SQLString(options_.password);
-    if (!options_.database.empty()) properties["schema"] = sql::SQLString(options_.database);
-    properties["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
-    // Reconnecting silently inside a transaction would lose its first half: never.
-    properties["OPT_RECONNECT"] = false;
-    if (options_.connect_timeout_ms > 0) {
-      properties["OPT_CONNECT_TIMEOUT"] = CeilSeconds(options_.connect_timeout_ms);
-    }
-    if (options_.read_write_timeout_ms > 0) {
-      properties["OPT_READ_TIMEOUT"] = CeilSeconds(options_.read_write_timeout_ms);
-      properties["OPT_WRITE_TIMEOUT"] = CeilSeconds(options_.read_write_timeout_ms);
-    }
     const std::string where = absl::StrCat("connect to ", options_.host, ":", options_.port);
+    absl::StatusOr<std::unique_ptr<sql::Connection>> opened = OpenMySqlConnection(options_);
+    if (!opened.ok()) return opened.status();
+    std::unique_ptr<sql::Connection> connection = *std::move(opened);
     try {
-      std::unique_ptr<sql::Connection> connection;
-      {
-        // The client library's one-time initialisation is not thread-safe: lanes connecting
-        // at the same moment must take turns.
-        static absl::Mutex connect_mu(absl::kConstInit);
-        absl::MutexLock lock(&connect_mu);
-        connection.reset(sql::mysql::get_mysql_driver_instance()->connect(properties));
-      }
       connection->setAutoCommit(false);
       if (options_.read_committed) {
         connection->setTransactionIsolation(sql::TRANSACTION_READ_COMMITTED);
@@ -328,19 +305,6 @@ absl::Status MySqlWriter::Apply(const std::vector<RowCommand>& commands) {
 }
 
 MySqlWriterStats MySqlWriter::Stats() const { return impl_->Stats(); }
-
-MySqlOptions MySqlOptions::FromConfig(const v1::Config& config, std::string password) {
-  const v1::DatabaseConfig& database = config.target().database();
-  MySqlOptions options;
-  options.host = database.host();
-  options.port = database.port();
-  options.user = database.user();
-  options.password = std::move(password);
-  options.database = database.database();
-  options.connect_timeout_ms = database.connect_timeout_ms();
-  options.max_rows_per_statement = config.sink().batch_rows();
-  return options;
-}
 
 std::function<absl::StatusOr<std::unique_ptr<RowWriter>>()> MySqlWriter::Factory(
     MySqlOptions options, const TableSchema* schema) {

@@ -22,47 +22,9 @@
 #include "join/row_writer.h"
 #include "join/table_schema.h"
 #include "proto/cdcjoin/v1/config.pb.h"
+#include "storage/mysql_connection.h"
 
 namespace cdcjoin {
-
-struct MySqlOptions {
-  // Default: "127.0.0.1".
-  std::string host = "127.0.0.1";
-  // Default: 3306.
-  int port = 3306;
-  // Default: "root".
-  std::string user = "root";
-  // Default: "" (no password).
-  std::string password;
-  // The schema holding the target table. Default: "" (none selected; the table name must then
-  // resolve on its own, which it rarely does).
-  std::string database;
-  // Connecting gives up after this long (the connector counts whole seconds, rounded up).
-  // Default: 10000.
-  int connect_timeout_ms = 10000;
-  // Reading or writing one packet gives up after this long and the connection counts as lost
-  // (2013, retriable). Must exceed the lock wait timeout, or lock waits turn into reconnects.
-  // The connector counts whole seconds, rounded up. Default: 0 (wait forever).
-  int read_write_timeout_ms = 0;
-  // Rows per multi-row statement at most; also capped so a statement binds at most 65,535
-  // parameters. Default: 500 (PLATFORM.md: ~10x the rows/s of one-row statements here).
-  size_t max_rows_per_statement = 500;
-  // When > 0, `SET SESSION innodb_lock_wait_timeout` to this after every connect (tests lower it
-  // to see 1205 quickly). Default: 0 (the server's setting, 50 s out of the box).
-  int lock_wait_timeout_s = 0;
-  // READ COMMITTED instead of the server's REPEATABLE READ for the writer's transactions: the
-  // writer never reads, and READ COMMITTED takes no gap locks, so concurrent lanes inserting
-  // neighbouring new keys cannot deadlock on gaps. Default: true.
-  bool read_committed = true;
-  // Prepared statements kept per connection, keyed by statement shape and row count; the whole
-  // cache is dropped when it would grow past this (the server caps prepared statements at
-  // max_prepared_stmt_count, 16,382 by default, for all connections together). Default: 64.
-  size_t max_cached_statements = 64;
-
-  // The target database of `config` (defaults applied), one statement per sink batch at most.
-  // The password comes from the caller: the config only says where to find it.
-  static MySqlOptions FromConfig(const v1::Config& config, std::string password);
-};
 
 // Counters since Connect, for status pages and benchmarks.
 struct MySqlWriterStats {

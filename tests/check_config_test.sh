@@ -68,6 +68,20 @@ expect admin_bad_address 2 "admin.listen_address" \
 expect metrics_bad_address 2 "metrics.listen_address" \
   "$valid metrics { listen_address: \"9464\" }" CDCJOIN_MYSQL_PASSWORD=x
 expect syntax_error 2 "line " "$valid }" CDCJOIN_MYSQL_PASSWORD=x
+# The password's error names the file like every other config error.
+expect password_error_names_file 2 \
+  "password_error_names_file.textproto: target.database.password_env" "$valid"
+# A column written by two sources without `shared` is a typo until proven otherwise.
+expect unshared_column 2 \
+  "sources[1].columns[0].to: 'dateCreated' is also written by sources[0].columns[1]" \
+  "${valid//to: \"currentNickname\"/to: \"dateCreated\"}" CDCJOIN_MYSQL_PASSWORD=x
+expect out_of_range 2 "sink.linger_ms: must be in [0, 60000], got 2147483647" \
+  "${valid//linger_ms: 5/linger_ms: 2147483647}" CDCJOIN_MYSQL_PASSWORD=x
+# --help prints the usage and the flags.
+code=0
+"$cdcjoind" --help >help.out 2>&1 || code=$?
+grep -q -- "--config" help.out || fail "--help (exit $code) lists no --config flag: $(head -5 help.out)"
+grep -q "cdcjoind --config=FILE" help.out || fail "--help prints no usage: $(head -5 help.out)"
 
 code=0
 "$cdcjoind" --check_config >no_config.out 2>&1 || code=$?
@@ -100,6 +114,57 @@ else
   else
     echo "ok: running daemon rejected by the database; no secret in its log"
   fi
+fi
+
+# --check_config --connect: the target table against the config, before any event.
+if [ -n "${CDCJOIN_MYSQL_PORT:-}" ]; then
+  db="check_config_$$"
+  sql() {
+    /usr/bin/mariadb -h "${CDCJOIN_MYSQL_HOST:-127.0.0.1}" -P "$CDCJOIN_MYSQL_PORT" \
+      -u "${CDCJOIN_MYSQL_USER:-root}" -e "$1"
+  }
+  sql "CREATE DATABASE $db; CREATE TABLE $db.Nickname (userId BIGINT NOT NULL PRIMARY KEY,
+       maskingName VARCHAR(100) NULL, currentNickname VARCHAR(100) NULL,
+       dateCreated DATETIME(6) NULL); CREATE TABLE $db.Typo (userId BIGINT NOT NULL PRIMARY KEY,
+       maskingName VARCHAR(100) NULL, currentNickame VARCHAR(100) NULL, dateCreated INT NULL);
+       CREATE TABLE $db.NoKey (userId BIGINT NOT NULL, maskingName VARCHAR(100) NULL,
+       currentNickname VARCHAR(100) NULL, dateCreated DATETIME NULL)"
+  connect_config="${valid//port: 3306/port: $CDCJOIN_MYSQL_PORT}"
+  connect_config="${connect_config//host: \"127.0.0.1\"/host: \"${CDCJOIN_MYSQL_HOST:-127.0.0.1}\"}"
+  connect_config="${connect_config//database: \"cdcjoin_demo\"/database: \"$db\"}"
+  connect_config="${connect_config//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/}"
+  connect() {
+    local name=$1 want_code=$2 text=$3
+    printf '%s\n' "$text" >"$name.textproto"
+    local code=0
+    "$cdcjoind" --config="$name.textproto" --check_config --connect >"$name.out" 2>"$name.err" ||
+      code=$?
+    [ "$code" = "$want_code" ] || fail "$name: exit $code, want $want_code: $(cat "$name.err")"
+  }
+  connect connect_ok 0 "$connect_config"
+  grep -q ": ok$" connect_ok.out || fail "connect_ok: stdout lacks ': ok': $(cat connect_ok.out)"
+  connect connect_typo 2 "${connect_config//table: \"Nickname\"/table: \"Typo\"}"
+  grep -qF "sources[1].columns[0].to: column 'currentNickname' is not in $db.Typo (did you mean 'currentNickame'?)" \
+    connect_typo.err || fail "connect_typo: the misspelt column is not named: $(cat connect_typo.err)"
+  grep -qF "sources[0].columns[1].type: TIMESTAMP_MILLIS does not fit column 'dateCreated' of type int" \
+    connect_typo.err || fail "connect_typo: the wrong type is not named: $(cat connect_typo.err)"
+  [ "$(grep -c "" connect_typo.err)" = 2 ] || fail "connect_typo: want one line per problem: $(cat connect_typo.err)"
+  connect connect_no_table 2 "${connect_config//table: \"Nickname\"/table: \"Nope\"}"
+  grep -qF "target.table: table $db.Nope does not exist" connect_no_table.err ||
+    fail "connect_no_table: $(cat connect_no_table.err)"
+  connect connect_no_key 2 "${connect_config//table: \"Nickname\"/table: \"NoKey\"}"
+  grep -qF "target.key_columns: [userId] but the primary key of $db.NoKey is []" \
+    connect_no_key.err || fail "connect_no_key: $(cat connect_no_key.err)"
+  connect connect_unreachable 1 "${connect_config//port: $CDCJOIN_MYSQL_PORT/port: 1}"
+  grep -qF "cannot check the target table" connect_unreachable.err ||
+    fail "connect_unreachable: $(cat connect_unreachable.err)"
+  # cdcjoind itself refuses to start on a table that does not fit, before consuming anything.
+  code=0
+  "$cdcjoind" --config=connect_typo.textproto --embedded_kafka >start_typo.log 2>&1 || code=$?
+  [ "$code" = 2 ] || fail "start on a mistyped table: exit $code, want 2: $(tail -3 start_typo.log)"
+  grep -qF "currentNickname" start_typo.log || fail "start_typo: $(tail -3 start_typo.log)"
+  sql "DROP DATABASE $db"
+  echo "ok: --check_config --connect names each problem of the target table"
 fi
 
 [ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }

@@ -222,7 +222,7 @@ std::string SeedConfigText(const std::string& brokers, const std::string& mysql_
       name: "user"
       topic: "cdc.azar.User"
       key_fields: "id"
-      columns { from: "simpleName" to: "maskingName" skip_event_if_null: true }
+      columns { from: "simpleName" to: "maskingName" skip_event_if_null: true shared: true }
       columns { from: "dateCreated" to: "dateCreated" type: TIMESTAMP_MILLIS }
       on_delete: IGNORE
     }
@@ -231,7 +231,7 @@ std::string SeedConfigText(const std::string& brokers, const std::string& mysql_
       topic: "cdc.azar.UserExtData"
       key_fields: "userId"
       columns { from: "originalName" to: "currentNickname" }
-      columns { from: "originalName" to: "maskingName" insert_only: true }
+      columns { from: "originalName" to: "maskingName" insert_only: true shared: true }
       on_delete: CLEAR_COLUMNS
     }
     sink { lanes: 4 batch_rows: 500 linger_ms: 5 }

@@ -1,0 +1,29 @@
+#ifndef CDCJOIN_SERVICE_DEAD_LETTER_SINK_H_
+#define CDCJOIN_SERVICE_DEAD_LETTER_SINK_H_
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "service/record_source.h"
+
+namespace cdcjoin {
+
+// Where records go that cannot be applied, so the stream goes on and nothing is lost. A dead
+// letter counts as done (its offset may be committed past) only once it is delivered: the
+// implementation reports that through the callback it was created with.
+// DeadLetterQueue (service/dead_letter_queue.h) writes them to a Kafka topic.
+class DeadLetterSink {
+ public:
+  virtual ~DeadLetterSink() = default;
+  // Queues a copy of `record` with `error`. False when it could not be queued: the record then
+  // stays unacknowledged, and the caller must not go past it.
+  virtual bool Send(const ConsumedRecord& record, const absl::Status& error) = 0;
+  // Serves delivery reports.
+  virtual void Poll() = 0;
+  // Waits up to `timeout` until everything queued is delivered; Unavailable when something was
+  // not (still queued, or refused by the broker).
+  virtual absl::Status Flush(absl::Duration timeout) = 0;
+};
+
+}  // namespace cdcjoin
+
+#endif  // CDCJOIN_SERVICE_DEAD_LETTER_SINK_H_

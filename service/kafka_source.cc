@@ -1,0 +1,487 @@
+#include "service/kafka_source.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "service/kafka_client.h"
+#include "service/logging.h"
+
+namespace cdcjoin {
+namespace {
+
+// How often, and how patiently, the brokers are asked for the watermarks of paused partitions.
+constexpr absl::Duration kWatermarkQueryInterval = absl::Seconds(1);
+constexpr int kWatermarkQueryTimeoutMs = 2000;
+constexpr int kCommittedQueryTimeoutMs = 10000;
+
+using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
+
+// Owns the TopicPartition pointers librdkafka's C++ API hands out.
+struct TopicPartitionList {
+  TopicPartitions items;
+  ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
+};
+
+void DeleteMessage(const void* message) {
+  delete static_cast<const RdKafka::Message*>(message);
+}
+
+}  // namespace
+
+class KafkaSource::Impl final : public RdKafka::RebalanceCb {
+ public:
+  explicit Impl(Options options)
+      : options_(std::move(options)), kafka_events_(options_.stats) {}
+
+  ~Impl() override {
+    stop_watermarks_.store(true);
+    if (watermark_thread_.joinable()) watermark_thread_.join();
+  }
+
+  absl::Status Create() {
+    std::map<std::string, std::string> settings =
+        BaseKafkaSettings(options_.kafka, options_.bootstrap_servers);
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> watermark_conf = MakeKafkaConf(settings);
+    if (!watermark_conf.ok()) return watermark_conf.status();
+    std::string error;
+    (*watermark_conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
+    watermark_client_.reset(RdKafka::Producer::create(watermark_conf->get(), error));
+    if (watermark_client_ == nullptr) {
+      return absl::InternalError(absl::StrCat("kafka watermark client: ", error));
+    }
+
+    settings["group.id"] = options_.kafka.group_id();
+    settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
+    // Offsets are committed by hand, only up to what the pipeline reports durable.
+    settings["enable.auto.commit"] = "false";
+    settings["enable.auto.offset.store"] = "false";
+    // An out-of-range offset means retention overtook us: data loss, never silently reset.
+    settings["auto.offset.reset"] = "error";
+    // Range assignment over one subscription to every topic keeps partition p of all topics on
+    // one instance (co-partitioning, which the windowed joiner needs).
+    settings.emplace("partition.assignment.strategy", "range");
+    absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
+    if (!conf.ok()) return conf.status();
+    (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
+    (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
+    if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
+    return absl::OkStatus();
+  }
+
+  absl::Status Start(PartitionListener* listener) {
+    listener_ = listener;
+    RdKafka::ErrorCode err = consumer_->subscribe(options_.topics);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("kafka subscribe ",
+                                                 absl::StrJoin(options_.topics, ","), ": ",
+                                                 RdKafka::err2str(err)));
+    }
+    LogInfo("consuming ", absl::StrJoin(options_.topics, ", "), " as group ",
+            options_.kafka.group_id(), " from ", options_.bootstrap_servers);
+    watermark_thread_ = std::thread([this] { QueryWatermarks(); });
+    return absl::OkStatus();
+  }
+
+  std::vector<ConsumedRecord> Poll(absl::Duration timeout, size_t max) {
+    std::vector<ConsumedRecord> out;
+    while (!held_.empty() && out.size() < max) {
+      out.push_back(std::move(held_.front()));
+      held_.pop_front();
+    }
+    // Block for the first record only; then take what is already fetched.
+    int timeout_ms = out.empty() ? static_cast<int>(absl::ToInt64Milliseconds(timeout)) : 0;
+    do {
+      std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout_ms));
+      timeout_ms = 0;
+      if (message == nullptr || message->err() == RdKafka::ERR__TIMED_OUT) break;
+      std::optional<ConsumedRecord> record = Accept(std::move(message));
+      if (!record.has_value()) continue;
+      if (out.size() < max) {
+        out.push_back(*std::move(record));
+      } else {
+        held_.push_back(*std::move(record));
+      }
+    } while (out.size() < max);
+    return out;
+  }
+
+  void Commit(const std::map<SourcePartition, int64_t>& offsets) {
+    TopicPartitionList list;
+    for (const auto& [partition, offset] : offsets) {
+      auto it = committed_.find(partition);
+      if (it == committed_.end() || offset < 0 || offset <= it->second) continue;
+      list.items.push_back(
+          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
+    }
+    if (!list.items.empty()) {
+      RdKafka::ErrorCode err = consumer_->commitSync(list.items);
+      if (err != RdKafka::ERR_NO_ERROR) {
+        // Nothing is lost: the next commit covers these offsets too.
+        LogWarning("kafka commit: ", RdKafka::err2str(err));
+        options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
+      } else {
+        for (RdKafka::TopicPartition* tp : list.items) {
+          if (tp->err() != RdKafka::ERR_NO_ERROR) {
+            LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
+                       RdKafka::err2str(tp->err()));
+            continue;
+          }
+          committed_[ToSourcePartition(*tp)] = tp->offset();
+        }
+        options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    RefreshStatus();
+  }
+
+  void SetPaused(PauseReason reason, bool paused) {
+    const bool was_paused = !pause_reasons_.empty();
+    if (paused) {
+      pause_reasons_.insert(reason);
+    } else {
+      pause_reasons_.erase(reason);
+    }
+    const bool is_paused = !pause_reasons_.empty();
+    // Backpressure comes and goes with the sink; the backlog only goes stale in longer stops.
+    paused_for_status_.store(pause_reasons_.count(PauseReason::kOperator) > 0 ||
+                             pause_reasons_.count(PauseReason::kHold) > 0);
+    if (is_paused == was_paused) return;
+    TopicPartitionList assignment;
+    consumer_->assignment(assignment.items);
+    if (is_paused) {
+      consumer_->pause(assignment.items);
+      return;
+    }
+    // Partitions stopped for data loss stay stopped.
+    TopicPartitions resumable;
+    for (RdKafka::TopicPartition* tp : assignment.items) {
+      if (data_loss_.count(ToSourcePartition(*tp)) == 0) resumable.push_back(tp);
+    }
+    consumer_->resume(resumable);
+  }
+
+  bool FullyFetched(const SourcePartition& partition, int64_t next_offset) const {
+    int64_t low = -1;
+    int64_t high = -1;
+    if (consumer_->get_watermark_offsets(Topic(partition), partition.partition, &low, &high) !=
+            RdKafka::ERR_NO_ERROR ||
+        high < 0) {
+      return false;
+    }
+    return high == 0 || next_offset >= high;
+  }
+
+  void Close() {
+    closing_ = true;
+    consumer_->close();
+    stop_watermarks_.store(true);
+    if (watermark_thread_.joinable()) watermark_thread_.join();
+  }
+
+  std::vector<SourcePartitionStatus> Status() const {
+    absl::MutexLock lock(&status_mu_);
+    return status_;
+  }
+  bool Assigned() const { return assigned_.load(); }
+  bool DataLoss() const { return data_loss_count_.load() > 0; }
+
+  // RdKafka::RebalanceCb: runs inside consume() and close(), on the polling thread.
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    TopicPartitions& partitions) override {
+    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      OnAssign(partitions);
+      RdKafka::Error* error = nullptr;
+      if (cooperative) {
+        error = consumer->incremental_assign(partitions);
+      } else {
+        consumer->assign(partitions);
+      }
+      if (error != nullptr) {
+        LogError("kafka assign: ", error->str());
+        delete error;
+      }
+      assigned_.store(true);
+      // What is newly assigned stands still while anything pauses consumption.
+      if (!pause_reasons_.empty()) consumer->pause(partitions);
+    } else {
+      OnRevoke(partitions, /*lost=*/consumer->assignment_lost());
+      if (cooperative) {
+        RdKafka::Error* error = consumer->incremental_unassign(partitions);
+        if (error != nullptr) {
+          LogError("kafka unassign: ", error->str());
+          delete error;
+        }
+      } else {
+        consumer->unassign();
+        assigned_.store(false);
+      }
+    }
+    RefreshStatus();
+  }
+
+ private:
+  const std::string& Topic(const SourcePartition& partition) const {
+    return options_.topics[static_cast<size_t>(partition.source)];
+  }
+
+  int SourceOfTopic(const std::string& topic) const {
+    for (size_t i = 0; i < options_.topics.size(); ++i) {
+      if (options_.topics[i] == topic) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  SourcePartition ToSourcePartition(const RdKafka::TopicPartition& tp) const {
+    return SourcePartition{SourceOfTopic(tp.topic()), tp.partition()};
+  }
+
+  // A consumed message as a record, or nullopt for an event of the consumer (EOF, error).
+  std::optional<ConsumedRecord> Accept(std::unique_ptr<RdKafka::Message> message) {
+    switch (message->err()) {
+      case RdKafka::ERR_NO_ERROR:
+        break;
+      case RdKafka::ERR__PARTITION_EOF:
+        return std::nullopt;
+      case RdKafka::ERR__AUTO_OFFSET_RESET:
+      case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
+        OnDataLoss(*message);
+        return std::nullopt;
+      default:
+        LogWarning("kafka consume: ", message->errstr());
+        return std::nullopt;
+    }
+    const int source = SourceOfTopic(message->topic_name());
+    if (source < 0) return std::nullopt;
+    ConsumedRecord record;
+    record.position = EventPosition{SourcePartition{source, message->partition()},
+                                    message->offset()};
+    record.topic = Topic(record.position.partition);
+    if (message->key_pointer() != nullptr) {
+      record.key = std::string_view(static_cast<const char*>(message->key_pointer()),
+                                    message->key_len());
+    }
+    if (message->payload() != nullptr) {
+      record.value = std::string_view(static_cast<const char*>(message->payload()),
+                                      message->len());
+    }
+    record.timestamp_ms = message->timestamp().timestamp;
+    if (RdKafka::Headers* headers = message->headers(); headers != nullptr) {
+      for (const RdKafka::Headers::Header& header : headers->get_all()) {
+        record.headers.emplace_back(
+            header.key(), header.value() == nullptr
+                              ? std::string()
+                              : std::string(static_cast<const char*>(header.value()),
+                                            header.value_size()));
+      }
+    }
+    record.bytes = std::shared_ptr<const void>(message.release(), DeleteMessage);
+    return record;
+  }
+
+  void OnDataLoss(RdKafka::Message& message) {
+    const SourcePartition sp{SourceOfTopic(message.topic_name()), message.partition()};
+    if (sp.source < 0 || !data_loss_.insert(sp).second) return;
+    const std::string error = absl::StrCat(
+        "DATA LOSS: ", message.topic_name(), "[", message.partition(),
+        "]: the committed offset is out of range (retention overtook the consumer): ",
+        message.errstr(),
+        ". The partition is stopped and will not be reset automatically; an operator must decide "
+        "(re-snapshot the source, or reset the group's offset deliberately) and restart.");
+    LogError(error);
+    options_.stats->RecordError(error);
+    options_.stats->data_loss_partitions.fetch_add(1, std::memory_order_relaxed);
+    data_loss_count_.store(static_cast<int>(data_loss_.size()));
+    TopicPartitionList list;
+    list.items.push_back(
+        RdKafka::TopicPartition::create(message.topic_name(), message.partition()));
+    consumer_->pause(list.items);
+    RefreshStatus();
+  }
+
+  void OnAssign(TopicPartitions& partitions) {
+    RdKafka::ErrorCode err = consumer_->committed(partitions, kCommittedQueryTimeoutMs);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      LogWarning("kafka committed offsets: ", RdKafka::err2str(err),
+                 "; partitions without them start per kafka.start_from");
+    }
+    std::vector<AssignedPartition> assigned;
+    for (RdKafka::TopicPartition* tp : partitions) {
+      AssignedPartition partition;
+      partition.partition = ToSourcePartition(*tp);
+      // librdkafka says "none" with a logical offset (-1001); we say -1.
+      partition.committed = tp->offset() >= 0 ? tp->offset() : -1;
+      partition.start = partition.committed;
+      assigned.push_back(partition);
+    }
+    listener_->OnAssigned(assigned);
+    const bool from_latest = options_.kafka.start_from() == v1::LATEST;
+    std::vector<std::string> described;
+    for (size_t i = 0; i < partitions.size(); ++i) {
+      RdKafka::TopicPartition* tp = partitions[i];
+      const AssignedPartition& partition = assigned[i];
+      tp->set_offset(partition.start >= 0 ? partition.start
+                     : from_latest        ? RdKafka::Topic::OFFSET_END
+                                          : RdKafka::Topic::OFFSET_BEGINNING);
+      committed_[partition.partition] = partition.committed;
+      if (data_loss_.erase(partition.partition) > 0) {
+        data_loss_count_.store(static_cast<int>(data_loss_.size()));
+      }
+      described.push_back(absl::StrCat(
+          tp->topic(), "[", tp->partition(), "]@",
+          partition.start >= 0 ? absl::StrCat(partition.start)
+                               : (from_latest ? "latest" : "earliest")));
+    }
+    LogInfo("assigned ", partitions.size(), " partitions: ", absl::StrJoin(described, " "));
+  }
+
+  void OnRevoke(TopicPartitions& partitions, bool lost) {
+    std::vector<SourcePartition> gone;
+    std::set<SourcePartition> gone_set;
+    for (RdKafka::TopicPartition* tp : partitions) {
+      gone.push_back(ToSourcePartition(*tp));
+      gone_set.insert(gone.back());
+    }
+    std::deque<ConsumedRecord> kept;
+    for (ConsumedRecord& record : held_) {
+      if (gone_set.count(record.position.partition) == 0) kept.push_back(std::move(record));
+    }
+    held_ = std::move(kept);
+    if (lost) {
+      LogWarning("lost ", partitions.size(),
+                 " partitions (another member owns them now): dropping what they fed us");
+      listener_->OnLost(gone);
+    } else {
+      LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first");
+      Commit(listener_->OnRevoked(gone));
+    }
+    // Leaving the group on close revokes everything: the last status stays for the report.
+    if (closing_) return;
+    for (const SourcePartition& partition : gone) committed_.erase(partition);
+  }
+
+  // The status snapshot for other threads. A paused partition is not fetched, so its cached
+  // watermarks go stale and its lag would read as zero while the backlog grows: then what the
+  // broker said last counts (QueryWatermarks).
+  void RefreshStatus() {
+    std::map<SourcePartition, int64_t> queried;
+    {
+      absl::MutexLock lock(&queried_mu_);
+      queried = queried_high_;
+    }
+    const bool paused = !pause_reasons_.empty();
+    std::vector<SourcePartitionStatus> statuses;
+    for (const auto& [partition, committed] : committed_) {
+      SourcePartitionStatus status;
+      status.partition = partition;
+      status.topic = Topic(partition);
+      status.committed = committed;
+      status.data_loss = data_loss_.count(partition) > 0;
+      int64_t low = -1;
+      int64_t high = -1;
+      if (consumer_->get_watermark_offsets(status.topic, partition.partition, &low, &high) ==
+          RdKafka::ERR_NO_ERROR) {
+        status.low_watermark = low;
+        status.high_watermark = high;
+      }
+      if (paused || status.data_loss) {
+        if (auto it = queried.find(partition); it != queried.end()) {
+          status.high_watermark = std::max(status.high_watermark, it->second);
+        }
+      }
+      statuses.push_back(std::move(status));
+    }
+    absl::MutexLock lock(&status_mu_);
+    status_ = std::move(statuses);
+  }
+
+  // While consumption is paused nothing is fetched: this thread asks the brokers (through a
+  // client of its own, off the polling thread: each query is a round trip) so status keeps
+  // showing the backlog.
+  void QueryWatermarks() {
+    while (!stop_watermarks_.load()) {
+      absl::SleepFor(kWatermarkQueryInterval);
+      std::vector<SourcePartitionStatus> statuses = Status();
+      bool any_stopped = false;
+      for (const SourcePartitionStatus& status : statuses) any_stopped |= status.data_loss;
+      if (!paused_for_status_.load() && !any_stopped) continue;
+      std::map<SourcePartition, int64_t> highs;
+      for (const SourcePartitionStatus& status : statuses) {
+        int64_t low = -1;
+        int64_t high = -1;
+        if (watermark_client_->query_watermark_offsets(status.topic, status.partition.partition,
+                                                       &low, &high, kWatermarkQueryTimeoutMs) ==
+            RdKafka::ERR_NO_ERROR) {
+          highs[status.partition] = high;
+        }
+        if (stop_watermarks_.load()) return;
+      }
+      absl::MutexLock lock(&queried_mu_);
+      queried_high_ = std::move(highs);
+    }
+  }
+
+  const Options options_;
+  KafkaEventLogger kafka_events_;
+  PartitionListener* listener_ = nullptr;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<RdKafka::Producer> watermark_client_;  // QueryWatermarks thread.
+
+  // Polling thread only (the rebalance callback runs inside its consume and close calls).
+  std::deque<ConsumedRecord> held_;
+  std::map<SourcePartition, int64_t> committed_;  // Every assigned partition.
+  std::set<SourcePartition> data_loss_;
+  std::set<PauseReason> pause_reasons_;
+  bool closing_ = false;
+
+  std::atomic<bool> assigned_{false};
+  std::atomic<int> data_loss_count_{0};
+  // Whether the operator or a hold stopped consumption: then watermarks are queried.
+  std::atomic<bool> paused_for_status_{false};
+
+  mutable absl::Mutex status_mu_;
+  std::vector<SourcePartitionStatus> status_ ABSL_GUARDED_BY(status_mu_);
+
+  absl::Mutex queried_mu_;
+  std::map<SourcePartition, int64_t> queried_high_ ABSL_GUARDED_BY(queried_mu_);
+  std::atomic<bool> stop_watermarks_{false};
+  std::thread watermark_thread_;
+};
+
+KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KafkaSource::~KafkaSource() = default;
+
+absl::StatusOr<std::unique_ptr<KafkaSource>> KafkaSource::Create(Options options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (absl::Status s = impl->Create(); !s.ok()) return s;
+  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(impl)));
+}
+
+absl::Status KafkaSource::Start(PartitionListener* listener) { return impl_->Start(listener); }
+std::vector<ConsumedRecord> KafkaSource::Poll(absl::Duration timeout, size_t max) {
+  return impl_->Poll(timeout, max);
+}
+void KafkaSource::Commit(const std::map<SourcePartition, int64_t>& offsets) {
+  impl_->Commit(offsets);
+}
+void KafkaSource::SetPaused(PauseReason reason, bool paused) {
+  impl_->SetPaused(reason, paused);
+}
+bool KafkaSource::FullyFetched(const SourcePartition& partition, int64_t next_offset) const {
+  return impl_->FullyFetched(partition, next_offset);
+}
+void KafkaSource::Close() { impl_->Close(); }
+std::vector<SourcePartitionStatus> KafkaSource::Status() const { return impl_->Status(); }
+bool KafkaSource::Assigned() const { return impl_->Assigned(); }
+bool KafkaSource::DataLoss() const { return impl_->DataLoss(); }
+
+}  // namespace cdcjoin

@@ -1,0 +1,100 @@
+#include "service/windowed_mode_stage.h"
+
+#include <set>
+
+#include "absl/time/clock.h"
+#include "storage/rocksdb_window_store.h"
+
+namespace cdcjoin {
+namespace {
+
+int64_t NowMillis() { return absl::ToUnixMillis(absl::Now()); }
+
+}  // namespace
+
+absl::StatusOr<WindowState> OpenWindowState(const v1::WindowConfig& config,
+                                            const TableSchema& schema) {
+  WindowState state;
+  if (config.state_dir().empty()) return state;
+  absl::StatusOr<std::unique_ptr<RocksDbWindowStore>> store =
+      RocksDbWindowStore::Open(config.state_dir(), RocksDbWindowStoreOptions::FromConfig(config));
+  if (!store.ok()) return store.status();
+  state.store = *std::move(store);
+  absl::StatusOr<std::unique_ptr<WindowedStage>> stage =
+      WindowedStage::Open(schema, config, state.store.get());
+  if (!stage.ok()) return stage.status();
+  state.stage = *std::move(stage);
+  return state;
+}
+
+void WindowedModeStage::OnAssigned(std::vector<AssignedPartition>& partitions) {
+  const std::map<SourcePartition, int64_t> stored = context_.window_state->StoredOffsets();
+  for (AssignedPartition& partition : partitions) {
+    auto it = stored.find(partition.partition);
+    if (it != stored.end() && it->second > partition.start) partition.start = it->second;
+  }
+}
+
+absl::Status WindowedModeStage::OnEvents(std::vector<ChangeEvent> events,
+                                         const EventTimeAligner::CaughtUp& caught_up) {
+  const int64_t now = NowMillis();
+  for (ChangeEvent& event : events) context_.window_state->Add(std::move(event), now);
+  std::vector<EventPosition> absorbed;
+  std::vector<RowCommand> emitted;
+  return TakeOutput(context_.window_state->Release(now, caught_up, &absorbed, &emitted), absorbed,
+                    emitted);
+}
+
+absl::Status WindowedModeStage::Advance(int64_t now_ms,
+                                        const EventTimeAligner::CaughtUp& caught_up) {
+  std::vector<EventPosition> absorbed;
+  std::vector<RowCommand> emitted;
+  return TakeOutput(context_.window_state->Advance(now_ms, caught_up, &absorbed, &emitted),
+                    absorbed, emitted);
+}
+
+void WindowedModeStage::OnRevoked(const std::vector<SourcePartition>& partitions,
+                                  absl::Time deadline) {
+  // Windows hold both sources of one partition number (co-partitioning).
+  std::set<int32_t> numbers;
+  for (const SourcePartition& partition : partitions) numbers.insert(partition.partition);
+  for (int32_t number : numbers) {
+    std::vector<EventPosition> absorbed;
+    std::vector<RowCommand> emitted;
+    // A failed flush leaves the windows in the state; the group's offsets never passed them.
+    TakeOutput(context_.window_state->FlushPartition(number, NowMillis(), &absorbed, &emitted),
+               absorbed, emitted)
+        .IgnoreError();
+  }
+  ApplyOrDropRevoked(context_, partitions, deadline);
+}
+
+void WindowedModeStage::OnLost(const std::vector<SourcePartition>& partitions) {
+  context_.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
+}
+
+absl::Status WindowedModeStage::Drain(absl::Time deadline) {
+  std::vector<EventPosition> absorbed;
+  std::vector<RowCommand> emitted;
+  if (absl::Status s = TakeOutput(context_.window_state->Flush(NowMillis(), &absorbed, &emitted),
+                                  absorbed, emitted);
+      !s.ok()) {
+    return s;
+  }
+  return DrainFeed(context_, deadline);
+}
+
+std::map<SourcePartition, int64_t> WindowedModeStage::DurableOffsets() const {
+  return DurableTrackedOffsets(context_);
+}
+
+absl::Status WindowedModeStage::TakeOutput(const absl::Status& status,
+                                           const std::vector<EventPosition>& absorbed,
+                                           std::vector<RowCommand>& emitted) {
+  if (!status.ok()) return status;
+  context_.tracker->Done(absorbed);
+  context_.feed->Push(emitted);
+  return absl::OkStatus();
+}
+
+}  // namespace cdcjoin
