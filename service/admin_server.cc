@@ -268,6 +268,9 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     counters->set_retries(stats.retries.load());
     counters->set_deadlocks(stats.deadlocks.load());
     counters->set_dead_lettered(stats.dead_lettered.load());
+    (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(
+        DeadLetterReason::kMalformed)] = stats.dead_lettered_malformed.load();
+    counters->set_ignored_by_policy(stats.ignored_by_policy.load());
     counters->set_late_drops(stats.late_drops.load());
     counters->set_windows_opened(stats.windows_opened.load());
     counters->set_windows_emitted(stats.windows_emitted.load());

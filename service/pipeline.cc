@@ -66,7 +66,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     if (!s.ok()) return s;
     feed_ = std::make_unique<SinkFeed>(lanes_.get(), &stats_);
-    context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get()};
+    context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get(), &stats_};
     if (s = Take(MakeStage(options_.config.mode(), context_), &stage_); !s.ok()) return s;
     mode_.store(stage_->mode());
     if (absl::Status s = stage_->Start(); !s.ok()) return s;
@@ -206,7 +206,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
           hold = decoded.status();
           break;
         }
-        if (!dead_letters_->Send(record, decoded.status())) {
+        if (!dead_letters_->Send(record, decoded.status(), DeadLetterReason::kMalformed)) {
           hold = absl::UnavailableError("the dead-letter queue refused a record");
           break;
         }

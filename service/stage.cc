@@ -43,6 +43,13 @@ absl::Status ResendWindowState(const StageContext& context, bool flush_open) {
   return absl::OkStatus();
 }
 
+void CountIfIgnoredByPolicy(const StageContext& context, const ChangeEvent& event) {
+  if (event.op == ChangeOp::kDelete &&
+      context.schema->sources[static_cast<size_t>(event.source)].on_delete == v1::IGNORE) {
+    context.stats->ignored_by_policy.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 absl::Status DrainFeed(const StageContext& context, absl::Time deadline) {
   if (context.feed->Drain(deadline)) return absl::OkStatus();
   return absl::UnavailableError("the sink did not apply pending batches in time");
