@@ -10,7 +10,7 @@ PACKAGES=(
   libsimdjson-dev
   mariadb-server mariadb-client kcat
   python3-grpcio python3-grpc-tools grpc-proto umoci skopeo
-  prometheus-cpp-dev python3-yaml
+  prometheus-cpp-dev python3-yaml openssl
 )
 
 missing=()

@@ -216,12 +216,17 @@ int Run() {
     return 1;
   }
   LogInfo("cdcjoind ", kVersion, " running in ", v1::JoinMode_Name(config->mode()), " mode");
+  const std::vector<std::string> admin_options_warnings = admin_options->warnings;
   absl::StatusOr<std::unique_ptr<AdminServer>> admin =
       AdminServer::Start(*std::move(admin_options), pipeline->get());
   if (!admin.ok()) {
     LogError("cannot start the admin server: ", admin.status().ToString());
     (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms))).IgnoreError();
     return 1;
+  }
+  for (const std::string& warning : admin_options_warnings) LogWarning("INSECURE: ", warning);
+  if (!(*admin)->health_address().empty()) {
+    LogInfo("grpc.health.v1 (plaintext, health only) on ", (*admin)->health_address());
   }
   LogInfo("admin gRPC listening on ", (*admin)->address(),
           config->admin().tls().cert_file().empty() ? " (plaintext)" : " (TLS)",

@@ -44,8 +44,15 @@ grep -q ": ok$" valid.out || fail "valid: stdout lacks ': ok': $(cat valid.out)"
 expect valid_password_file 0 "" \
   "${valid//password_env: \"CDCJOIN_MYSQL_PASSWORD\"/password_file: \"$work/password\"}"
 expect valid_admin_token 0 "" \
-  "$valid admin { listen_address: \"0.0.0.0:50051\" token_file: \"$work/token\" }" \
+  "$valid admin { listen_address: \"127.0.0.1:50051\" token_file: \"$work/token\" }" \
   CDCJOIN_MYSQL_PASSWORD=s3cr3t-from-env
+# Off loopback the admin port needs TLS and a token, unless insecure says otherwise.
+expect admin_exposed_plaintext 2 "admin.listen_address: '0.0.0.0:50051' is not loopback" \
+  "$valid admin { listen_address: \"0.0.0.0:50051\" token_file: \"$work/token\" }" \
+  CDCJOIN_MYSQL_PASSWORD=x
+expect admin_exposed_insecure 0 "" \
+  "$valid admin { listen_address: \"0.0.0.0:50051\" token_file: \"$work/token\" insecure: true }" \
+  CDCJOIN_MYSQL_PASSWORD=x
 
 # Invalid: exit 2 and the field named on stderr.
 expect bad_identifier 2 "sources[1].columns[0].to" \
