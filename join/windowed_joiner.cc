@@ -14,6 +14,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "join/command_algebra.h"
 
 namespace cdcjoin {
 namespace {
@@ -259,94 +260,11 @@ class Reader {
   bool ok_ = true;
 };
 
-// ---- Commands and their reduction -------------------------------------------------------------
-struct Cmd {
-  RowCommandKind kind = RowCommandKind::kUpsert;
-  std::vector<ColumnWrite> writes;  // Sorted by column. kClear: values unused (NULL).
-};
-
-// Returns the write for `column` in sorted `writes`, or nullptr.
-ColumnWrite* FindWrite(std::vector<ColumnWrite>* writes, int column) {
-  auto it = std::lower_bound(writes->begin(), writes->end(), column,
-                             [](const ColumnWrite& w, int c) { return w.column < c; });
-  return it != writes->end() && it->column == column ? &*it : nullptr;
-}
-
-// Inserts or replaces `write` in sorted `writes`.
-void SetWrite(std::vector<ColumnWrite>* writes, ColumnWrite write) {
-  auto it = std::lower_bound(writes->begin(), writes->end(), write.column,
-                             [](const ColumnWrite& w, int c) { return w.column < c; });
-  if (it != writes->end() && it->column == write.column) {
-    *it = std::move(write);
-  } else {
-    writes->insert(it, std::move(write));
-  }
-}
-
-// Appends `next` to `list`, merging it with the last command when the pair is equivalent to one
-// command on every row state (absent or present). Each rule is exact, so `list` always has the
-// effect of applying every appended command in order. It never grows beyond two commands:
-// [kDelete, kUpsert] or [kClear, kUpsert] at most.
-void AppendReduced(std::vector<Cmd>* list, Cmd next) {
-  if (next.kind == RowCommandKind::kDelete) {  // X;D = D
-    list->clear();
-    list->push_back(std::move(next));
-    return;
-  }
-  if (list->empty()) {
-    list->push_back(std::move(next));
-    return;
-  }
-  Cmd& last = list->back();
-  if (next.kind == RowCommandKind::kClear) {
-    switch (last.kind) {
-      case RowCommandKind::kDelete:  // D;C = D (nothing to clear)
-        return;
-      case RowCommandKind::kClear:  // C1;C2 = C(1 u 2)
-        for (ColumnWrite& w : next.writes) SetWrite(&last.writes, std::move(w));
-        return;
-      case RowCommandKind::kUpsert:  // U;C = U with NULLs: the row exists after U
-        for (const ColumnWrite& w : next.writes) {
-          SetWrite(&last.writes, ColumnWrite{w.column, true, std::monostate{}});
-        }
-        return;
-    }
-  }
-  // next is an upsert.
-  switch (last.kind) {
-    case RowCommandKind::kDelete:  // D;U: the row is inserted fresh; no single command says that
-      list->push_back(std::move(next));
-      return;
-    case RowCommandKind::kUpsert:  // U1;U2: U2's updatable writes win
-      for (ColumnWrite& w : next.writes) {
-        // The row exists after U1 whatever it was before, so U2's insert-only writes never
-        // take effect.
-        if (w.update_on_conflict) SetWrite(&last.writes, std::move(w));
-      }
-      return;
-    case RowCommandKind::kClear: {
-      // C;U = U plus NULLs for C's other columns, unless an insert-only column of U is also
-      // cleared: then "absent: value, present: NULL" needs both commands.
-      for (const ColumnWrite& w : next.writes) {
-        if (!w.update_on_conflict && FindWrite(&last.writes, w.column) != nullptr) {
-          list->push_back(std::move(next));
-          return;
-        }
-      }
-      std::vector<ColumnWrite> cleared = std::move(last.writes);
-      last = std::move(next);
-      for (const ColumnWrite& c : cleared) {
-        if (FindWrite(&last.writes, c.column) == nullptr) {
-          SetWrite(&last.writes, ColumnWrite{c.column, true, std::monostate{}});
-        }
-      }
-      return;
-    }
-  }
-}
-
-Cmd ReadCmd(Reader* r) {
-  Cmd cmd;
+// ---- Commands ---------------------------------------------------------------------------------
+// A window's commands are RowCommands without key and covers (AppendCommands adds them), reduced
+// by the command algebra as events arrive.
+RowCommand ReadCmd(Reader* r) {
+  RowCommand cmd;
   const uint8_t kind = r->Byte();
   if (kind > static_cast<uint8_t>(RowCommandKind::kDelete)) {
     r->Count();  // Poison: any kind beyond the enum is corrupt.
@@ -371,7 +289,7 @@ struct Window {
   int64_t min_ms = 0;
   int64_t max_ms = 0;
   uint8_t sides = 0;  // Bit s: an event of sources[s] is in the window.
-  std::vector<Cmd> cmds;
+  std::vector<RowCommand> cmds;  // Reduced (join/command_algebra.h); no key, no covers.
   absl::InlinedVector<EventPosition, 2> covers;
   // The events records holding this window's events (ascending seq; usually one or two).
   absl::InlinedVector<uint64_t, 2> records;
@@ -621,7 +539,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
           }
           AddToWindow(&w.window, position.partition.source, t, position, seq);
           if (flags & kEntryHasCmd) {
-            Cmd cmd = ReadCmd(&r);
+            RowCommand cmd = ReadCmd(&r);
             if (!r.ok()) break;
             AppendReduced(&w.window.cmds, std::move(cmd));
           }
@@ -911,20 +829,13 @@ class WindowedJoinerImpl : public WindowedJoiner {
     bool has_cmd = true;
     if (event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
         window->cmds.back().kind == RowCommandKind::kUpsert) {
-      // U1;U2 as AppendReduced does it (U2's updatable writes win), without building U2: a
-      // key changed twice in one window is common.
-      Cmd& last = window->cmds.back();
+      // U1;U2 without building U2: a key changed twice in one window is common.
+      std::vector<ColumnWrite>* last = &window->cmds.back().writes;
       for (const SourcePlan::Field& f : plan.fields) {
-        if (!f.update_on_conflict) continue;
-        if (ColumnWrite* w = FindWrite(&last.writes, f.column); w != nullptr) {
-          w->update_on_conflict = true;
-          w->value = event.values[f.value_index];
-        } else {
-          SetWrite(&last.writes, ColumnWrite{f.column, true, event.values[f.value_index]});
-        }
+        MergeLaterUpsertWrite(last, f.column, f.update_on_conflict, event.values[f.value_index]);
       }
     } else if (event.op == ChangeOp::kUpsert) {
-      Cmd cmd;
+      RowCommand cmd;
       cmd.kind = RowCommandKind::kUpsert;
       cmd.writes.reserve(plan.fields.size());
       for (const SourcePlan::Field& f : plan.fields) {
@@ -932,9 +843,14 @@ class WindowedJoinerImpl : public WindowedJoiner {
       }
       AppendReduced(&window->cmds, std::move(cmd));
     } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
-      AppendReduced(&window->cmds, Cmd{RowCommandKind::kClear, plan.clear_writes});
+      RowCommand clear;
+      clear.kind = RowCommandKind::kClear;
+      clear.writes = plan.clear_writes;
+      AppendReduced(&window->cmds, std::move(clear));
     } else if (plan.on_delete == v1::DELETE_ROW) {
-      AppendReduced(&window->cmds, Cmd{RowCommandKind::kDelete, {}});
+      RowCommand del;
+      del.kind = RowCommandKind::kDelete;
+      AppendReduced(&window->cmds, std::move(del));
     } else {
       has_cmd = false;  // IGNORE (and unspecified): the event is in the window, but writes nothing.
     }
