@@ -75,47 +75,13 @@ uint64_t FromBigEndian(absl::string_view bytes) {
   return n;
 }
 
-// ---- Compact binary encoding (varints, zigzag) ------------------------------------------------
+// ---- Records: varints, zigzag and values in the encoding of join/value.h ---------------------
 class Writer {
  public:
   explicit Writer(std::string* out) : out_(out) {}
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      out_->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out_->push_back(static_cast<char>(v));
-  }
-  void Signed(int64_t v) {
-    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-  }
+  void Varint(uint64_t v) { AppendVarint(v, out_); }
+  void Signed(int64_t v) { Varint(ZigZag(v)); }
   void Byte(uint8_t b) { out_->push_back(static_cast<char>(b)); }
-  void Bytes(absl::string_view s) {
-    Varint(s.size());
-    out_->append(s.data(), s.size());
-  }
-  void Val(const Value& value) {
-    switch (value.index()) {
-      case 0:
-        Byte(0);
-        break;
-      case 1:
-        Byte(1);
-        Signed(std::get<int64_t>(value));
-        break;
-      case 2: {
-        Byte(2);
-        const double d = std::get<double>(value);
-        char buf[sizeof d];
-        std::memcpy(buf, &d, sizeof d);
-        out_->append(buf, sizeof d);
-        break;
-      }
-      default:
-        Byte(3);
-        Bytes(std::get<std::string>(value));
-    }
-  }
 
  private:
   std::string* out_;
@@ -135,47 +101,20 @@ class BufferWriter {
     buffer_->resize(std::max(buffer_->size() * 2, pos_ + n));
     data_ = &(*buffer_)[0];
   }
-  void Varint(uint64_t v) {  // REQUIRES: Room(10).
-    while (v >= 0x80) {
-      data_[pos_++] = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    data_[pos_++] = static_cast<char>(v);
+  void Varint(uint64_t v) {  // REQUIRES: Room(kMaxVarintSize).
+    pos_ = EncodeVarintTo(v, data_ + pos_) - data_;
   }
-  void Signed(int64_t v) {  // REQUIRES: Room(10).
-    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-  }
+  void Signed(int64_t v) { Varint(ZigZag(v)); }  // REQUIRES: Room(kMaxVarintSize).
   void Byte(uint8_t b) { data_[pos_++] = static_cast<char>(b); }  // REQUIRES: Room(1).
   void Bytes(absl::string_view s) {
-    Room(10 + s.size());
+    Room(kMaxVarintSize + s.size());
     Varint(s.size());
     std::memcpy(data_ + pos_, s.data(), s.size());
     pos_ += s.size();
   }
   void Val(const Value& value) {
-    switch (value.index()) {
-      case 0:
-        Room(1);
-        Byte(0);
-        break;
-      case 1:
-        Room(11);
-        Byte(1);
-        Signed(std::get<int64_t>(value));
-        break;
-      case 2: {
-        Room(9);
-        Byte(2);
-        const double d = std::get<double>(value);
-        std::memcpy(data_ + pos_, &d, sizeof d);
-        pos_ += sizeof d;
-        break;
-      }
-      default:
-        Room(1);
-        Byte(3);
-        Bytes(std::get<std::string>(value));
-    }
+    Room(MaxEncodedValueSize(value));
+    pos_ = EncodeValueTo(value, data_ + pos_) - data_;
   }
   // What was written, as a new string.
   std::string Take() const { return std::string(data_, pos_); }
@@ -190,57 +129,33 @@ class Reader {
  public:
   explicit Reader(absl::string_view in) : in_(in) {}
   bool ok() const { return ok_; }
-  bool done() const { return pos_ == in_.size(); }
+  bool done() const { return in_.empty(); }
   uint64_t Varint() {
     uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= in_.size()) return Fail();
-      const uint8_t b = static_cast<uint8_t>(in_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    return Fail();
+    if (!ConsumeVarint(&in_, &v)) return Fail();
+    return v;
   }
-  int64_t Signed() {
-    const uint64_t v = Varint();
-    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
-  }
+  int64_t Signed() { return UnZigZag(Varint()); }
   uint8_t Byte() {
-    if (pos_ >= in_.size()) return static_cast<uint8_t>(Fail());
-    return static_cast<uint8_t>(in_[pos_++]);
+    if (in_.empty()) return static_cast<uint8_t>(Fail());
+    const uint8_t b = static_cast<uint8_t>(in_.front());
+    in_.remove_prefix(1);
+    return b;
   }
   std::string Bytes() {
     const uint64_t n = Varint();
-    if (!ok_ || in_.size() - pos_ < n) {
+    if (!ok_ || in_.size() < n) {
       Fail();
       return {};
     }
-    std::string s(in_.substr(pos_, n));
-    pos_ += n;
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
     return s;
   }
   Value Val() {
-    switch (Byte()) {
-      case 0:
-        return std::monostate{};
-      case 1:
-        return Signed();
-      case 2: {
-        double d = 0;
-        if (in_.size() - pos_ < sizeof d) {
-          Fail();
-          return std::monostate{};
-        }
-        std::memcpy(&d, in_.data() + pos_, sizeof d);
-        pos_ += sizeof d;
-        return d;
-      }
-      case 3:
-        return Bytes();
-      default:
-        Fail();
-        return std::monostate{};
-    }
+    Value value;
+    if (!ConsumeValue(&in_, &value)) Fail();
+    return value;
   }
   // Bounds a count read from the input, so corrupt data cannot make us allocate wildly.
   size_t Count() {
@@ -252,11 +167,10 @@ class Reader {
  private:
   uint64_t Fail() {
     ok_ = false;
-    pos_ = in_.size();
+    in_ = absl::string_view();
     return 0;
   }
   absl::string_view in_;
-  size_t pos_ = 0;
   bool ok_ = true;
 };
 
@@ -529,6 +443,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
           auto [it, created] = windows.try_emplace(id);
           Replayed& w = it->second;
           if (created) {
+            // Keys are EncodeKey bytes, which AppendCommands decodes; a key in another
+            // encoding (a state directory of a build before join/value.h's) must stop here.
+            Key decoded;
+            if (!DecodeKey(k, &decoded)) return absl::DataLossError("window log: undecodable key");
             w.key = std::move(k);
             w.key_partition = key_partition;
             w.window.id = id;
