@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "join/command_algebra.h"
+#include "join/db_upsert_joiner.h"
 
 namespace cdcjoin {
 namespace {
@@ -310,19 +312,6 @@ class HeldOffsets {
   size_t live_ = 0;
 };
 
-// Per source, what its events write: upsert columns (sorted, one per column) and clears.
-struct SourcePlan {
-  struct Field {
-    int column;
-    bool update_on_conflict;
-    size_t value_index;
-  };
-  std::vector<Field> fields;
-  std::vector<ColumnWrite> clear_writes;
-  v1::DeletePolicy on_delete = v1::IGNORE;
-  size_t value_count = 0;
-};
-
 // Adds one event (already reduced to its command, if any) to `window`.
 void AddToWindow(Window* window, int source, int64_t t, const EventPosition& position,
                  uint64_t seq) {
@@ -338,33 +327,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
   WindowedJoinerImpl(const TableSchema& schema, const WindowedJoinerOptions& options,
                      WindowStore* store)
       : options_(options), store_(store) {
-    for (const SourceMapping& source : schema.sources) {
-      SourcePlan plan;
-      plan.on_delete = source.on_delete;
-      plan.value_count = source.fields.size();
-      for (size_t i = 0; i < source.fields.size(); ++i) {
-        const FieldMapping& f = source.fields[i];
-        auto it = std::find_if(plan.fields.begin(), plan.fields.end(),
-                               [&](const SourcePlan::Field& x) { return x.column == f.column; });
-        if (it != plan.fields.end()) {
-          *it = SourcePlan::Field{f.column, f.update_on_conflict, i};  // The last mapping wins.
-        } else {
-          plan.fields.push_back(SourcePlan::Field{f.column, f.update_on_conflict, i});
-        }
-      }
-      std::sort(plan.fields.begin(), plan.fields.end(),
-                [](const SourcePlan::Field& a, const SourcePlan::Field& b) {
-                  return a.column < b.column;
-                });
-      // As the database-side joiner (BuildDbUpsertCommand): an insert-only column was never the
-      // source's to maintain, so a clear leaves it.
-      for (const SourcePlan::Field& f : plan.fields) {
-        if (f.update_on_conflict) {
-          plan.clear_writes.push_back(ColumnWrite{f.column, true, std::monostate{}});
-        }
-      }
-      plans_.push_back(std::move(plan));
-    }
+    for (const SourceMapping& source : schema.sources) plans_.emplace_back(source);
   }
 
   absl::Status Load() {
@@ -605,10 +568,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
                                                        " is not 0 or 1"));
       }
       if (event.op == ChangeOp::kUpsert &&
-          event.values.size() != plans_[event.source].value_count) {
+          event.values.size() != plans_[event.source].value_count()) {
         return absl::InvalidArgumentError(
             absl::StrCat("upsert of source ", event.source, " has ", event.values.size(),
-                         " values, the mapping has ", plans_[event.source].value_count));
+                         " values, the mapping has ", plans_[event.source].value_count()));
       }
     }
     entries_.reserve(events.size());
@@ -743,32 +706,17 @@ class WindowedJoinerImpl : public WindowedJoiner {
     }
     AddToWindow(window, event.source, t, event.position, cur_seq_);
     if (event.position.offset >= 0) held_[sp].Add(event.position.offset, window->id);
-    const SourcePlan& plan = plans_[event.source];
+    const SourceCommands& plan = plans_[event.source];
     bool has_cmd = true;
     if (event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
         window->cmds.back().kind == RowCommandKind::kUpsert) {
       // U1;U2 without building U2: a key changed twice in one window is common.
       std::vector<ColumnWrite>* last = &window->cmds.back().writes;
-      for (const SourcePlan::Field& f : plan.fields) {
+      for (const SourceCommands::Field& f : plan.fields()) {
         MergeLaterUpsertWrite(last, f.column, f.update_on_conflict, event.values[f.value_index]);
       }
-    } else if (event.op == ChangeOp::kUpsert) {
-      RowCommand cmd;
-      cmd.kind = RowCommandKind::kUpsert;
-      cmd.writes.reserve(plan.fields.size());
-      for (const SourcePlan::Field& f : plan.fields) {
-        cmd.writes.push_back(ColumnWrite{f.column, f.update_on_conflict, event.values[f.value_index]});
-      }
-      AppendReduced(&window->cmds, std::move(cmd));
-    } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
-      RowCommand clear;
-      clear.kind = RowCommandKind::kClear;
-      clear.writes = plan.clear_writes;
-      AppendReduced(&window->cmds, std::move(clear));
-    } else if (plan.on_delete == v1::DELETE_ROW) {
-      RowCommand del;
-      del.kind = RowCommandKind::kDelete;
-      AppendReduced(&window->cmds, std::move(del));
+    } else if (std::optional<RowCommand> cmd = plan.Command(event); cmd.has_value()) {
+      AppendReduced(&window->cmds, *std::move(cmd));
     } else {
       has_cmd = false;  // IGNORE (and unspecified): the event is in the window, but writes nothing.
     }
@@ -938,20 +886,20 @@ class WindowedJoinerImpl : public WindowedJoiner {
       w.Bytes(entry.key);
       if (!entry.has_cmd) continue;
       // The event's command, in the form ReadCmd reads (without building the Cmd again).
-      const SourcePlan& plan = plans_[event.source];
+      const SourceCommands& plan = plans_[event.source];
       const std::vector<ColumnWrite>* clears = nullptr;
       RowCommandKind kind = RowCommandKind::kDelete;
       if (event.op == ChangeOp::kUpsert) {
         kind = RowCommandKind::kUpsert;
-      } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
+      } else if (plan.on_delete() == v1::CLEAR_COLUMNS) {
         kind = RowCommandKind::kClear;
-        clears = &plan.clear_writes;
+        clears = &plan.clear_writes();
       }
       w.Room(11);
       w.Byte(static_cast<uint8_t>(kind));
       if (kind == RowCommandKind::kUpsert) {
-        w.Varint(plan.fields.size());
-        for (const SourcePlan::Field& f : plan.fields) {
+        w.Varint(plan.fields().size());
+        for (const SourceCommands::Field& f : plan.fields()) {
           w.Room(11);
           w.Varint(static_cast<uint64_t>(f.column));
           w.Byte(f.update_on_conflict ? 1 : 0);
@@ -1022,7 +970,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   const WindowedJoinerOptions options_;
   WindowStore* const store_;
-  std::vector<SourcePlan> plans_;
+  std::vector<SourceCommands> plans_;  // By source.
 
   mutable absl::Mutex mu_;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
