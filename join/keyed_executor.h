@@ -131,9 +131,10 @@ template <typename T>
 class KeyedExecutor {
  public:
   // Executes `batch` (1..max_batch_size commands; those of one key, at most max_per_key, are
-  // adjacent and in submission order; keys in no particular order) as one I/O. `worker` in [0, num_workers) identifies the calling thread; a worker runs one batch at a
-  // time, so per-worker resources indexed by it need no locking. The commands may be modified;
-  // the completion callback sees them afterwards.
+  // adjacent and in submission order; keys in no particular order) as one I/O. `worker` in
+  // [0, num_workers) identifies the calling thread; a worker runs one batch at a time, so
+  // per-worker resources indexed by it need no locking. The commands may be modified; the
+  // completion callback sees them afterwards.
   using Sink = std::function<absl::Status(int worker, absl::Span<T> batch)>;
   // Called exactly once per accepted command, after it finished: OK, the sink's error for its
   // batch, or kCancelled when it was not run. Called before Flush() can observe the command as
@@ -192,7 +193,7 @@ class KeyedExecutor {
   };
   struct KeyState {
     Node* tail = nullptr;    // queued commands (not including those in flight)
-    bool in_flight = false;  // a command of this key is in the sink
+    bool in_flight = false;  // commands of this key are in the sink
   };
   struct Worker {
     int index = 0;
