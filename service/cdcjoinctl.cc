@@ -20,18 +20,37 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/cdcjoin/v1/admin.grpc.pb.h"
 #include "service/version.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:50051", "The daemon's admin address.");
+ABSL_FLAG(std::string, token_file, "",
+          "A file whose first line is the bearer token (admin.token_file).");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the server certificate: turns TLS on.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS), with --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "The name to check the server certificate against (default: the host of --address).");
+ABSL_FLAG(bool, json, false, "status, watch, config: print protobuf JSON instead of text.");
+ABSL_FLAG(int32_t, interval_ms, 1000, "watch: update interval, 100..60000.");
+ABSL_FLAG(bool, until_caught_up, false,
+          "watch: exit 0 once the daemon is RUNNING and every assigned partition has lag 0.");
+ABSL_FLAG(int32_t, timeout_ms, 0,
+          "Deadline of one call; 0: the command's default (10000, switch-mode 120000).");
 
 namespace cdcjoin {
 namespace {
@@ -85,18 +104,33 @@ Exit codes:
      OUT_OF_RANGE), e.g. a mode switch while another one runs
 )";
 
+// The flags, read once after parsing.
 struct Flags {
-  std::string address = "127.0.0.1:50051";
+  std::string address;
   std::string token_file;
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
   std::string tls_server_name;
   bool json = false;
-  int interval_ms = 1000;
+  int interval_ms = 0;
   bool until_caught_up = false;
-  int timeout_ms = -1;  // -1: the command's default.
-  bool help = false;
+  int timeout_ms = 0;  // <= 0: the command's default.
+
+  static Flags FromCommandLine() {
+    Flags flags;
+    flags.address = absl::GetFlag(FLAGS_address);
+    flags.token_file = absl::GetFlag(FLAGS_token_file);
+    flags.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+    flags.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+    flags.tls_key = absl::GetFlag(FLAGS_tls_key);
+    flags.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+    flags.json = absl::GetFlag(FLAGS_json);
+    flags.interval_ms = absl::GetFlag(FLAGS_interval_ms);
+    flags.until_caught_up = absl::GetFlag(FLAGS_until_caught_up);
+    flags.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+    return flags;
+  }
 };
 
 int Usage(const std::string& problem) {
@@ -104,56 +138,42 @@ int Usage(const std::string& problem) {
   return kExitUsage;
 }
 
-// Parses --name=value, --name value and --bool flags anywhere on the line; the rest are
-// positional. Returns a usage problem, or "" when fine.
-std::string ParseFlags(int argc, char** argv, Flags* flags, std::vector<std::string>* positional) {
-  const std::map<std::string, std::string*> strings = {
-      {"address", &flags->address},   {"token_file", &flags->token_file},
-      {"tls_ca", &flags->tls_ca},     {"tls_cert", &flags->tls_cert},
-      {"tls_key", &flags->tls_key},   {"tls_server_name", &flags->tls_server_name}};
-  const std::map<std::string, int*> ints = {{"interval_ms", &flags->interval_ms},
-                                            {"timeout_ms", &flags->timeout_ms}};
-  const std::map<std::string, bool*> bools = {{"json", &flags->json},
-                                              {"until_caught_up", &flags->until_caught_up},
-                                              {"help", &flags->help}};
+// absl::ParseCommandLine exits with status 1 on a flag it does not know or cannot parse, and
+// answers --help with its own flag list; cdcjoinctl promises exit code 2 for usage errors and
+// prints kHelp. So every flag is first looked up, and its value tried, through absl's
+// reflection API. Returns a usage problem, or "" when ParseCommandLine will accept the line.
+std::string CheckFlags(int argc, char** argv, bool* help) {
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h") arg = "--help";
-    if (!absl::StartsWith(arg, "--") || arg == "--") {
-      positional->push_back(arg);
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;  // The rest is positional.
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    absl::ConsumePrefix(&arg, "-");
+    absl::ConsumePrefix(&arg, "-");  // absl takes -name as --name.
+    const size_t eq = arg.find('=');
+    absl::string_view name = arg.substr(0, eq);
+    if (name == "help" || name == "h") {
+      *help = true;
       continue;
     }
-    std::string name = arg.substr(2);
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && eq == absl::string_view::npos && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));  // --nojson
+      if (flag != nullptr && flag->IsOfType<bool>()) continue;
+      flag = nullptr;
+    }
+    if (flag == nullptr) return absl::StrCat("unknown flag --", name);
     std::string value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    // --token-file is accepted for --token_file.
-    std::replace(name.begin(), name.end(), '-', '_');
-    if (auto it = bools.find(name); it != bools.end()) {
-      if (!has_value || value == "true" || value == "1") {
-        *it->second = true;
-      } else if (value == "false" || value == "0") {
-        *it->second = false;
-      } else {
-        return absl::StrCat("--", name, ": expected true or false, got '", value, "'");
-      }
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (flag->IsOfType<bool>()) {
       continue;
-    }
-    const bool known = strings.count(name) > 0 || ints.count(name) > 0;
-    if (!known) return absl::StrCat("unknown flag --", name);
-    if (!has_value) {
-      if (i + 1 >= argc) return absl::StrCat("--", name, " needs a value");
+    } else if (i + 1 < argc) {
       value = argv[++i];
+    } else {
+      return absl::StrCat("--", name, " needs a value");
     }
-    if (auto it = strings.find(name); it != strings.end()) {
-      *it->second = value;
-    } else if (!absl::SimpleAtoi(value, ints.at(name))) {
-      return absl::StrCat("--", name, ": '", value, "' is not a number");
-    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) return absl::StrCat("--", name, ": ", error);
   }
   return "";
 }
@@ -569,15 +589,21 @@ int Config(Client& client, const Flags& flags) {
 }
 
 int Run(int argc, char** argv) {
-  Flags flags;
-  std::vector<std::string> args;
-  if (std::string problem = ParseFlags(argc, argv, &flags, &args); !problem.empty()) {
+  bool help = false;
+  if (std::string problem = CheckFlags(argc, argv, &help); !problem.empty()) {
     return Usage(problem);
   }
-  if (flags.help || (!args.empty() && args[0] == "help")) {
+  std::vector<std::string> args;
+  if (!help) {
+    absl::SetProgramUsageMessage(kHelp);
+    const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+    args.assign(positional.begin() + 1, positional.end());  // [0] is the program.
+  }
+  if (help || (!args.empty() && args[0] == "help")) {
     std::fputs(kHelp, stdout);
     return kExitOk;
   }
+  const Flags flags = Flags::FromCommandLine();
   if (args.empty()) return Usage("no command (status, watch, switch-mode, pause, resume, config)");
   const std::string& command = args[0];
   if (command == "version") {

@@ -35,6 +35,7 @@ class SinkLanes::Impl {
     KeyedExecutorOptions executor;
     executor.num_workers = options_.lanes;
     executor.max_batch_size = options_.batch_rows;
+    executor.max_per_key = options_.coalesce_keys ? options_.batch_rows : 1;
     executor.max_in_flight = options_.lanes * options_.batch_rows;
     executor.max_batch_delay = options_.linger;
     executor.max_pending = static_cast<int64_t>(options_.lanes) * options_.queue_capacity;
