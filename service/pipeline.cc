@@ -135,9 +135,12 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   // PartitionListener: called inside source_->Poll and Close, on the poll thread.
   void OnAssigned(std::vector<AssignedPartition>& partitions) override {
     stage_->OnAssigned(partitions);
+    std::vector<SourcePartition> admitted;
     for (const AssignedPartition& partition : partitions) {
       tracker_.Reset(partition.partition, partition.start);
+      admitted.push_back(partition.partition);
     }
+    feed_->Admit(admitted);  // Ours again: what a revocation fenced off may be written.
   }
 
   std::map<SourcePartition, int64_t> OnRevoked(

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,12 @@ class SinkLanes {
   void WaitForRoom(absl::Duration timeout);
   // Returns true once everything enqueued so far is applied; false on timeout.
   bool Drain(absl::Duration timeout);
+  // From now on, commands that carry only events of `partitions` are dropped unapplied and
+  // unacknowledged wherever they wait or retry (the partitions were revoked: their new owner
+  // applies those events again). A statement already running is not recalled. Admit lifts it
+  // when the partitions come back.
+  void Fence(const std::set<SourcePartition>& partitions);
+  void Admit(const std::vector<SourcePartition>& partitions);
   // Stops the lanes after their current attempt. Queued commands are discarded unapplied (they
   // were never acknowledged, so Kafka redelivers them).
   void Stop();

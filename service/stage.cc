@@ -28,8 +28,8 @@ void ApplyOrDropRevoked(const StageContext& context,
   context.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
   LogWarning("revocation: the sink did not apply everything in time; ",
              waiting - context.feed->Waiting(),
-             " waiting commands of the revoked partitions dropped unapplied (the new owner "
-             "consumes their events again)");
+             " waiting commands of the revoked partitions dropped unapplied, and the lanes drop "
+             "theirs (the new owner consumes their events again)");
 }
 
 absl::Status ResendWindowState(const StageContext& context, bool flush_open) {
