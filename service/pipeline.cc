@@ -118,7 +118,10 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   PipelineState state() const override {
     const PipelineState state = state_.load();
     if (state != PipelineState::kRunning) return state;
-    if (lanes_->Degraded() || held_.load() || source_->DataLoss()) return PipelineState::kDegraded;
+    if (lanes_->Degraded() || held_.load() || source_->DataLoss() ||
+        !source_->Unreachable().empty()) {
+      return PipelineState::kDegraded;
+    }
     // Until the group gives this instance partitions there is nothing to run.
     return source_->Assigned() ? state : PipelineState::kStarting;
   }

@@ -234,6 +234,7 @@ class ScriptedSource final : public RecordSource {
     return !assigned_.empty();
   }
   bool DataLoss() const override { return false; }
+  std::string Unreachable() const override { return ""; }
 
  private:
   struct Lifecycle {
