@@ -60,6 +60,9 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
       return absl::InternalError(absl::StrCat("kafka watermark client: ", error));
     }
 
+    // A topic that Debezium creates after the subscription is found at the next metadata
+    // refresh: librdkafka's default (5 minutes) would leave it unread that long.
+    settings.emplace("topic.metadata.refresh.interval.ms", "10000");
     settings["group.id"] = options_.kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
     // Offsets are committed by hand, only up to what the pipeline reports durable.
