@@ -51,6 +51,49 @@ RowCommand Upsert(int64_t key, int64_t offset) {
   return command;
 }
 
+// One lane over a RecordingWriter that keeps what it acknowledges.
+struct RecordingLanes {
+  explicit RecordingLanes(SinkLanesOptions options) {
+    options.lanes = 1;
+    options.linger = absl::ZeroDuration();
+    auto started = SinkLanes::Start(
+        options,
+        [this]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
+          return std::make_unique<RecordingWriter>(&recorded);
+        },
+        [this](absl::Span<const RowCommand> applied) {
+          absl::MutexLock lock(&ack_mu);
+          acknowledged.insert(acknowledged.end(), applied.begin(), applied.end());
+        },
+        &stats);
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (started.ok()) lanes = *std::move(started);
+  }
+  ~RecordingLanes() {
+    if (!recorded.release.HasBeenNotified()) recorded.release.Notify();
+    if (lanes != nullptr) lanes->Stop();
+  }
+
+  // Enqueues `first` and returns once the lane is busy applying it: the writer holds it until
+  // recorded.release, so what is enqueued next waits.
+  void OccupyLane(RowCommand first) {
+    EXPECT_TRUE(lanes->TryEnqueue(first));
+    absl::MutexLock lock(&recorded.mu);
+    recorded.mu.Await(absl::Condition(&recorded.in_first_apply));
+  }
+
+  std::vector<RowCommand> Acknowledged() {
+    absl::MutexLock lock(&ack_mu);
+    return acknowledged;
+  }
+
+  Recorded recorded;
+  PipelineStats stats;
+  absl::Mutex ack_mu;
+  std::vector<RowCommand> acknowledged ABSL_GUARDED_BY(ack_mu);
+  std::unique_ptr<SinkLanes> lanes;
+};
+
 struct Outcome {
   std::vector<std::vector<int64_t>> applies;  // Keys of each Apply call.
   std::map<int64_t, std::vector<int64_t>> acknowledged;  // Per key, offsets in ack order.
@@ -58,50 +101,28 @@ struct Outcome {
 
 // Key 1 holds the only lane while four more commands of key 1 and one of key 2 queue up.
 Outcome RunHotKey(bool coalesce) {
-  Recorded recorded;
-  PipelineStats stats;
-  absl::Mutex ack_mu;
-  Outcome outcome;
   SinkLanesOptions options;
-  options.lanes = 1;
   options.batch_rows = 100;
-  options.linger = absl::ZeroDuration();
   options.coalesce_keys = coalesce;
-  auto lanes = SinkLanes::Start(
-      options,
-      [&]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
-        return std::make_unique<RecordingWriter>(&recorded);
-      },
-      [&](absl::Span<const RowCommand> applied) {
-        absl::MutexLock lock(&ack_mu);
-        for (const RowCommand& command : applied) {
-          for (const EventPosition& p : command.covers) {
-            outcome.acknowledged[std::get<int64_t>(command.key[0])].push_back(p.offset);
-          }
-        }
-      },
-      &stats);
-  EXPECT_TRUE(lanes.ok()) << lanes.status();
-  RowCommand first = Upsert(1, 0);
-  EXPECT_TRUE((*lanes)->TryEnqueue(first));
-  {
-    absl::MutexLock lock(&recorded.mu);
-    recorded.mu.Await(absl::Condition(&recorded.in_first_apply));
-  }
+  RecordingLanes lanes(options);
+  lanes.OccupyLane(Upsert(1, 0));
   for (int64_t offset = 1; offset <= 4; ++offset) {
     RowCommand command = Upsert(1, offset);
-    EXPECT_TRUE((*lanes)->TryEnqueue(command));
+    EXPECT_TRUE(lanes.lanes->TryEnqueue(command));
   }
   RowCommand other = Upsert(2, 5);
-  EXPECT_TRUE((*lanes)->TryEnqueue(other));
-  {
-    absl::MutexLock lock(&ack_mu);
-    EXPECT_TRUE(outcome.acknowledged.empty()) << "acknowledged before the writer returned";
+  EXPECT_TRUE(lanes.lanes->TryEnqueue(other));
+  EXPECT_TRUE(lanes.Acknowledged().empty()) << "acknowledged before the writer returned";
+  lanes.recorded.release.Notify();
+  EXPECT_TRUE(lanes.lanes->Drain(absl::Seconds(10)));
+  Outcome outcome;
+  for (const RowCommand& command : lanes.Acknowledged()) {
+    for (const EventPosition& p : command.covers) {
+      outcome.acknowledged[std::get<int64_t>(command.key[0])].push_back(p.offset);
+    }
   }
-  recorded.release.Notify();
-  EXPECT_TRUE((*lanes)->Drain(absl::Seconds(10)));
-  absl::MutexLock lock(&recorded.mu);
-  for (const std::vector<RowCommand>& apply : recorded.applies) {
+  absl::MutexLock lock(&lanes.recorded.mu);
+  for (const std::vector<RowCommand>& apply : lanes.recorded.applies) {
     std::vector<int64_t> keys;
     for (const RowCommand& command : apply) keys.push_back(std::get<int64_t>(command.key[0]));
     outcome.applies.push_back(keys);
@@ -127,26 +148,7 @@ TEST(SinkLanesTest, WithoutCoalescingAHotKeyCostsOneBatchPerCommand) {
 // A partition is revoked while its commands wait behind a busy lane: they are never written nor
 // acknowledged; the other partition's are; Drain still completes; Admit lifts the fence.
 TEST(SinkLanesTest, FencedPartitionsAreNeverWrittenAfterTheFence) {
-  Recorded recorded;
-  PipelineStats stats;
-  absl::Mutex ack_mu;
-  std::vector<EventPosition> acknowledged;
-  SinkLanesOptions options;
-  options.lanes = 1;
-  options.linger = absl::ZeroDuration();
-  auto lanes = SinkLanes::Start(
-      options,
-      [&]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
-        return std::make_unique<RecordingWriter>(&recorded);
-      },
-      [&](absl::Span<const RowCommand> applied) {
-        absl::MutexLock lock(&ack_mu);
-        for (const RowCommand& command : applied) {
-          acknowledged.insert(acknowledged.end(), command.covers.begin(), command.covers.end());
-        }
-      },
-      &stats);
-  ASSERT_TRUE(lanes.ok()) << lanes.status();
+  RecordingLanes lanes({});
   const SourcePartition kept{0, 0};
   const SourcePartition revoked{0, 1};
   auto command = [](int64_t key, const SourcePartition& partition, int64_t offset) {
@@ -154,41 +156,32 @@ TEST(SinkLanesTest, FencedPartitionsAreNeverWrittenAfterTheFence) {
     c.covers[0].partition = partition;
     return c;
   };
-  RowCommand first = command(1, kept, 0);
-  ASSERT_TRUE((*lanes)->TryEnqueue(first));
-  {
-    absl::MutexLock lock(&recorded.mu);
-    recorded.mu.Await(absl::Condition(&recorded.in_first_apply));
-  }
+  lanes.OccupyLane(command(1, kept, 0));
   for (int64_t key = 2; key <= 5; ++key) {
     RowCommand c = command(key, key % 2 == 0 ? revoked : kept, key);
-    ASSERT_TRUE((*lanes)->TryEnqueue(c));
+    ASSERT_TRUE(lanes.lanes->TryEnqueue(c));
   }
-  (*lanes)->Fence({revoked});
-  recorded.release.Notify();
-  ASSERT_TRUE((*lanes)->Drain(absl::Seconds(10)));
+  lanes.lanes->Fence({revoked});
+  lanes.recorded.release.Notify();
+  ASSERT_TRUE(lanes.lanes->Drain(absl::Seconds(10)));
   {
-    absl::MutexLock lock(&recorded.mu);
-    for (const std::vector<RowCommand>& apply : recorded.applies) {
+    absl::MutexLock lock(&lanes.recorded.mu);
+    for (const std::vector<RowCommand>& apply : lanes.recorded.applies) {
       for (const RowCommand& c : apply) {
         EXPECT_FALSE(c.covers[0].partition == revoked) << "key " << std::get<int64_t>(c.key[0]);
       }
     }
   }
-  {
-    absl::MutexLock lock(&ack_mu);
-    std::vector<int64_t> offsets;
-    for (const EventPosition& p : acknowledged) offsets.push_back(p.offset);
-    std::sort(offsets.begin(), offsets.end());
-    EXPECT_EQ(offsets, (std::vector<int64_t>{0, 3, 5}));
-  }
+  std::vector<int64_t> offsets;
+  for (const RowCommand& c : lanes.Acknowledged()) offsets.push_back(c.covers[0].offset);
+  std::sort(offsets.begin(), offsets.end());
+  EXPECT_EQ(offsets, (std::vector<int64_t>{0, 3, 5}));
   // Back to this instance: written again.
-  (*lanes)->Admit({revoked});
+  lanes.lanes->Admit({revoked});
   RowCommand again = command(6, revoked, 6);
-  ASSERT_TRUE((*lanes)->TryEnqueue(again));
-  ASSERT_TRUE((*lanes)->Drain(absl::Seconds(10)));
-  absl::MutexLock lock(&ack_mu);
-  EXPECT_EQ(acknowledged.back().offset, 6);
+  ASSERT_TRUE(lanes.lanes->TryEnqueue(again));
+  ASSERT_TRUE(lanes.lanes->Drain(absl::Seconds(10)));
+  EXPECT_EQ(lanes.Acknowledged().back().covers[0].offset, 6);
 }
 
 }  // namespace
