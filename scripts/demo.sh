@@ -2,8 +2,11 @@
 # The demo: installs what it needs, builds, starts a private MariaDB, starts cdcjoind with its
 # embedded Kafka, feeds it the seed's example (User + UserExtData -> Nickname: a snapshot, then
 # live changes) and shows progress until the target table equals the reference model.
+#   scripts/demo.sh          # embedded Kafka (the default)
+#   scripts/demo.sh --real   # real Kafka 4 + Debezium from a source MariaDB (scripts/demo_real.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--real" ]; then exec scripts/demo_real.sh; fi
 
 scripts/install_deps.sh
 bazel build //service:cdcjoind //service:cdcjoinctl //tests/support:seed_feeder

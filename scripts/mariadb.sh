@@ -2,8 +2,14 @@
 # A private MariaDB for tests, benchmarks and the demo: installed into a directory of its own,
 # listening on 127.0.0.1 only, run as root without a system service, stopped by its PID.
 #
-#   scripts/mariadb.sh start DIR [PORT]   # prints `export CDCJOIN_MYSQL_...` lines: eval them
+#   scripts/mariadb.sh start DIR [PORT] [--binlog=SERVER_ID] [--env_prefix=NAME]
+#                                         # prints `export CDCJOIN_MYSQL_...` lines: eval them
 #   scripts/mariadb.sh stop DIR
+#
+# --binlog=SERVER_ID makes a CDC *source* for Debezium: log_bin, binlog_format=ROW,
+# binlog_row_image=FULL and that server_id. --env_prefix renames the printed variables
+# (NAME_HOST, NAME_PORT, NAME_USER), so that a source and a target can both be eval'ed:
+#   eval "$(scripts/mariadb.sh start /tmp/src --binlog=1 --env_prefix=CDCJOIN_SOURCE_MYSQL)"
 #
 # Typical use:
 #   eval "$(scripts/mariadb.sh start /tmp/cdcjoin-mysql)"
@@ -12,7 +18,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start DIR [PORT] | stop DIR" >&2
+  echo "usage: $0 start DIR [PORT] [--binlog=SERVER_ID] [--env_prefix=NAME] | stop DIR" >&2
   exit 2
 }
 
@@ -78,6 +84,8 @@ pid_alive() {
 start() {
   local dir=$1
   local port=${2:-}
+  local server_id=${3:-}
+  local env_prefix=${4:-CDCJOIN_MYSQL}
   local install_db mariadbd admin
   install_db=$(find_bin mariadb-install-db mysql_install_db) ||
     die "mariadb-install-db not found: install mariadb-server (apt-get install mariadb-server)"
@@ -86,6 +94,12 @@ start() {
 
   mkdir -p "${dir}"
   dir=$(cd "${dir}" && pwd)
+  local binlog=()
+  if [[ -n "${server_id}" ]]; then
+    [[ "${server_id}" =~ ^[0-9]+$ ]] || die "--binlog wants a numeric server id, got '${server_id}'"
+    binlog=(--log-bin="${dir}/binlog" --binlog-format=ROW --binlog-row-image=FULL
+      --server-id="${server_id}")
+  fi
 
   if [[ -f "${dir}/mysqld.pid" ]] && pid_alive "$(cat "${dir}/mysqld.pid")"; then
     die "a MariaDB already runs from ${dir} (pid $(cat "${dir}/mysqld.pid")); stop it first"
@@ -123,7 +137,7 @@ start() {
   setsid "${mariadbd}" --no-defaults --user=root --datadir="${dir}/data" --port="${port}" \
     --bind-address=127.0.0.1 --socket="${dir}/mysqld.sock" --pid-file="${dir}/mysqld.pid" \
     --log-error="${dir}/error.log" --skip-name-resolve --innodb_flush_log_at_trx_commit=2 \
-    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci "${binlog[@]}" \
     </dev/null >/dev/null 2>&1 &
   local launched=$!
 
@@ -144,8 +158,8 @@ start() {
     sleep 0.1
   done
   echo "${port}" >"${dir}/port"
-  log "ready: pid $(cat "${dir}/mysqld.pid"), port ${port}, data ${dir}/data"
-  echo "export CDCJOIN_MYSQL_HOST=127.0.0.1 CDCJOIN_MYSQL_PORT=${port} CDCJOIN_MYSQL_USER=root"
+  log "ready: pid $(cat "${dir}/mysqld.pid"), port ${port}, data ${dir}/data${server_id:+, binlog ROW server_id ${server_id}}"
+  echo "export ${env_prefix}_HOST=127.0.0.1 ${env_prefix}_PORT=${port} ${env_prefix}_USER=root"
 }
 
 stop() {
@@ -180,8 +194,24 @@ stop() {
 [[ $# -ge 2 ]] || usage
 case "$1" in
   start)
-    [[ $# -le 3 ]] || usage
-    start "$2" "${3:-}"
+    start_dir=$2
+    start_port=""
+    start_server_id=""
+    start_prefix=CDCJOIN_MYSQL
+    shift 2
+    for arg in "$@"; do
+      case "${arg}" in
+        --binlog=*) start_server_id=${arg#--binlog=} ;;
+        --env_prefix=*) start_prefix=${arg#--env_prefix=} ;;
+        -*) usage ;;
+        *)
+          [[ -z "${start_port}" ]] || usage
+          start_port=${arg}
+          ;;
+      esac
+    done
+    [[ "${start_prefix}" =~ ^[A-Z_][A-Z0-9_]*$ ]] || die "--env_prefix must be an upper-case name"
+    start "${start_dir}" "${start_port}" "${start_server_id}" "${start_prefix}"
     ;;
   stop)
     [[ $# -eq 2 ]] || usage

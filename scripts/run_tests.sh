@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every test: installs the Debian packages, starts a private
-# MariaDB on a loopback port, runs `bazel test //...` against it, stops MariaDB.
+# Sets everything up and runs every test: installs the Debian packages, fetches the real stack's
+# jars (Kafka, Connect, Debezium), starts a private MariaDB on a loopback port, runs
+# `bazel test //...` against it (the real-stack test starts its own broker, Connect and source
+# MariaDB and stops them), stops MariaDB.
 #   scripts/run_tests.sh [extra bazel test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install_deps.sh
+# The jars of the real stack, fetched once (offline and instant afterwards); the real-stack test
+# starts and stops its own broker, Connect and source MariaDB from them.
+CDCJOIN_REALSTACK_LIB=$(scripts/realstack_deps.sh)
+export CDCJOIN_REALSTACK_LIB
 
 mysql_dir=$(mktemp -d /tmp/cdcjoin-test-mysql.XXXXXX)
 cleanup() { scripts/mariadb.sh stop "$mysql_dir" || true; rm -rf "$mysql_dir"; }

@@ -186,11 +186,10 @@ int Base64Value(char ch) {
   return -1;
 }
 
-// Returns false for invalid base64 or more than 8 bytes.
-bool DecodeBase64Int(std::string_view text, int64_t* out, size_t* bytes_out) {
+// Decodes standard base64 (padding optional) into bytes; false for anything else.
+bool DecodeBase64Bytes(std::string_view text, std::string* out) {
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  uint64_t acc = 0;
-  size_t bytes = 0;
+  out->clear();
   uint32_t bits = 0;
   int nbits = 0;
   for (char ch : text) {
@@ -200,42 +199,51 @@ bool DecodeBase64Int(std::string_view text, int64_t* out, size_t* bytes_out) {
     nbits += 6;
     if (nbits >= 8) {
       nbits -= 8;
-      if (++bytes > 8) return false;
-      acc = (acc << 8) | ((bits >> nbits) & 0xFF);
+      out->push_back(static_cast<char>((bits >> nbits) & 0xFF));
     }
   }
-  if (bytes == 0 || nbits >= 6) return false;  // Nothing, or a dangling character.
-  // Sign-extend from the first byte.
-  if (bytes < 8 && ((acc >> (bytes * 8 - 1)) & 1) != 0) acc |= ~uint64_t{0} << (bytes * 8);
-  *out = static_cast<int64_t>(acc);
-  *bytes_out = bytes;
-  return true;
+  return nbits < 6;  // A dangling character encodes no whole byte.
 }
 
-void FormatDecimal(int64_t unscaled, int scale, std::string* out) {
-  const bool negative = unscaled < 0;
-  uint64_t magnitude = negative ? uint64_t{0} - static_cast<uint64_t>(unscaled)
-                                : static_cast<uint64_t>(unscaled);
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude != 0);
+// The big-endian two's-complement integer in `bytes` as decimal text with `scale` fractional
+// digits: exact at any length (a DECIMAL(65) needs 28 bytes), by schoolbook division by 10.
+void FormatDecimal(std::string bytes, int scale, std::string* out) {
+  const bool negative = !bytes.empty() && (static_cast<unsigned char>(bytes[0]) & 0x80) != 0;
+  if (negative) {  // Magnitude = two's complement: invert, add one.
+    for (char& b : bytes) b = static_cast<char>(~static_cast<unsigned char>(b));
+    for (size_t i = bytes.size(); i-- > 0;) {
+      bytes[i] = static_cast<char>(static_cast<unsigned char>(bytes[i]) + 1);
+      if (bytes[i] != 0) break;
+    }
+  }
+  std::string digits;  // Least significant first.
+  bool nonzero = true;
+  while (nonzero) {
+    unsigned remainder = 0;
+    nonzero = false;
+    for (char& b : bytes) {
+      const unsigned value = (remainder << 8) | static_cast<unsigned char>(b);
+      b = static_cast<char>(value / 10);
+      remainder = value % 10;
+      if (b != 0) nonzero = true;
+    }
+    digits.push_back(static_cast<char>('0' + remainder));
+  }
+  const int n = static_cast<int>(digits.size());
   out->clear();
   if (negative) out->push_back('-');
   if (scale <= 0) {
-    for (int i = n - 1; i >= 0; --i) out->push_back(digits[i]);
+    for (int i = n - 1; i >= 0; --i) out->push_back(digits[static_cast<size_t>(i)]);
     return;
   }
   if (n <= scale) {
     out->append("0.");
     out->append(static_cast<size_t>(scale - n), '0');
-    for (int i = n - 1; i >= 0; --i) out->push_back(digits[i]);
+    for (int i = n - 1; i >= 0; --i) out->push_back(digits[static_cast<size_t>(i)]);
     return;
   }
   for (int i = n - 1; i >= 0; --i) {
-    out->push_back(digits[i]);
+    out->push_back(digits[static_cast<size_t>(i)]);
     if (i == scale) out->push_back('.');
   }
 }
@@ -247,10 +255,56 @@ bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t*
 }
 
 bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out) {
-  int64_t unscaled = 0;
-  size_t bytes = 0;
-  if (!DecodeBase64Int(base64, &unscaled, &bytes)) return false;
-  FormatDecimal(unscaled, scale, out);
+  std::string bytes;
+  if (!DecodeBase64Bytes(base64, &bytes) || bytes.empty() || bytes.size() > 64) return false;
+  FormatDecimal(std::move(bytes), scale, out);
+  return true;
+}
+
+bool DecodeBase64(std::string_view base64, std::string* out) {
+  return DecodeBase64Bytes(base64, out);
+}
+
+bool DecodeBase64Bits(std::string_view base64, int64_t* out) {
+  std::string bytes;
+  if (!DecodeBase64Bytes(base64, &bytes)) return false;
+  // Little-endian (java.util.BitSet#toByteArray); trailing zero bytes carry no bits.
+  while (!bytes.empty() && bytes.back() == 0) bytes.pop_back();
+  if (bytes.size() > 8 || (bytes.size() == 8 && (static_cast<unsigned char>(bytes[7]) & 0x80))) {
+    return false;
+  }
+  uint64_t value = 0;
+  for (size_t i = bytes.size(); i-- > 0;) value = (value << 8) | static_cast<unsigned char>(bytes[i]);
+  *out = static_cast<int64_t>(value);
+  return true;
+}
+
+bool FormatTimeOfDayMicros(int64_t micros, std::string* out) {
+  // MySQL's TIME range: -838:59:59.000000 .. 838:59:59.000000.
+  constexpr int64_t kMaxMicros = (838 * 3600 + 59 * 60 + 59) * int64_t{1000000};
+  if (micros < -kMaxMicros || micros > kMaxMicros) return false;
+  const bool negative = micros < 0;
+  const uint64_t magnitude = negative ? static_cast<uint64_t>(-micros) : static_cast<uint64_t>(micros);
+  const uint64_t seconds = magnitude / 1000000;
+  const unsigned fraction = static_cast<unsigned>(magnitude % 1000000);
+  char buffer[32];
+  char* p = buffer;
+  if (negative) *p++ = '-';
+  p = PutDigits(p, static_cast<unsigned>(seconds / 3600), seconds / 3600 >= 100 ? 3 : 2);
+  *p++ = ':';
+  p = PutDigits(p, static_cast<unsigned>(seconds / 60 % 60), 2);
+  *p++ = ':';
+  p = PutDigits(p, static_cast<unsigned>(seconds % 60), 2);
+  if (fraction != 0) {
+    *p++ = '.';
+    p = PutDigits(p, fraction, 6);
+  }
+  out->assign(buffer, static_cast<size_t>(p - buffer));
+  return true;
+}
+
+bool FormatUnsigned64(int64_t wrapped, std::string* out) {
+  *out = std::to_string(static_cast<uint64_t>(wrapped));
   return true;
 }
 

@@ -36,9 +36,26 @@ bool FormatUtcDate(int64_t epoch_days, std::string* out);
 bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t* micros);
 
 // Kafka Connect Decimal: base64 of the big-endian two's-complement unscaled value, with `scale`
-// from the field schema, rendered as decimal text (MySQL converts it to DECIMAL exactly). False
-// for invalid base64 or an unscaled value beyond 64 bits (rejected rather than rounded).
+// from the field schema, rendered as decimal text (MySQL converts it to DECIMAL exactly), at any
+// precision (DECIMAL(20,4) needs 9 bytes; BIGINT UNSIGNED in Debezium's `precise` mode too). False
+// for invalid or empty base64, or more than 64 bytes.
 bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out);
+
+// Plain Kafka Connect bytes (BINARY, VARBINARY, BLOB with binary.handling.mode=bytes arrive as
+// base64 in JSON): the raw bytes, to be bound as a binary value. False for invalid base64.
+bool DecodeBase64(std::string_view base64, std::string* out);
+
+// io.debezium.data.Bits (BIT(n), n > 1): base64 of the little-endian bytes of a BitSet, as the
+// integer MySQL stores in a BIT column. False for invalid base64 or a value of 2^63 or more.
+bool DecodeBase64Bits(std::string_view base64, int64_t* out);
+
+// io.debezium.time.MicroTime (TIME): microseconds, negative or past 24 h as MySQL's TIME allows,
+// rendered "[-]HH:MM:SS[.ffffff]" (three hour digits past 99). False outside ±838:59:59.
+bool FormatTimeOfDayMicros(int64_t micros, std::string* out);
+
+// BIGINT UNSIGNED with Debezium's default bigint.unsigned.handling.mode=long arrives as the
+// int64 with the same bits (2^64-1 as -1): the unsigned value as decimal text.
+bool FormatUnsigned64(int64_t wrapped, std::string* out);
 
 }  // namespace cdcjoin
 

@@ -69,8 +69,59 @@ TEST(DebeziumConversions, Base64DecimalsAreExact) {
   ASSERT_TRUE(DecodeBase64Decimal("AeJA", 0, &out));
   EXPECT_EQ(out, "123456");
   EXPECT_FALSE(DecodeBase64Decimal("not base64!", 2, &out));
-  // Nine bytes: beyond 64 bits, rejected rather than rounded.
-  EXPECT_FALSE(DecodeBase64Decimal("AQAAAAAAAAAA", 0, &out));
+  // Nine bytes, 2^64: exact, not rounded nor rejected.
+  ASSERT_TRUE(DecodeBase64Decimal("AQAAAAAAAAAA", 0, &out));
+  EXPECT_EQ(out, "18446744073709551616");
+  // What Debezium wrote for DECIMAL(20,4) 1234567890123456.7891 (captured from a real event).
+  ASSERT_TRUE(DecodeBase64Decimal("AKtUqYzrHwrT", 4, &out));
+  EXPECT_EQ(out, "1234567890123456.7891");
+  // And for -0.0001: one byte 0xFF.
+  ASSERT_TRUE(DecodeBase64Decimal("/w==", 4, &out));
+  EXPECT_EQ(out, "-0.0001");
+  // -2^72 (0xFF00..00, ten bytes): the two's complement carries through every byte.
+  ASSERT_TRUE(DecodeBase64Decimal("/wAAAAAAAAAAAA==", 0, &out));
+  EXPECT_EQ(out, "-4722366482869645213696");
+  ASSERT_TRUE(DecodeBase64Decimal("AA==", 3, &out));
+  EXPECT_EQ(out, "0.000");
+  EXPECT_FALSE(DecodeBase64Decimal("", 0, &out));
+}
+
+TEST(DebeziumConversions, BytesBitsTimesAndUnsigned) {
+  std::string out;
+  // Real events: VARBINARY x'00ff10' and BLOB x'deadbeef'.
+  ASSERT_TRUE(DecodeBase64("AP8Q", &out));
+  EXPECT_EQ(out, std::string("\x00\xff\x10", 3));
+  ASSERT_TRUE(DecodeBase64("3q2+7w==", &out));
+  EXPECT_EQ(out, "\xde\xad\xbe\xef");
+  ASSERT_TRUE(DecodeBase64("", &out));
+  EXPECT_EQ(out, "");
+  EXPECT_FALSE(DecodeBase64("a", &out));
+  EXPECT_FALSE(DecodeBase64("**", &out));
+
+  // BIT(10) b'1010101010' = 682 arrived as "qgI=" (0xAA 0x02, little-endian).
+  int64_t bits = -1;
+  ASSERT_TRUE(DecodeBase64Bits("qgI=", &bits));
+  EXPECT_EQ(bits, 682);
+  ASSERT_TRUE(DecodeBase64Bits("AAA=", &bits));
+  EXPECT_EQ(bits, 0);
+  EXPECT_FALSE(DecodeBase64Bits("//////////8=", &bits));  // 2^64-1 does not fit.
+
+  // TIME(6) '23:59:59.999999', '-838:59:59', '00:00:00', '-00:00:01.5'.
+  ASSERT_TRUE(FormatTimeOfDayMicros(86399999999, &out));
+  EXPECT_EQ(out, "23:59:59.999999");
+  ASSERT_TRUE(FormatTimeOfDayMicros(-3020399000000, &out));
+  EXPECT_EQ(out, "-838:59:59");
+  ASSERT_TRUE(FormatTimeOfDayMicros(0, &out));
+  EXPECT_EQ(out, "00:00:00");
+  ASSERT_TRUE(FormatTimeOfDayMicros(-1500000, &out));
+  EXPECT_EQ(out, "-00:00:01.500000");
+  EXPECT_FALSE(FormatTimeOfDayMicros(3020400000000, &out));
+
+  // BIGINT UNSIGNED 2^64-1 and 2^63 as Debezium's long mode wraps them.
+  ASSERT_TRUE(FormatUnsigned64(-1, &out));
+  EXPECT_EQ(out, "18446744073709551615");
+  ASSERT_TRUE(FormatUnsigned64(INT64_MIN, &out));
+  EXPECT_EQ(out, "9223372036854775808");
 }
 
 }  // namespace

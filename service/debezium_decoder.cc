@@ -86,6 +86,12 @@ enum class Kind {
   kDays,
   kZoned,
   kDecimal,
+  kTimeMicros,  // MicroTime; also Time (millis) and NanoTime, scaled to micros.
+  kTimeMillis,
+  kTimeNanos,
+  kBytes,       // Base64 → raw bytes.
+  kBits,        // io.debezium.data.Bits: base64 little-endian → integer.
+  kUint64,
 };
 
 Kind KindOfConfigured(v1::ValueType type) {
@@ -108,6 +114,12 @@ Kind KindOfConfigured(v1::ValueType type) {
       return Kind::kDays;
     case v1::ZONED_TIMESTAMP:
       return Kind::kZoned;
+    case v1::TIME_MICROS:
+      return Kind::kTimeMicros;
+    case v1::BYTES:
+      return Kind::kBytes;
+    case v1::UINT64:
+      return Kind::kUint64;
     default:
       return Kind::kJson;
   }
@@ -167,6 +179,15 @@ Kind KindFromSchema(const StructSchema& schema, std::string_view field, int* sca
         return Kind::kDays;
       }
       if (logical == "io.debezium.time.ZonedTimestamp") return Kind::kZoned;
+      // TIME columns: a duration since midnight, not an integer column. Read as plain integers
+      // they were written as wrong values (MySQL parses 86399999999 as a TIME of its own).
+      if (logical == "io.debezium.time.MicroTime") return Kind::kTimeMicros;
+      if (logical == "io.debezium.time.Time" ||
+          logical == "org.apache.kafka.connect.data.Time") {
+        return Kind::kTimeMillis;
+      }
+      if (logical == "io.debezium.time.NanoTime") return Kind::kTimeNanos;
+      if (logical == "io.debezium.data.Bits") return Kind::kBits;
       if (logical == "org.apache.kafka.connect.data.Decimal") {
         *scale = 0;
         std::string_view scale_text;
@@ -193,8 +214,9 @@ Kind KindFromSchema(const StructSchema& schema, std::string_view field, int* sca
       return Kind::kDouble;
     }
     if (type == "boolean") return Kind::kBool;
-    // Plain bytes arrive base64-encoded in JSON; they are kept as that text.
-    if (type == "string" || type == "bytes") return Kind::kString;
+    // Plain bytes (binary columns) arrive base64-encoded in JSON: decoded to the raw bytes.
+    if (type == "bytes") return Kind::kBytes;
+    if (type == "string") return Kind::kString;
     return Kind::kJson;
   }
   return Kind::kJson;  // Not in the schema: trust the JSON type.
@@ -378,10 +400,62 @@ absl::Status DebeziumDecoder::Impl::ConvertValue(const dom::element& el, Kind ki
       std::string text;
       if (!DecodeBase64Decimal(s, scale, &text)) {
         return FieldInvalid(image, field,
-                            absl::StrCat("invalid or out-of-range (more than 64-bit) base64 "
-                                         "decimal ",
+                            absl::StrCat("invalid base64 decimal (or over 64 bytes) ",
                                          Excerpt(s)));
       }
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+    case Kind::kTimeMicros:
+    case Kind::kTimeMillis:
+    case Kind::kTimeNanos: {
+      if (type != dom::element_type::INT64) return expected("integer time of day");
+      i = el.get_int64().value_unsafe();
+      const int64_t micros = kind == Kind::kTimeMillis  ? i * 1000
+                             : kind == Kind::kTimeNanos ? i / 1000
+                                                        : i;
+      std::string text;
+      if ((kind == Kind::kTimeMillis && (i > INT64_MAX / 1000 || i < INT64_MIN / 1000)) ||
+          !FormatTimeOfDayMicros(micros, &text)) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("time ", i, " is outside MySQL's TIME range"));
+      }
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+    case Kind::kBytes: {
+      if (type != dom::element_type::STRING) return expected("base64 bytes string");
+      std::string_view s;
+      s = el.get_string().value_unsafe();
+      std::string bytes;
+      if (!DecodeBase64(s, &bytes)) {
+        return FieldInvalid(image, field, absl::StrCat("invalid base64 bytes ", Excerpt(s)));
+      }
+      if (bytes.size() > options.max_value_bytes) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("bytes value of ", bytes.size(),
+                                         " bytes exceeds max_value_bytes (",
+                                         options.max_value_bytes, ")"));
+      }
+      *out = std::move(bytes);
+      return absl::OkStatus();
+    }
+    case Kind::kBits: {
+      if (type != dom::element_type::STRING) return expected("base64 bits string");
+      std::string_view s;
+      s = el.get_string().value_unsafe();
+      int64_t bits = 0;
+      if (!DecodeBase64Bits(s, &bits)) {
+        return FieldInvalid(image, field,
+                            absl::StrCat("invalid base64 bits, or 2^63 or more: ", Excerpt(s)));
+      }
+      *out = bits;
+      return absl::OkStatus();
+    }
+    case Kind::kUint64: {
+      if (type != dom::element_type::INT64) return expected("integer");
+      std::string text;
+      FormatUnsigned64(el.get_int64().value_unsafe(), &text);
       *out = std::move(text);
       return absl::OkStatus();
     }

@@ -84,6 +84,12 @@ bool Compatible(v1::ValueType value_type, const std::string& t) {
       return t == "date" || IsDateTime(t) || IsText(t);
     case v1::STRING:
       return IsText(t) || IsDateTime(t) || OneOf(t, {"date", "time", "decimal"});
+    case v1::TIME_MICROS:
+      return t == "time" || IsText(t);
+    case v1::BYTES:  // Raw bytes: a text column would reject or reinterpret them.
+      return OneOf(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"});
+    case v1::UINT64:  // Up to 2^64-1: only BIGINT (UNSIGNED) or a wide DECIMAL holds it.
+      return OneOf(t, {"bigint", "decimal"}) || IsText(t);
     default:
       return true;
   }

@@ -468,8 +468,12 @@ TEST_F(AdminServerTest, HealthFollowsAssignmentAndDegradation) {
   EXPECT_EQ(this->Health(), Health::NOT_SERVING);
   EXPECT_EQ(this->Health("cdcjoin.v1.Admin"), Health::NOT_SERVING);
   pipeline_.state_.store(PipelineState::kRunning);
-  absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(this->Health(), Health::NOT_SERVING) << "running but nothing assigned yet";
+  // Running but nothing assigned yet: health must stay NOT_SERVING through several of the
+  // server's 50 ms follow-ups (checked at each poll, not once after a sleep).
+  for (const absl::Time until = absl::Now() + absl::Milliseconds(300); absl::Now() < until;) {
+    ASSERT_EQ(this->Health(), Health::NOT_SERVING) << "running but nothing assigned yet";
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   pipeline_.assigned_.store(true);
   EXPECT_TRUE(WaitForHealth(Health::SERVING));
   EXPECT_EQ(this->Health("cdcjoin.v1.Admin"), Health::SERVING);

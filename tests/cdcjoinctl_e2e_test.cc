@@ -184,14 +184,23 @@ TEST_F(CdcjoinctlEndToEndTest, StatusWatchSwitchPauseResumeAuthAndExitCodes) {
   more_options.poison_every = 0;
   const std::vector<SeedRecord> more = GenerateSeedWorkload(more_options);
   Produce(more, 0, more.size());
-  absl::SleepFor(absl::Seconds(1));
+  // Paused partitions are not fetched; the lag must still show the backlog. The daemon learns
+  // the new high watermarks on its own schedule (it once took over a second, and a
+  // sleep-then-assert here failed on a fresh clone): wait for the backlog with a deadline.
   v1::Status while_paused = StatusJson();
-  EXPECT_EQ(while_paused.counters().events_total(), consumed_before);
-  EXPECT_EQ(while_paused.state(), v1::PAUSED);
+  const absl::Time lag_deadline = absl::Now() + absl::Seconds(30);
+  while (while_paused.total_lag() < static_cast<int64_t>(more.size()) &&
+         absl::Now() < lag_deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    while_paused = StatusJson();
+  }
   std::cout << "lag reported while paused after producing " << more.size()
             << " records: " << while_paused.total_lag() << "\n";
-  // Paused partitions are not fetched; the lag must still show the backlog.
-  EXPECT_GE(while_paused.total_lag(), static_cast<int64_t>(more.size()));
+  EXPECT_GE(while_paused.total_lag(), static_cast<int64_t>(more.size()))
+      << "last status seen: " << while_paused.DebugString();
+  // All that time, nothing was consumed.
+  EXPECT_EQ(while_paused.counters().events_total(), consumed_before);
+  EXPECT_EQ(while_paused.state(), v1::PAUSED);
   CtlResult resumed = Ctl({"resume", "--token_file=" + token_file_});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_THAT(resumed.out, HasSubstr("resumed (state RUNNING)"));

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
+#include <string>
 #include <utility>
 
 #include <gmock/gmock.h>
@@ -125,7 +127,21 @@ TEST_F(DbUpsertEndToEndTest, DeadlocksWithAnOutsideWriterAreRetriedAndCounted) {
     const size_t from = records.size();
     records.insert(records.end(), pair.begin(), pair.end());
     Produce(records, from, records.size());
-    absl::SleepFor(absl::Seconds(2));
+    // Wait (bounded) until the daemon's batch waits for the row held outside. InnoDB refreshes
+    // INNODB_TRX only when it was not read for 100 ms, hence the slower polling.
+    std::string lock_waits = "never queried";
+    const absl::Time waits_by = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < waits_by) {
+      absl::SleepFor(absl::Milliseconds(150));
+      auto rows = QueryRows(mysql_, "",
+                            "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
+                            "WHERE trx_state = 'LOCK WAIT'");
+      lock_waits = rows.ok() ? rows->at(0).at(0).value_or("NULL") : rows.status().ToString();
+      if (lock_waits != "0") break;
+    }
+    // No wait (the pair missed key 1500): this attempt provokes no deadlock and the loop tries
+    // the next one.
+    if (lock_waits == "0") std::printf("attempt %d: the daemon never waited\n", attempt);
     // Closing the cycle: the outside writer now wants key 5.
     absl::Status closed =
         (*outside)->Execute("UPDATE Nickname SET dateCreated = dateCreated WHERE userId = 5");

@@ -2,6 +2,7 @@
 
 #include <cppconn/exception.h>
 #include <cppconn/resultset.h>
+#include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
 #include <mysql_driver.h>
@@ -84,6 +85,31 @@ absl::Status ExecuteSql(const MySqlEndpoint& endpoint, const std::string& databa
     return absl::InternalError(absl::StrCat("mysql: ", e.what(), " (", e.getErrorCode(), ")"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::vector<std::optional<std::string>>>> QueryRows(
+    const MySqlEndpoint& endpoint, const std::string& database, const std::string& query) {
+  absl::StatusOr<std::unique_ptr<sql::Connection>> connection = Connect(endpoint, database);
+  if (!connection.ok()) return connection.status();
+  std::vector<std::vector<std::optional<std::string>>> result;
+  try {
+    std::unique_ptr<sql::Statement> statement((*connection)->createStatement());
+    std::unique_ptr<sql::ResultSet> rows(statement->executeQuery(query));
+    const unsigned columns = rows->getMetaData()->getColumnCount();
+    while (rows->next()) {
+      std::vector<std::optional<std::string>>& row = result.emplace_back();
+      for (unsigned column = 1; column <= columns; ++column) {
+        if (rows->isNull(column)) {
+          row.emplace_back(std::nullopt);
+        } else {
+          row.emplace_back(std::string(rows->getString(column)));
+        }
+      }
+    }
+  } catch (const sql::SQLException& e) {
+    return absl::InternalError(absl::StrCat("mysql: ", e.what(), " (", e.getErrorCode(), ")"));
+  }
+  return result;
 }
 
 absl::Status CreateSeedDatabase(const MySqlEndpoint& endpoint, const std::string& database) {

@@ -2,6 +2,7 @@
 #define CDCJOIN_TESTS_SUPPORT_TEST_MYSQL_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ absl::StatusOr<MySqlEndpoint> MySqlFromEnv();
 // Runs statements in order on a fresh connection (no default database when `database` is "").
 absl::Status ExecuteSql(const MySqlEndpoint& endpoint, const std::string& database,
                         const std::vector<std::string>& statements);
+
+// Runs one query on a fresh connection; each row's columns as text (nullopt for NULL).
+absl::StatusOr<std::vector<std::vector<std::optional<std::string>>>> QueryRows(
+    const MySqlEndpoint& endpoint, const std::string& database, const std::string& query);
 
 // One connection kept open, for tests that hold a transaction (locks) while the daemon writes.
 class SqlSession {

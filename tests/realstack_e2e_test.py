@@ -1,0 +1,880 @@
+#!/usr/bin/python3
+"""The real stack end to end, judged by the source database.
+
+    realstack_e2e_test.py --cdcjoind=PATH --cdcjoinctl=PATH --scripts=DIR [--variants=...]
+
+Starts, and stops by PID whatever happens, its own parts: a real Kafka 4 broker
+(scripts/kafka.sh), a private source MariaDB with a ROW binlog (scripts/mariadb.sh --binlog),
+Kafka Connect with Debezium's MariaDB connector (scripts/connect.sh) and cdcjoind. The target is
+the test MariaDB named by CDCJOIN_MYSQL_*; the jars come from CDCJOIN_REALSTACK_LIB
+(scripts/realstack_deps.sh prints it; scripts/run_tests.sh sets it).
+
+For each JSON variant (schemas.enable true, false) the seed's tables User and UserExtData, and a
+pair of tables with the types Debezium encodes in special ways (Typed, TypedExt), are filled,
+captured while a workload of SQL transactions runs (during the snapshot and while streaming), and
+consumed by one cdcjoind in DB_UPSERT mode and one in WINDOWED OUTER mode. The judge is the source
+database: the target table must equal a FULL OUTER join of the source tables computed by a SELECT
+in the source database (UNION of the keys, LEFT JOINs), both sides rendered by SQL in the same
+format. Both sources use the CLEAR_COLUMNS delete policy, so a target row whose every non-key
+column is NULL stands for "no row". Then operations: Kafka's ConsumerGroupCommand and
+`cdcjoinctl status --json` must report the same committed offsets, and a connector restart must
+converge. Prints `N passed, M failed`; exits non-zero on any failure.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+START = time.monotonic()
+
+
+def log(*parts):
+    print(f"[{time.monotonic() - START:7.1f}s]", *parts, flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+def run(cmd, *, timeout=300, check=True, input_text=None, env=None):
+    """Runs a command; returns stdout. On failure raises with its stderr."""
+    done = subprocess.run(cmd, input=input_text, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if check and done.returncode != 0:
+        raise Failure(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def eval_exports(text):
+    """The variables of `export A=1 B=2` lines (what the start scripts print)."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            for pair in line[len("export "):].split():
+                name, _, value = pair.partition("=")
+                found[name] = value
+    return found
+
+
+def wait_for(what, condition, timeout, interval=0.5):
+    """Polls condition() -> (done, seen) until done or the deadline; raises with what was seen."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while True:
+        done, seen = condition()
+        if done:
+            return seen
+        if time.monotonic() >= deadline:
+            raise Failure(f"timed out after {timeout}s waiting for {what}; last seen:\n{seen}")
+        time.sleep(interval)
+
+
+class MariaDb:
+    """A MariaDB reached with the mariadb client; rows come back as JSON arrays (no escaping
+    ambiguity: NULL is null, binary columns are rendered by the query with HEX)."""
+
+    def __init__(self, port, host="127.0.0.1", user="root"):
+        self.base = ["mariadb", "--no-defaults", "--protocol=tcp", f"-h{host}", f"-P{port}",
+                     f"-u{user}", "--default-character-set=utf8mb4"]
+
+    def execute(self, sql, database="", timeout=300):
+        cmd = self.base + ([database] if database else [])
+        run(cmd, input_text=sql, timeout=timeout)
+
+    def rows(self, select_json_array, database=""):
+        cmd = self.base + ["-N", "-B", "--raw"] + ([database] if database else [])
+        out = run(cmd + ["-e", select_json_array], timeout=120)
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The two pairs of tables: DDL, seed rows, workload, the judge's SELECTs and cdcjoind's mapping.
+
+KOREAN = [chr(0xAC00 + i) for i in range(0, 11172, 97)]
+
+
+def korean(rng, lo=2, hi=6):
+    return "".join(rng.choice(KOREAN) for _ in range(rng.randint(lo, hi)))
+
+
+def sql_text(value):
+    if value is None:
+        return "NULL"
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class SeedPair:
+    """The seed's User and UserExtData, merged into Nickname."""
+    name = "seed"
+    tables = ("User", "UserExtData")
+    target = "Nickname"
+
+    source_ddl = [
+        "CREATE TABLE User (id BIGINT NOT NULL PRIMARY KEY, simpleName VARCHAR(100) NULL,"
+        " dateCreated DATETIME(3) NULL, age INT NULL) DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE UserExtData (userId BIGINT NOT NULL PRIMARY KEY,"
+        " originalName VARCHAR(100) NULL, updatedAt DATETIME(3) NULL) DEFAULT CHARSET=utf8mb4",
+    ]
+    target_ddl = ("CREATE TABLE Nickname (userId BIGINT NOT NULL PRIMARY KEY,"
+                  " maskingName VARCHAR(100) NULL, currentNickname VARCHAR(100) NULL,"
+                  " dateCreated DATETIME(3) NULL) DEFAULT CHARSET=utf8mb4")
+
+    # The judge: a FULL OUTER join of the source tables (UNION of the keys, then LEFT JOINs).
+    expected_sql = (
+        "SELECT JSON_ARRAY(k.id, u.simpleName, e.originalName,"
+        " DATE_FORMAT(u.dateCreated, '%Y-%m-%d %H:%i:%s.%f'))"
+        " FROM (SELECT id FROM User UNION SELECT userId FROM UserExtData) k"
+        " LEFT JOIN User u ON u.id = k.id LEFT JOIN UserExtData e ON e.userId = k.id")
+    actual_sql = ("SELECT JSON_ARRAY(userId, maskingName, currentNickname,"
+                  " DATE_FORMAT(dateCreated, '%Y-%m-%d %H:%i:%s.%f')) FROM Nickname")
+    columns = ("userId", "maskingName", "currentNickname", "dateCreated")
+
+    @staticmethod
+    def sources(prefix, database, schemas):
+        del schemas  # AUTO reads the schema when there is one; the explicit types work either way.
+        return f"""
+sources {{
+  name: "user"
+  topic: "{prefix}.{database}.User"
+  key_fields: "id"
+  columns {{ from: "simpleName" to: "maskingName" }}
+  columns {{ from: "dateCreated" to: "dateCreated" type: TIMESTAMP_MILLIS }}
+  on_delete: CLEAR_COLUMNS
+}}
+sources {{
+  name: "user_ext"
+  topic: "{prefix}.{database}.UserExtData"
+  key_fields: "userId"
+  columns {{ from: "originalName" to: "currentNickname" }}
+  on_delete: CLEAR_COLUMNS
+}}
+"""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.next_id = 1
+
+    def _user_values(self, key):
+        rng = self.rng
+        name = None if rng.random() < 0.1 else rng.choice(["user", "nick", "이름"]) + str(
+            rng.randint(0, 10**6))
+        created = None if rng.random() < 0.1 else (
+            f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
+            f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+            f".{rng.randint(0, 999):03d}")
+        return f"({key}, {sql_text(name)}, {sql_text(created)}, {rng.randint(10, 90)})"
+
+    def _ext_values(self, key):
+        name = None if self.rng.random() < 0.1 else korean(self.rng)
+        return f"({key}, {sql_text(name)}, NOW(3))"
+
+    def seed(self, users):
+        statements = []
+        ids = list(range(self.next_id, self.next_id + users))
+        self.next_id += users
+        for begin in range(0, len(ids), 500):
+            chunk = ids[begin:begin + 500]
+            statements.append("REPLACE INTO User VALUES " +
+                              ",".join(self._user_values(k) for k in chunk) + ";")
+            ext = [k for k in chunk if self.rng.random() < 0.8]
+            if ext:
+                statements.append("REPLACE INTO UserExtData VALUES " +
+                                  ",".join(self._ext_values(k) for k in ext) + ";")
+        return statements
+
+    def _one_change(self):
+        rng = self.rng
+        key = rng.randint(1, self.next_id + 20)
+        choice = rng.random()
+        if choice < 0.15:
+            return f"REPLACE INTO User VALUES {self._user_values(key)};"
+        if choice < 0.35:
+            return (f"UPDATE User SET simpleName = "
+                    f"{sql_text(None if rng.random() < 0.15 else 'upd' + str(rng.randint(0, 10**6)))}"
+                    f" WHERE id = {key};")
+        if choice < 0.45:
+            return f"UPDATE User SET dateCreated = NOW(3) - INTERVAL {rng.randint(0, 10**6)} SECOND WHERE id = {key};"
+        if choice < 0.52:
+            return f"DELETE FROM User WHERE id = {key};"
+        if choice < 0.67:
+            return (f"INSERT INTO UserExtData VALUES {self._ext_values(key)}"
+                    " ON DUPLICATE KEY UPDATE originalName = VALUES(originalName),"
+                    " updatedAt = VALUES(updatedAt);")
+        if choice < 0.9:
+            return (f"UPDATE UserExtData SET originalName = "
+                    f"{sql_text(None if rng.random() < 0.1 else korean(rng))} WHERE userId = {key};")
+        return f"DELETE FROM UserExtData WHERE userId = {key};"
+
+    def transactions(self, count):
+        """count transactions: single changes, multi-row transactions, new users, and one key
+        updated many times in a row."""
+        out = []
+        for i in range(count):
+            kind = self.rng.random()
+            if kind < 0.5:
+                out.append(self._one_change())
+            elif kind < 0.8:
+                out.append("BEGIN; " + " ".join(self._one_change()
+                                                 for _ in range(self.rng.randint(2, 6)))
+                           + " COMMIT;")
+            else:
+                out.extend(self.seed(self.rng.randint(1, 5)))
+            if i == count // 2:
+                hot = 7
+                for n in range(150):
+                    out.append(f"UPDATE User SET simpleName = 'hot{n}' WHERE id = {hot};"
+                               if n % 2 == 0 else
+                               f"INSERT INTO UserExtData VALUES ({hot}, '뜨거운{n}', NOW(3))"
+                               " ON DUPLICATE KEY UPDATE originalName = VALUES(originalName);")
+        return out
+
+
+class TypedPair:
+    """Debezium's special encodings: DECIMAL (base64 bytes + scale), DATETIME(6) (micros), DATE
+    (days), TIME (micros), TIMESTAMP (ZonedTimestamp), BIT(1), BOOLEAN, BIGINT UNSIGNED near
+    2^64, ENUM, JSON, VARBINARY, BLOB; NULLs everywhere."""
+    name = "typed"
+    tables = ("Typed", "TypedExt")
+    target = "TypedJoined"
+    type_columns = ("amount DECIMAL(20,4) NULL, happenedAt DATETIME(6) NULL, day DATE NULL,"
+                    " clock TIME(6) NULL, stamped TIMESTAMP(3) NULL DEFAULT NULL, flag BIT(1) NULL,"
+                    " active BOOLEAN NULL, big BIGINT UNSIGNED NULL,"
+                    " color ENUM('red','green','blue') NULL, doc JSON NULL,"
+                    " raw VARBINARY(16) NULL, body BLOB NULL")
+    source_ddl = [
+        f"CREATE TABLE Typed (id BIGINT NOT NULL PRIMARY KEY, {type_columns}) DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE TypedExt (typedId BIGINT NOT NULL PRIMARY KEY, note VARCHAR(100) NULL)"
+        " DEFAULT CHARSET=utf8mb4",
+    ]
+    target_ddl = (f"CREATE TABLE TypedJoined (id BIGINT NOT NULL PRIMARY KEY, {type_columns},"
+                  " note VARCHAR(100) NULL) DEFAULT CHARSET=utf8mb4")
+    fields = ("amount", "happenedAt", "day", "clock", "stamped", "flag", "active", "big", "color",
+              "doc", "raw", "body")
+    # Rendered by SQL the same way on both sides: exact text for numbers and times, HEX for bytes.
+    rendered = ("CAST({t}.amount AS CHAR)", "DATE_FORMAT({t}.happenedAt, '%Y-%m-%d %H:%i:%s.%f')",
+                "CAST({t}.day AS CHAR)", "CAST({t}.clock AS CHAR)",
+                "DATE_FORMAT({t}.stamped, '%Y-%m-%d %H:%i:%s.%f')", "{t}.flag + 0",
+                "{t}.active", "CAST({t}.big AS CHAR)", "{t}.color", "{t}.doc", "HEX({t}.raw)",
+                "HEX({t}.body)")
+    expected_sql = (
+        "SELECT JSON_ARRAY(k.id, " + ", ".join(r.format(t="s") for r in rendered) + ", e.note)"
+        " FROM (SELECT id FROM Typed UNION SELECT typedId FROM TypedExt) k"
+        " LEFT JOIN Typed s ON s.id = k.id LEFT JOIN TypedExt e ON e.typedId = k.id")
+    actual_sql = ("SELECT JSON_ARRAY(id, " + ", ".join(r.format(t="t") for r in rendered) +
+                  ", note) FROM TypedJoined t")
+    columns = ("id",) + fields + ("note",)
+
+    @staticmethod
+    def sources(prefix, database, schemas):
+        # Without the schema nothing in the JSON says that a string is base64 bytes or that an
+        # integer is a TIME: those columns need their type in the mapping.
+        types = {"happenedAt": "TIMESTAMP_MICROS", "day": "DATE_DAYS", "clock": "TIME_MICROS",
+                 "stamped": "ZONED_TIMESTAMP", "raw": "BYTES", "body": "BYTES"}
+        if not schemas:
+            types.update({"flag": "BOOL", "big": "UINT64"})
+        columns = "\n".join(
+            f'  columns {{ from: "{f}" to: "{f}"'
+            + (f" type: {types[f]}" if f in types else "") + " }"
+            for f in TypedPair.fields)
+        return f"""
+sources {{
+  name: "typed"
+  topic: "{prefix}.{database}.Typed"
+  key_fields: "id"
+{columns}
+  on_delete: CLEAR_COLUMNS
+}}
+sources {{
+  name: "typed_ext"
+  topic: "{prefix}.{database}.TypedExt"
+  key_fields: "typedId"
+  columns {{ from: "note" to: "note" }}
+  on_delete: CLEAR_COLUMNS
+}}
+"""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.next_id = 1
+
+    def _values(self, key):
+        rng = self.rng
+
+        def maybe(text):
+            return "NULL" if rng.random() < 0.15 else text
+
+        big = rng.choice([0, 1, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1, rng.randint(0, 2**64 - 1)])
+        amount = rng.choice(["0.0000", "-0.0001", "9999999999999999.9999",
+                             "-9999999999999999.9999", "1234567890123456.7891",
+                             f"{rng.randint(-10**9, 10**9)}.{rng.randint(0, 9999):04d}"])
+        micros = rng.randint(0, 999999)
+        return ("(" + ", ".join([
+            str(key),
+            maybe(f"'{amount}'"),
+            maybe(f"'{rng.randint(1971, 2037)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+                  f" {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+                  f".{micros:06d}'"),
+            maybe(rng.choice(["'1000-01-01'", "'1970-01-01'", "'2024-02-29'", "'9999-12-31'",
+                              "'1969-12-31'"])),
+            maybe(rng.choice(["'00:00:00'", "'23:59:59.999999'", "'-838:59:59'", "'838:59:59'",
+                              f"'{rng.randint(0, 99)}:{rng.randint(0, 59):02d}:00.{micros:06d}'",
+                              "'-00:00:01.5'"])),
+            maybe(f"'20{rng.randint(10, 37)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+                  f" 0{rng.randint(0, 9)}:00:00.{rng.randint(0, 999):03d}'"),
+            maybe(rng.choice(["b'0'", "b'1'"])),
+            maybe(rng.choice(["TRUE", "FALSE"])),
+            maybe(str(big)),
+            maybe(rng.choice(["'red'", "'green'", "'blue'"])),
+            maybe(rng.choice(["'{\"a\": [1, 2.5, \"x\"]}'", "'null'", "'\"문자열\"'", "'[]'"])),
+            maybe(rng.choice(["x''", "x'00'", "x'00ff10'", "x'deadbeefcafebabe0001'"])),
+            maybe(rng.choice(["x''", "x'0a0d00275c22'", f"x'{os.urandom(40).hex()}'"])),
+        ]) + ")")
+
+    def seed(self, rows):
+        ids = list(range(self.next_id, self.next_id + rows))
+        self.next_id += rows
+        notes = [k for k in ids if self.rng.random() < 0.8]
+        return ["REPLACE INTO Typed VALUES " + ",".join(self._values(k) for k in ids) + ";"] + (
+            ["REPLACE INTO TypedExt VALUES " +
+             ",".join(f"({k}, {sql_text(korean(self.rng))})" for k in notes) + ";"] if notes else [])
+
+    def transactions(self, count):
+        out = []
+        for _ in range(count):
+            key = self.rng.randint(1, self.next_id + 5)
+            kind = self.rng.random()
+            if kind < 0.4:
+                out.append(f"REPLACE INTO Typed VALUES {self._values(key)};")
+            elif kind < 0.55:
+                out.append(f"DELETE FROM Typed WHERE id = {key};")
+            elif kind < 0.8:
+                out.append(f"REPLACE INTO TypedExt VALUES ({key}, {sql_text(korean(self.rng))});")
+            elif kind < 0.9:
+                out.append(f"DELETE FROM TypedExt WHERE typedId = {key};")
+            else:
+                out.extend(self.seed(2))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class Stack:
+    """What this test started, to be stopped by PID in reverse order whatever happens."""
+
+    def __init__(self, scripts, work):
+        self.scripts = scripts
+        self.work = work
+        self.stops = []
+
+    def script(self, name, *args, timeout=300):
+        return run([os.path.join(self.scripts, name), *args], timeout=timeout)
+
+    def stop_all(self):
+        for what, stop in reversed(self.stops):
+            try:
+                stop()
+            except Exception as error:  # Keep stopping the rest.
+                log(f"stopping {what} failed: {error}")
+        self.stops.clear()
+
+
+class Daemon:
+    def __init__(self, binary, config_path, work, name):
+        self.name = name
+        self.log_path = os.path.join(work, f"{name}.log")
+        self.admin_file = os.path.join(work, f"{name}.admin")
+        self.process = subprocess.Popen(
+            [binary, f"--config={config_path}", "--progress_interval_ms=1000",
+             f"--admin_address_file={self.admin_file}", "--shutdown_timeout_ms=20000"],
+            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+
+    def admin_address(self):
+        def written():
+            self.check_running()
+            text = open(self.admin_file).read().strip() if os.path.exists(self.admin_file) else ""
+            return text != "", text or self.log_tail()
+        return wait_for(f"{self.name}'s admin address", written, 60, 0.2)
+
+    def log_tail(self, lines=30):
+        try:
+            return "".join(open(self.log_path, errors="replace").readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def check_running(self):
+        if self.process.poll() is not None:
+            raise Failure(f"cdcjoind {self.name} exited {self.process.returncode}:\n"
+                          f"{self.log_tail()}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                log(f"cdcjoind {self.name} still running 60 s after SIGTERM: SIGKILL")
+                self.process.kill()
+                self.process.wait(30)
+
+
+class RealStackTest:
+    def __init__(self, args):
+        self.args = args
+        self.work = tempfile.mkdtemp(prefix="cdcjoin-realstack.", dir="/tmp")
+        self.stack = Stack(args.scripts, self.work)
+        self.passed = 0
+        self.failed = 0
+        self.timings = {}
+        self.encodings = {}
+        self.degraded_report = []
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def start_kafka(self):
+        kafka_dir = os.path.join(self.work, "kafka")
+        began = time.monotonic()
+        out = self.stack.script("kafka.sh", "start", kafka_dir)
+        self.stack.stops.append(("kafka", lambda: self.stack.script("kafka.sh", "stop", kafka_dir)))
+        self.timings["broker start (format + ready), s"] = round(time.monotonic() - began, 1)
+        self.bootstrap = eval_exports(out)["KAFKA_BOOTSTRAP"]
+        self.kafka_dir = kafka_dir
+        log(f"broker at {self.bootstrap}")
+
+    def start_source(self):
+        source_dir = os.path.join(self.work, "source")
+        out = self.stack.script("mariadb.sh", "start", source_dir, "--binlog=1",
+                                "--env_prefix=SOURCE")
+        self.stack.stops.append(("source MariaDB",
+                                 lambda: self.stack.script("mariadb.sh", "stop", source_dir)))
+        self.source = MariaDb(eval_exports(out)["SOURCE_PORT"])
+        self.source_port = eval_exports(out)["SOURCE_PORT"]
+
+    def target(self):
+        host = os.environ.get("CDCJOIN_MYSQL_HOST")
+        port = os.environ.get("CDCJOIN_MYSQL_PORT")
+        if not host or not port:
+            raise Failure("CDCJOIN_MYSQL_HOST/PORT must name the target MariaDB: run through "
+                          "scripts/run_tests.sh")
+        return MariaDb(port, host, os.environ.get("CDCJOIN_MYSQL_USER", "root"))
+
+    def group_offsets(self, group):
+        """Kafka's own view: ConsumerGroupCommand --describe -> {(topic, partition): (committed,
+        log end)}."""
+        out = run([os.path.join(self.args.scripts, "kafka.sh"), "tool",
+                   "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+                   "--bootstrap-server", self.bootstrap, "--describe", "--group", group],
+                  timeout=120, check=False)
+        offsets = {}
+        for line in out.splitlines():
+            cells = line.split()
+            if len(cells) >= 5 and cells[0] == group and cells[2].isdigit():
+                committed = int(cells[3]) if cells[3].lstrip("-").isdigit() else -1
+                offsets[(cells[1], int(cells[2]))] = (committed, int(cells[4]))
+        return offsets, out
+
+    # -- one variant ----------------------------------------------------------------------------
+
+    def variant(self, schemas):
+        tag = "s" if schemas else "n"
+        database = f"rs_{tag}"
+        prefix = f"cdc{tag}"
+        rng = random.Random(11 if schemas else 12)
+        pairs = [kind(rng) for kind in (SeedPair, TypedPair) if kind.name in self.args.pairs]
+        log(f"== variant schemas.enable={schemas}: source database {database}, topics {prefix}.*")
+        self.source.execute(f"DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
+                            " CHARACTER SET utf8mb4;")
+        for pair in pairs:
+            self.source.execute(";\n".join(pair.source_ddl) + ";", database)
+        # Snapshot material: rows that exist before the connector starts.
+        self.source.execute("\n".join(s for p in pairs for s in p.seed(
+            1500 if p.name == "seed" else 60)), database)
+
+        # Connect starts (and snapshots) while the first transactions run.
+        connect_dir = os.path.join(self.work, f"connect-{tag}")
+        if schemas:
+            # BIGINT UNSIGNED as an exact Decimal (scale 0) instead of a wrapped int64.
+            extra = ["--set", "bigint.unsigned.handling.mode=precise"]
+        else:
+            # Without the schema a DECIMAL's base64 bytes cannot be read (the scale is in the
+            # schema): Debezium writes it as exact text instead. BIGINT UNSIGNED stays a Decimal
+            # in `precise` mode even then, so it keeps the default `long` (wrapped int64) and the
+            # mapping says UINT64.
+            extra = ["--set", "decimal.handling.mode=string"]
+        began = time.monotonic()
+        connect = subprocess.Popen(
+            [os.path.join(self.args.scripts, "connect.sh"), "start", connect_dir,
+             f"--bootstrap={self.bootstrap}", f"--source_port={self.source_port}",
+             f"--database={database}", f"--schemas={'true' if schemas else 'false'}",
+             f"--topic_prefix={prefix}", f"--server_id={5400 + len(tag) + (0 if schemas else 1)}",
+             *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stack.stops.append((f"connect-{tag}", lambda: self.stack.script(
+            "connect.sh", "stop", connect_dir)))
+
+        daemons = self.start_daemons(tag, prefix, database, pairs, schemas)
+        during_snapshot = [t for p in pairs for t in p.transactions(150)]
+        self.source.execute("\n".join(during_snapshot), database)
+        try:
+            out, err = connect.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            connect.kill()
+            raise Failure("connect.sh start did not return in 300 s")
+        if connect.returncode != 0:
+            raise Failure(f"connect.sh start failed:\n{err[-4000:]}")
+        self.timings[f"Connect start to RUNNING + snapshot topics ({tag}), s"] = round(
+            time.monotonic() - began, 1)
+        log(f"connector RUNNING after {time.monotonic() - began:.1f}s")
+        streaming = [t for p in pairs for t in p.transactions(300)]
+        self.source.execute("\n".join(streaming), database)
+        log(f"workload done: {len(during_snapshot)} statements during the snapshot, "
+            f"{len(streaming)} while streaming")
+        self.capture(prefix, database, schemas, pairs)
+
+        for daemon in daemons:
+            self.check(f"{daemon.name}: target equals the source join",
+                       lambda d=daemon: self.converges(d, pairs, timeout=240))
+
+        # Operations: Kafka's view of the group equals cdcjoinctl's.
+        for daemon in daemons:
+            self.check(f"{daemon.name}: ConsumerGroupCommand == cdcjoinctl status --json",
+                       lambda d=daemon: self.offsets_agree(d))
+
+        # A connector restart (Debezium resumes from its stored binlog position) converges.
+        if schemas:
+            def restart():
+                self.stack.script("connect.sh", "restart", connect_dir)
+                self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)),
+                                    database)
+                for daemon in daemons:
+                    self.converges(daemon, pairs, timeout=180)
+            self.check(f"{tag}: connector restart, more changes, converges", restart)
+
+        if schemas and self.args.broker_faults:
+            self.check(f"{tag}: broker SIGSTOP 20 s mid-stream, SIGCONT, converges",
+                       lambda: self.broker_pause(daemons, pairs, database))
+            self.check(f"{tag}: broker SIGKILL mid-stream, restart, converges",
+                       lambda: self.broker_kill(daemons, pairs, database))
+
+        for daemon in daemons:
+            daemon.stop()
+            if daemon.process.returncode != 0:
+                self.fail(f"{daemon.name}: exit code {daemon.process.returncode}",
+                          daemon.log_tail())
+        self.stack.script("connect.sh", "stop", connect_dir)
+
+    def start_daemons(self, tag, prefix, database, pairs, schemas):
+        daemons = []
+        target = self.target()
+        for mode in ("DB_UPSERT", "WINDOWED"):
+            for pair in pairs:
+                name = f"{pair.name}-{tag}-{mode.lower()}"
+                target_db = f"realstack_{tag}_{pair.name}_{mode.lower()}"
+                target.execute(f"DROP DATABASE IF EXISTS {target_db}; CREATE DATABASE {target_db}"
+                               f" CHARACTER SET utf8mb4; USE {target_db}; {pair.target_ddl};")
+                window = ""
+                if mode == "WINDOWED":
+                    window = (f'window {{ join_type: OUTER window_ms: 2000 grace_ms: 500'
+                              f' idle_flush_ms: 300 state_dir: "{self.work}/state-{name}" }}')
+                config = f"""
+kafka {{
+  brokers: "{self.bootstrap}"
+  group_id: "cdcjoin-{name}"
+  dead_letter_topic: "cdcjoin.dlq.{name}"
+  session_timeout_ms: 10000
+  commit_interval_ms: 300
+  # The daemons start before Debezium has created the topics; librdkafka notices a new topic
+  # of its subscription only at its next metadata refresh (default 5 minutes).
+  properties {{ key: "topic.metadata.refresh.interval.ms" value: "2000" }}
+}}
+target {{
+  table: "{pair.target}"
+  key_columns: "{pair.columns[0]}"
+  database {{
+    host: "{os.environ['CDCJOIN_MYSQL_HOST']}"
+    port: {os.environ['CDCJOIN_MYSQL_PORT']}
+    user: "{os.environ.get('CDCJOIN_MYSQL_USER', 'root')}"
+    database: "{target_db}"
+  }}
+}}
+{pair.sources(prefix, database, schemas)}
+sink {{ lanes: 2 batch_rows: 200 linger_ms: 5 }}
+mode: {mode}
+{window}
+admin {{ listen_address: "127.0.0.1:0" }}
+metrics {{ disabled: true }}
+"""
+                path = os.path.join(self.work, f"{name}.textproto")
+                with open(path, "w") as f:
+                    f.write(config)
+                daemon = Daemon(self.args.cdcjoind, path, self.work, name)
+                daemon.pair = pair
+                daemon.group = f"cdcjoin-{name}"
+                daemon.target = target
+                daemon.target_db = target_db
+                daemon.topics = [f"{prefix}.{database}.{t}" for t in pair.tables]
+                daemon.dlq = f"cdcjoin.dlq.{name}"
+                self.stack.stops.append((name, daemon.stop))
+                daemons.append(daemon)
+        return daemons
+
+    def capture(self, prefix, database, schemas, pairs):
+        """Keeps the real Debezium events (first records of each topic) beside the logs, and
+        collects the field encodings the schemas name."""
+        for table in ("User", "UserExtData", "Typed", "TypedExt"):
+            if not any(table in p.tables for p in pairs):
+                continue
+            topic = f"{prefix}.{database}.{table}"
+            out = run(["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning",
+                       "-c", "5", "-e", "-q", "-f", "KEY: %k\\nVALUE: %s\\n"], timeout=60,
+                      check=False)
+            with open(os.path.join(self.work, f"events.{topic}.txt"), "w") as f:
+                f.write(out)
+            if not schemas:
+                continue
+            for line in out.splitlines():
+                if not line.startswith("VALUE: {"):
+                    continue
+                envelope = json.loads(line[len("VALUE: "):])
+                for field in envelope["schema"]["fields"]:
+                    if field["field"] != "after":
+                        continue
+                    for column in field["fields"]:
+                        encoding = column["type"] + (f" {column['name']}" if "name" in column else "")
+                        if "parameters" in column:
+                            encoding += " " + json.dumps(column["parameters"], sort_keys=True)
+                        self.encodings[f"{table}.{column['field']}"] = encoding
+                break
+
+    # -- broker faults --------------------------------------------------------------------------
+
+    def broker_pid(self):
+        with open(os.path.join(self.kafka_dir, "kafka.pid")) as f:
+            return int(f.read().strip())
+
+    def sample_states(self, daemons, seconds):
+        """What each daemon's status says, once a second, for `seconds`: {name: [states]}."""
+        seen = {d.name: [] for d in daemons}
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for daemon in daemons:
+                daemon.check_running()
+                out = subprocess.run([self.args.cdcjoinctl, f"--address={daemon.admin_address()}",
+                                      "status", "--json"], capture_output=True, text=True,
+                                     timeout=10)
+                state = "no answer"
+                if out.returncode == 0:
+                    status = json.loads(out.stdout)
+                    state = status.get("state", "?")
+                    if status.get("last_error"):
+                        state += f" ({status['last_error'][:80]})"
+                if not seen[daemon.name] or seen[daemon.name][-1] != state:
+                    seen[daemon.name].append(state)
+            time.sleep(1)
+        return seen
+
+    def report_states(self, what, seen):
+        for name, states in seen.items():
+            degraded = any(s.startswith("DEGRADED") for s in states)
+            self.degraded_report.append(f"{what}: {name} states {states}")
+            log(f"{what}: {name} reported {' -> '.join(states)}"
+                + ("" if degraded else "  << never DEGRADED"))
+            if self.args.strict_degraded and not degraded:
+                raise Failure(f"{name} never reported DEGRADED during {what}: {states}")
+
+    def broker_pause(self, daemons, pairs, database):
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        pid = self.broker_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)),
+                                database)
+            seen = self.sample_states(daemons, 20)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.report_states("broker SIGSTOP 20 s", seen)
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(20)), database)
+        for daemon in daemons:
+            self.converges(daemon, pairs, timeout=240)
+
+    def broker_kill(self, daemons, pairs, database):
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        pid = self.broker_pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the broker to die", lambda: (not os.path.exists(f"/proc/{pid}") or
+                                               open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+                                               pid), 30, 0.1)
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        seen = self.sample_states(daemons, 15)
+        began = time.monotonic()
+        self.stack.script("kafka.sh", "start", self.kafka_dir)
+        self.timings["broker restart after SIGKILL, s"] = round(time.monotonic() - began, 1)
+        self.report_states("broker SIGKILL, down 15 s", seen)
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(20)), database)
+        for daemon in daemons:
+            self.converges(daemon, pairs, timeout=300)
+
+    # -- judgements -----------------------------------------------------------------------------
+
+    def table_diff(self, daemon):
+        pair = daemon.pair
+        expected = {row[0]: row for row in self.source.rows(pair.expected_sql, self.database_of(
+            daemon))}
+        actual = {row[0]: row for row in daemon.target.rows(pair.actual_sql, daemon.target_db)}
+        diffs = []
+        for key in sorted(set(expected) | set(actual)):
+            want = expected.get(key)
+            got = actual.get(key)
+            # CLEAR_COLUMNS on both sides: a row whose every non-key column is NULL is "no row".
+            if want is not None and all(v is None for v in want[1:]):
+                want = None
+            if got is not None and all(v is None for v in got[1:]):
+                got = None
+            if want != got:
+                if want is None or got is None:
+                    diffs.append(f"key {key}: expected {want}, target has {got}")
+                else:
+                    cells = [f"{pair.columns[i]}: expected {want[i]!r}, target {got[i]!r}"
+                             for i in range(len(want)) if want[i] != got[i]]
+                    diffs.append(f"key {key}: " + "; ".join(cells))
+        return diffs, len(expected)
+
+    def database_of(self, daemon):
+        return daemon.topics[0].split(".")[1]
+
+    def converges(self, daemon, pairs, timeout):
+        """Waits until the group committed the end of its topics and the target equals the
+        source join, with a deadline; on timeout prints the differences."""
+        del pairs
+
+        def condition():
+            daemon.check_running()
+            offsets, text = self.group_offsets(daemon.group)
+            lagging = [f"{t}[{p}] {c}/{e}" for (t, p), (c, e) in offsets.items() if c < e]
+            missing = [t for t in daemon.topics if not any(k[0] == t for k in offsets)]
+            if lagging or missing:
+                return False, f"group {daemon.group}: lagging {lagging}, no offsets for {missing}\n{text}"
+            diffs, rows = self.table_diff(daemon)
+            if diffs:
+                return False, (f"{len(diffs)} rows differ (of {rows} expected), first ones:\n  " +
+                               "\n  ".join(diffs[:25]))
+            return True, rows
+
+        try:
+            rows = wait_for(f"{daemon.name} to converge", condition, timeout, 1.0)
+        except Failure as failure:
+            raise Failure(f"{failure}\n-- dead letters of {daemon.name}:\n{self.dead_letters(daemon)}"
+                          f"\n-- log of {daemon.name}:\n{daemon.log_tail(40)}")
+        log(f"{daemon.name}: target equals the source join ({rows} keys)")
+
+    def dead_letters(self, daemon):
+        return run(["kcat", "-b", self.bootstrap, "-C", "-t", daemon.dlq, "-o", "beginning", "-e",
+                    "-q", "-c", "5", "-f", "HEADERS: %h\\nVALUE: %s\\n"], timeout=30,
+                   check=False)[:6000] or "(none)"
+
+    def offsets_agree(self, daemon):
+        def condition():
+            kafka_view, text = self.group_offsets(daemon.group)
+            status = json.loads(run([self.args.cdcjoinctl, f"--address={daemon.admin_address()}",
+                                     "status", "--json"], timeout=30))
+            ours = {(p["topic"], int(p.get("partition", 0))):
+                    int(p.get("committed_offset", p.get("committedOffset", -1)))
+                    for p in status.get("partitions", [])}
+            theirs = {k: v[0] for k, v in kafka_view.items()}
+            agreed = ours == theirs and ours and all(v >= 0 for v in ours.values())
+            return agreed, (f"ConsumerGroupCommand: {theirs}\n"
+                                             f"cdcjoinctl: {ours}\n{text}")
+        seen = wait_for(f"{daemon.name}: equal committed offsets", condition, 30, 1.0)
+        log(f"{daemon.name}: ConsumerGroupCommand and cdcjoinctl agree: {seen}")
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+
+    def check(self, name, body):
+        try:
+            body()
+            self.passed += 1
+            log(f"PASS {name}")
+        except Exception as error:  # One failed check must not hide the others.
+            self.fail(name, error if isinstance(error, Failure) else traceback.format_exc())
+
+    def fail(self, name, detail):
+        self.failed += 1
+        log(f"FAIL {name}\n{detail}")
+
+    def main(self):
+        try:
+            self.start_kafka()
+            self.start_source()
+            for schemas in self.args.variants:
+                try:
+                    self.variant(schemas)
+                except Exception:
+                    self.fail(f"variant schemas.enable={schemas}", traceback.format_exc())
+        except Exception:
+            self.fail("real stack start", traceback.format_exc())
+        finally:
+            self.stack.stop_all()
+            log("start-up times: " + json.dumps(self.timings))
+            try:
+                with open(os.path.join(self.kafka_dir, "startup_ms")) as f:
+                    log(f"broker format / start, ms: {f.read().strip()}")
+            except (OSError, AttributeError):
+                pass
+            for line in self.degraded_report:
+                log(f"states during a broker fault: {line}")
+            if self.encodings:
+                log("Debezium field encodings seen (schemas.enable=true):")
+                for field, encoding in sorted(self.encodings.items()):
+                    print(f"  {field}: {encoding}")
+            outputs = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
+            if outputs:
+                for name in os.listdir(self.work):
+                    if name.endswith((".log", ".txt", ".textproto")):
+                        shutil.copy(os.path.join(self.work, name), outputs)
+            if self.failed == 0 and not os.environ.get("CDCJOIN_KEEP_WORK"):
+                shutil.rmtree(self.work, ignore_errors=True)
+            else:
+                log(f"work directory kept: {self.work}")
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 and self.passed > 0 else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cdcjoind", required=True)
+    parser.add_argument("--cdcjoinctl", required=True)
+    parser.add_argument("--scripts", required=True, help="the directory of kafka.sh & co.")
+    parser.add_argument("--variants", default="true,false",
+                        help="schemas.enable values to run, comma-separated")
+    parser.add_argument("--pairs", default="seed,typed", help="table pairs: seed, typed")
+    parser.add_argument("--broker_faults", default="true",
+                        help="SIGSTOP and SIGKILL the broker mid-stream (schemas variant)")
+    parser.add_argument("--strict_degraded", default="false",
+                        help="fail when a daemon never reports DEGRADED during a broker fault")
+    args = parser.parse_args()
+    args.pairs = args.pairs.split(",")
+    args.broker_faults = args.broker_faults == "true"
+    args.strict_degraded = args.strict_degraded == "true"
+    args.variants = [v == "true" for v in args.variants.split(",")]
+    if not os.environ.get("CDCJOIN_REALSTACK_LIB"):
+        print("CDCJOIN_REALSTACK_LIB is not set: run through scripts/run_tests.sh, or "
+              "export CDCJOIN_REALSTACK_LIB=$(scripts/realstack_deps.sh)", file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    # Bazel ends a test that overruns its timeout with SIGTERM: turn it into SystemExit so the
+    # `finally` stops the broker, Connect, the source MariaDB and the daemons by PID.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    return RealStackTest(args).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
