@@ -10,8 +10,9 @@
 //
 // Applying the plan's statements in order has the same effect on a table as applying the input
 // commands one by one (the contract the randomized test checks), with these steps:
-//  1. Collapse: per key, consecutive commands that one command can express are merged (see
-//     CollapseKeyCommands). Covers are concatenated, so every consumed event stays acknowledged.
+//  1. Reduce: per key, the commands are reduced by the command algebra (join/command_algebra.h),
+//     so a hot key's run of commands becomes one row (two at most). Covers are concatenated, so
+//     every consumed event stays acknowledged.
 //  2. Rounds: round r holds the r-th remaining command of every key. The keys inside a round are
 //     distinct, so its statements may run in any order; rounds must run in order.
 //  3. Group: inside a round, commands of the same StatementShape form one statement, rows sorted
@@ -72,28 +73,6 @@ struct BatchPlanOptions {
   // Default: 500 (PLATFORM.md: 500-row upserts run ~10x faster than 1-row ones here).
   size_t max_rows_per_statement = 500;
 };
-
-// Collapses the commands of ONE key (consumption order) into the shortest equivalent sequence.
-// The merge rules, for a command A followed by B on the same key:
-//  - any, then kDelete            -> the kDelete (a delete erases whatever came before).
-//  - kDelete, then kClear         -> the kDelete (clearing an absent row does nothing).
-//  - kDelete, then kUpsert        -> both, in order (no single statement re-creates a row).
-//  - kUpsert, then kUpsert        -> one kUpsert over the union of columns; per column c:
-//      in A only                  -> A's write (B leaves c alone either way);
-//      in B only, update          -> B's write;
-//      in B only, insert-only     -> dropped (B could only insert it, but A already created the row);
-//      in both                    -> value = B.update_on_conflict ? B's : A's,
-//                                    update_on_conflict = A's || B's (if either updates on
-//                                    conflict, an existing row ends with that value).
-//  - kUpsert, then kClear         -> the kUpsert with each cleared column written as NULL with
-//                                    update_on_conflict (the row exists after A in any case).
-//  - kClear, then kClear          -> one kClear of the union of columns.
-//  - kClear, then kUpsert         -> the kUpsert, when it updates every cleared column on conflict;
-//                                    otherwise both, in order.
-// Covers are concatenated in order. A kClear of no column disappears; its covers move to the
-// neighbouring command or, when it stands alone, to *orphan_covers.
-std::vector<RowCommand> CollapseKeyCommands(std::vector<RowCommand> commands,
-                                            std::vector<EventPosition>* orphan_covers);
 
 // REQUIRES: each command's writes sorted by column, each column at most once (row_command.h).
 BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& options = {});

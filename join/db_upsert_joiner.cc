@@ -4,40 +4,56 @@
 
 namespace cdcjoin {
 
-std::optional<RowCommand> BuildDbUpsertCommand(const TableSchema& schema,
-                                               const ChangeEvent& event) {
-  const SourceMapping& source = schema.sources[event.source];
-  RowCommand command;
-  command.key = event.key;
-  command.covers.push_back(event.position);
-  if (event.op == ChangeOp::kDelete) {
-    switch (source.on_delete) {
-      case v1::DELETE_ROW:
-        command.kind = RowCommandKind::kDelete;
-        return command;
-      case v1::CLEAR_COLUMNS:
-        command.kind = RowCommandKind::kClear;
-        for (const FieldMapping& field : source.fields) {
-          // An insert-only column was never the source's to maintain, so it is not cleared.
-          if (field.update_on_conflict) {
-            command.writes.push_back(ColumnWrite{field.column, true, Value{}});
-          }
-        }
-        break;
-      default:
-        return std::nullopt;
-    }
-  } else {
-    command.kind = RowCommandKind::kUpsert;
-    command.writes.reserve(source.fields.size());
-    for (size_t i = 0; i < source.fields.size(); ++i) {
-      const FieldMapping& field = source.fields[i];
-      command.writes.push_back(ColumnWrite{field.column, field.update_on_conflict,
-                                           i < event.values.size() ? event.values[i] : Value{}});
+SourceCommands::SourceCommands(const SourceMapping& source)
+    : on_delete_(source.on_delete), value_count_(source.fields.size()) {
+  for (size_t i = 0; i < source.fields.size(); ++i) {
+    const FieldMapping& f = source.fields[i];
+    auto it = std::find_if(fields_.begin(), fields_.end(),
+                           [&](const Field& x) { return x.column == f.column; });
+    if (it != fields_.end()) {
+      *it = Field{f.column, f.update_on_conflict, i};
+    } else {
+      fields_.push_back(Field{f.column, f.update_on_conflict, i});
     }
   }
-  std::sort(command.writes.begin(), command.writes.end(),
-            [](const ColumnWrite& a, const ColumnWrite& b) { return a.column < b.column; });
+  std::sort(fields_.begin(), fields_.end(),
+            [](const Field& a, const Field& b) { return a.column < b.column; });
+  for (const Field& f : fields_) {
+    if (f.update_on_conflict) clear_writes_.push_back(ColumnWrite{f.column, true, Value{}});
+  }
+}
+
+std::optional<RowCommand> SourceCommands::Command(const ChangeEvent& event) const {
+  RowCommand command;
+  if (event.op == ChangeOp::kUpsert) {
+    command.kind = RowCommandKind::kUpsert;
+    command.writes.reserve(fields_.size());
+    for (const Field& f : fields_) {
+      command.writes.push_back(ColumnWrite{
+          f.column, f.update_on_conflict,
+          f.value_index < event.values.size() ? event.values[f.value_index] : Value{}});
+    }
+    return command;
+  }
+  switch (on_delete_) {
+    case v1::DELETE_ROW:
+      command.kind = RowCommandKind::kDelete;
+      return command;
+    case v1::CLEAR_COLUMNS:
+      command.kind = RowCommandKind::kClear;
+      command.writes = clear_writes_;
+      return command;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<RowCommand> BuildDbUpsertCommand(const TableSchema& schema,
+                                               const ChangeEvent& event) {
+  std::optional<RowCommand> command = SourceCommands(schema.sources[event.source]).Command(event);
+  if (!command.has_value()) return std::nullopt;
+  command->key = event.key;
+  command->covers.push_back(event.position);
   return command;
 }
 

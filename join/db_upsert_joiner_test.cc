@@ -70,5 +70,27 @@ TEST(DbUpsertJoinerTest, DeletePolicies) {
   EXPECT_TRUE(remove->writes.empty());
 }
 
+TEST(DbUpsertJoinerTest, SourceCommandsSortColumnsAndTheLaterMappingOfAColumnWins) {
+  SourceMapping source;
+  source.on_delete = v1::CLEAR_COLUMNS;
+  source.fields = {FieldMapping{"a", 3, true, false, v1::VALUE_TYPE_AUTO},
+                   FieldMapping{"b", 1, false, false, v1::VALUE_TYPE_AUTO},
+                   FieldMapping{"c", 3, false, false, v1::VALUE_TYPE_AUTO}};
+  const SourceCommands commands(source);
+  EXPECT_EQ(commands.value_count(), 3u);
+  ASSERT_EQ(commands.fields().size(), 2u);
+  EXPECT_EQ(commands.fields()[0].column, 1);
+  EXPECT_EQ(commands.fields()[1].column, 3);
+  EXPECT_EQ(commands.fields()[1].value_index, 2u);
+  EXPECT_TRUE(commands.clear_writes().empty()) << "both columns end up insert-only";
+
+  ChangeEvent upsert = Event(0, ChangeOp::kUpsert, 1, {Value{"x"}, Value{"y"}, Value{"z"}});
+  std::optional<RowCommand> command = commands.Command(upsert);
+  ASSERT_TRUE(command.has_value());
+  EXPECT_TRUE(command->key.empty()) << "keys and covers are the caller's";
+  EXPECT_EQ(command->writes, (std::vector<ColumnWrite>{ColumnWrite{1, false, Value{"y"}},
+                                                       ColumnWrite{3, false, Value{"z"}}}));
+}
+
 }  // namespace
 }  // namespace cdcjoin

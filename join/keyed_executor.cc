@@ -17,6 +17,10 @@ absl::Status ValidateKeyedExecutorOptions(const KeyedExecutorOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "KeyedExecutorOptions.max_batch_size must be >= 1, got ", options.max_batch_size));
   }
+  if (options.max_per_key < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KeyedExecutorOptions.max_per_key must be >= 1, got ", options.max_per_key));
+  }
   if (options.max_batch_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("KeyedExecutorOptions.max_batch_delay must be >= 0, got ",

@@ -17,13 +17,15 @@
 //
 // Guarantees:
 //  - Per key strictly FIFO: a key's next command is handed to the sink only after the sink call
-//    holding its previous command returned OK. At most one command per key is in flight, so no two
-//    workers ever write the same key at the same time.
+//    holding its previous command returned OK. At most one sink call per key is in flight, so no
+//    two workers ever write the same key at the same time.
 //  - Different keys run in parallel, at most `max_in_flight` commands in the sink at once, on a
 //    fixed pool of `num_workers` threads (no thread per key). Pipelined: a worker that finishes a
 //    batch takes the next ready commands at once; nothing waits for a "round" to end.
-//  - Bulk: a sink call receives up to `max_batch_size` commands, always of distinct keys, so a sink
-//    can apply them as one multi-row statement. A batch succeeds or fails as a whole.
+//  - Bulk: a sink call receives up to `max_batch_size` commands, so a sink can apply them as one
+//    multi-row statement. A batch succeeds or fails as a whole. It holds up to `max_per_key`
+//    commands of one key (default 1: distinct keys), adjacent and in submission order, so a sink
+//    can reduce a hot key's run to one write.
 //  - Errors: when a sink call fails, every key in that batch is stopped: its queued commands are
 //    not run and are reported as kCancelled through the completion callback, and later Submit()s
 //    for it are refused with kFailedPrecondition until ResumeKey()/ResumeAllKeys(). Other keys go
@@ -77,10 +79,16 @@ struct KeyedExecutorOptions {
   // Default: 100 (the seed's flush trigger).
   int max_in_flight = 100;
 
-  // Most commands per sink call; 1 means one command per I/O. A batch only ever holds commands of
-  // distinct keys. Must be >= 1.
+  // Most commands per sink call; 1 means one command per I/O. Must be >= 1.
   // Default: 1.
   int max_batch_size = 1;
+
+  // Most commands of one key per sink call. Above 1, a worker takes a ready key's queued commands
+  // together (up to this many, adjacent in the batch, in submission order), so the sink can
+  // coalesce them; they count one by one against max_batch_size and max_in_flight. 1 keeps every
+  // batch to distinct keys. Must be >= 1.
+  // Default: 1.
+  int max_per_key = 1;
 
   // How long a worker may hold back a batch smaller than max_batch_size waiting for more ready
   // commands (Kafka's linger.ms). Zero dispatches whatever is ready at once. Flush() and
@@ -122,10 +130,11 @@ enum class KeyedExecutorShutdown {
 template <typename T>
 class KeyedExecutor {
  public:
-  // Executes `batch` (1..max_batch_size commands of distinct keys, in no particular order) as one
-  // I/O. `worker` in [0, num_workers) identifies the calling thread; a worker runs one batch at a
-  // time, so per-worker resources indexed by it need no locking. The commands may be modified;
-  // the completion callback sees them afterwards.
+  // Executes `batch` (1..max_batch_size commands; those of one key, at most max_per_key, are
+  // adjacent and in submission order; keys in no particular order) as one I/O. `worker` in
+  // [0, num_workers) identifies the calling thread; a worker runs one batch at a time, so
+  // per-worker resources indexed by it need no locking. The commands may be modified; the
+  // completion callback sees them afterwards.
   using Sink = std::function<absl::Status(int worker, absl::Span<T> batch)>;
   // Called exactly once per accepted command, after it finished: OK, the sink's error for its
   // batch, or kCancelled when it was not run. Called before Flush() can observe the command as
@@ -183,8 +192,8 @@ class KeyedExecutor {
     alignas(Node) unsigned char bytes[sizeof(Node)];
   };
   struct KeyState {
-    Node* tail = nullptr;    // queued commands (not including the one in flight)
-    bool in_flight = false;  // a command of this key is in the sink
+    Node* tail = nullptr;    // queued commands (not including those in flight)
+    bool in_flight = false;  // commands of this key are in the sink
   };
   struct Worker {
     int index = 0;
@@ -463,24 +472,28 @@ void KeyedExecutor<T>::MaybeWakeWorkerLocked() {
 template <typename T>
 void KeyedExecutor<T>::TakeBatchLocked(std::vector<uint64_t>* keys, std::vector<uint64_t>* epochs,
                                        std::vector<T>* commands) {
-  const size_t n = std::min(ready_.size(), EffectiveBatchLocked());
-  for (size_t i = 0; i < n; ++i) {
+  const size_t room = EffectiveBatchLocked();
+  while (commands->size() < room && !ready_.empty()) {
     const uint64_t key = ready_.front();
     ready_.pop_front();
     KeyState& ks = keys_.find(key)->second;
-    Node* head = ks.tail->next;
-    if (head == ks.tail) {
-      ks.tail = nullptr;
-    } else {
-      ks.tail->next = head->next;
-    }
     ks.in_flight = true;
-    keys->push_back(key);
-    epochs->push_back(head->epoch);
-    commands->push_back(std::move(head->command));
-    FreeNodeLocked(head);
+    int taken = 0;
+    do {
+      Node* head = ks.tail->next;
+      if (head == ks.tail) {
+        ks.tail = nullptr;
+      } else {
+        ks.tail->next = head->next;
+      }
+      keys->push_back(key);
+      epochs->push_back(head->epoch);
+      commands->push_back(std::move(head->command));
+      FreeNodeLocked(head);
+      ++taken;
+    } while (ks.tail != nullptr && taken < options_.max_per_key && commands->size() < room);
   }
-  in_flight_ += static_cast<int64_t>(n);
+  in_flight_ += static_cast<int64_t>(commands->size());
   stats_.max_in_flight_seen = std::max(stats_.max_in_flight_seen, in_flight_);
   ++stats_.batches;
 }
@@ -493,21 +506,27 @@ void KeyedExecutor<T>::CompleteBatchLocked(const std::vector<uint64_t>& keys,
   in_flight_ -= static_cast<int64_t>(keys.size());
   if (!status.ok() && first_error_.ok()) first_error_ = status;
   for (size_t i = 0; i < keys.size(); ++i) {
-    auto it = keys_.find(keys[i]);
-    KeyState& ks = it->second;
-    ks.in_flight = false;
     if (status.ok()) {
       ++stats_.succeeded;
-      if (ks.tail != nullptr) {
-        ready_.push_back(keys[i]);
-      } else {
-        keys_.erase(it);
-      }
     } else {
       ++stats_.failed;
-      DetachQueueLocked(&ks, cancelled);
-      keys_.erase(it);
-      stopped_.insert_or_assign(keys[i], status);
+    }
+    // A key's commands are adjacent in the batch: its state changes once, after its last one.
+    if (i + 1 == keys.size() || keys[i + 1] != keys[i]) {
+      auto it = keys_.find(keys[i]);
+      KeyState& ks = it->second;
+      ks.in_flight = false;
+      if (status.ok()) {
+        if (ks.tail != nullptr) {
+          ready_.push_back(keys[i]);
+        } else {
+          keys_.erase(it);
+        }
+      } else {
+        DetachQueueLocked(&ks, cancelled);
+        keys_.erase(it);
+        stopped_.insert_or_assign(keys[i], status);
+      }
     }
     FinishOneLocked(epochs[i]);
   }

@@ -53,8 +53,16 @@ class Recorder {
       if (worker < 0 || worker >= options_.num_workers) ++violations_;
       if (batch.empty() || static_cast<int>(batch.size()) > options_.max_batch_size) ++violations_;
       absl::flat_hash_set<uint64_t> keys;
-      for (const Cmd& c : batch) {
-        if (!keys.insert(c.key).second) ++violations_;  // two commands of one key in a batch
+      int run = 0;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const Cmd& c = batch[i];
+        if (i > 0 && batch[i - 1].key == c.key) {
+          ++run;
+        } else {
+          run = 1;
+          if (!keys.insert(c.key).second) ++violations_;  // a key's commands are not adjacent
+        }
+        if (run > options_.max_per_key) ++violations_;
         ran_[c.key].push_back(c.seq);
         ++run_count_[c.id];
         fail |= c.fail;
@@ -192,12 +200,14 @@ WorkloadParams RandomParams(uint32_t seed) {
   p.key_space = pick(0, 1) ? pick(2, 12) : pick(50, 400);
   p.fail_probability = std::uniform_real_distribution<double>(0.0, 0.05)(rng);
   p.end_with_shutdown = pick(0, 1) == 1;
+  p.options.max_per_key = pick(0, 1) ? 1 : pick(2, 6);
   return p;
 }
 
 std::string Describe(const WorkloadParams& p) {
   return absl::StrCat("seed=", p.seed, " workers=", p.options.num_workers,
                       " in_flight=", p.options.max_in_flight, " batch=", p.options.max_batch_size,
+                      " per_key=", p.options.max_per_key,
                       " delay=", absl::FormatDuration(p.options.max_batch_delay),
                       " max_pending=", p.options.max_pending, " submitters=", p.submitters,
                       " keys=", p.key_space, " p_fail=", p.fail_probability,
@@ -273,7 +283,7 @@ TEST_P(KeyedExecutorPropertyTest, RandomWorkloadKeepsEveryGuarantee) {
   EXPECT_EQ(flush_violations.load(), 0);
 
   // Bounds observed by the sink itself.
-  EXPECT_EQ(recorder.violations(), 0) << "bad worker index, batch size or duplicate key in batch";
+  EXPECT_EQ(recorder.violations(), 0) << "bad worker index, batch size or key run in batch";
   EXPECT_LE(recorder.max_cmds_in_sink(), p.options.max_in_flight);
   EXPECT_LE(recorder.max_calls_in_sink(), p.options.num_workers);
   EXPECT_LE(stats.max_in_flight_seen, p.options.max_in_flight);
@@ -286,10 +296,12 @@ TEST_P(KeyedExecutorPropertyTest, RandomWorkloadKeepsEveryGuarantee) {
       resumes += static_cast<int64_t>(k.resumes.size());
       // The sink saw exactly the commands that ran, in submission order.
       std::vector<int> expected_run;
-      // Within each stretch between resumes: OK* then optionally one failure followed only by
-      // cancellations. Nothing after a failure ran until the submitter resumed the key.
+      // Within each stretch between resumes: OK* then optionally one failed run (the key's
+      // commands in the failed sink call, at most max_per_key) followed only by cancellations.
+      // Nothing after a failure ran until the submitter resumed the key.
       size_t next_resume = 0;
       bool stopped = false;
+      int failed_run = 0;  // Commands of the failed sink call seen so far; 0: past it.
       for (size_t i = 0; i < k.accepted.size(); ++i) {
         while (next_resume < k.resumes.size() && k.resumes[next_resume] <= i) {
           EXPECT_TRUE(stopped) << "resumed a key that was not stopped";
@@ -302,6 +314,15 @@ TEST_P(KeyedExecutorPropertyTest, RandomWorkloadKeepsEveryGuarantee) {
                                       << " times";
         ++accepted;
         const int runs = recorder.run_count(a.id);
+        if (stopped && failed_run > 0 && failed_run < p.options.max_per_key &&
+            outcome[0] == absl::StatusCode::kInternal) {
+          EXPECT_EQ(runs, 1) << "command " << a.id;
+          expected_run.push_back(a.seq);
+          ++failed;
+          ++failed_run;
+          continue;
+        }
+        failed_run = 0;
         if (stopped) {
           EXPECT_EQ(outcome[0], absl::StatusCode::kCancelled) << "command " << a.id;
           EXPECT_EQ(runs, 0) << "command " << a.id << " ran after its key failed";
@@ -316,6 +337,7 @@ TEST_P(KeyedExecutorPropertyTest, RandomWorkloadKeepsEveryGuarantee) {
           EXPECT_EQ(outcome[0], absl::StatusCode::kInternal);
           ++failed;
           stopped = true;
+          failed_run = 1;
         }
       }
       EXPECT_EQ(recorder.ran(key), expected_run);
@@ -367,6 +389,7 @@ TEST(KeyedExecutorTest, CreateRejectsBadOptions) {
            [](KeyedExecutorOptions* o) { o->num_workers = 0; },
            [](KeyedExecutorOptions* o) { o->max_in_flight = 0; },
            [](KeyedExecutorOptions* o) { o->max_batch_size = 0; },
+           [](KeyedExecutorOptions* o) { o->max_per_key = 0; },
            [](KeyedExecutorOptions* o) { o->max_pending = 0; },
            [](KeyedExecutorOptions* o) { o->max_batch_delay = absl::Milliseconds(-1); }}) {
     KeyedExecutorOptions o;
@@ -585,6 +608,59 @@ TEST(KeyedExecutorTest, BulkBatchesHoldDistinctKeysAndFillUpToMaxBatchSize) {
   EXPECT_EQ(recorder.batch_sizes(), (std::vector<int>{10, 2, 1}));
   EXPECT_EQ(recorder.ran(100), (std::vector<int>{0, 1}));
   EXPECT_EQ(recorder.violations(), 0);
+}
+
+// One worker taking up to 100 commands, `max_per_key` of one key.
+KeyedExecutorOptions RunOptions(int max_per_key) {
+  KeyedExecutorOptions o = Options(1, 100, /*batch=*/100);
+  o.max_per_key = max_per_key;
+  return o;
+}
+
+// Key 7's first command (id 0) holds the only worker for 100 ms, so what is submitted next
+// queues up behind it.
+void HoldTheWorkerWithKey7(Executor* executor) {
+  ASSERT_TRUE(executor->Submit(7, MakeCmd(7, 0, 0, false, 100000)).ok());
+  WaitUntil([&] { return executor->GetStats().in_flight == 1; });
+}
+
+TEST(KeyedExecutorTest, HotKeyRunGoesInOneBatchInOrder) {
+  const KeyedExecutorOptions o = RunOptions(4);
+  Recorder recorder(o);
+  auto executor = MustCreate(o, &recorder);
+  HoldTheWorkerWithKey7(executor.get());
+  for (int seq = 1; seq <= 5; ++seq) ASSERT_TRUE(executor->Submit(7, MakeCmd(7, seq, seq)).ok());
+  ASSERT_TRUE(executor->Submit(8, MakeCmd(8, 0, 100)).ok());
+  EXPECT_TRUE(executor->Flush().ok());
+  // Key 7's run of five is split at max_per_key; key 8 rides along with the first part.
+  EXPECT_EQ(recorder.batch_sizes(), (std::vector<int>{1, 5, 1}));
+  EXPECT_EQ(recorder.ran(7), (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(recorder.violations(), 0);
+  for (int id : {0, 1, 2, 3, 4, 5, 100}) {
+    EXPECT_EQ(recorder.outcomes(id), std::vector<absl::StatusCode>{absl::StatusCode::kOk});
+  }
+  EXPECT_EQ(executor->GetStats().succeeded, 7);
+}
+
+TEST(KeyedExecutorTest, FailedRunFailsEachCommandAndCancelsTheRest) {
+  const KeyedExecutorOptions o = RunOptions(2);
+  Recorder recorder(o);
+  auto executor = MustCreate(o, &recorder);
+  HoldTheWorkerWithKey7(executor.get());
+  ASSERT_TRUE(executor->Submit(7, MakeCmd(7, 1, 1)).ok());
+  ASSERT_TRUE(executor->Submit(7, MakeCmd(7, 2, 2, /*fail=*/true)).ok());
+  ASSERT_TRUE(executor->Submit(7, MakeCmd(7, 3, 3)).ok());
+  EXPECT_EQ(executor->Flush().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(recorder.ran(7), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(recorder.outcomes(1), std::vector<absl::StatusCode>{absl::StatusCode::kInternal});
+  EXPECT_EQ(recorder.outcomes(2), std::vector<absl::StatusCode>{absl::StatusCode::kInternal});
+  EXPECT_EQ(recorder.outcomes(3), std::vector<absl::StatusCode>{absl::StatusCode::kCancelled});
+  EXPECT_TRUE(executor->IsKeyStopped(7));
+  const KeyedExecutorStats stats = executor->GetStats();
+  EXPECT_EQ(stats.succeeded, 1);
+  EXPECT_EQ(stats.failed, 2);
+  EXPECT_EQ(stats.cancelled, 1);
+  EXPECT_EQ(stats.pending, 0);
 }
 
 TEST(KeyedExecutorTest, FailedBatchStopsEveryKeyInIt) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -14,6 +15,8 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "join/command_algebra.h"
+#include "join/db_upsert_joiner.h"
 
 namespace cdcjoin {
 namespace {
@@ -74,47 +77,13 @@ uint64_t FromBigEndian(absl::string_view bytes) {
   return n;
 }
 
-// ---- Compact binary encoding (varints, zigzag) ------------------------------------------------
+// ---- Records: varints, zigzag and values in the encoding of join/value.h ---------------------
 class Writer {
  public:
   explicit Writer(std::string* out) : out_(out) {}
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      out_->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out_->push_back(static_cast<char>(v));
-  }
-  void Signed(int64_t v) {
-    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-  }
+  void Varint(uint64_t v) { AppendVarint(v, out_); }
+  void Signed(int64_t v) { Varint(ZigZag(v)); }
   void Byte(uint8_t b) { out_->push_back(static_cast<char>(b)); }
-  void Bytes(absl::string_view s) {
-    Varint(s.size());
-    out_->append(s.data(), s.size());
-  }
-  void Val(const Value& value) {
-    switch (value.index()) {
-      case 0:
-        Byte(0);
-        break;
-      case 1:
-        Byte(1);
-        Signed(std::get<int64_t>(value));
-        break;
-      case 2: {
-        Byte(2);
-        const double d = std::get<double>(value);
-        char buf[sizeof d];
-        std::memcpy(buf, &d, sizeof d);
-        out_->append(buf, sizeof d);
-        break;
-      }
-      default:
-        Byte(3);
-        Bytes(std::get<std::string>(value));
-    }
-  }
 
  private:
   std::string* out_;
@@ -134,47 +103,20 @@ class BufferWriter {
     buffer_->resize(std::max(buffer_->size() * 2, pos_ + n));
     data_ = &(*buffer_)[0];
   }
-  void Varint(uint64_t v) {  // REQUIRES: Room(10).
-    while (v >= 0x80) {
-      data_[pos_++] = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    data_[pos_++] = static_cast<char>(v);
+  void Varint(uint64_t v) {  // REQUIRES: Room(kMaxVarintSize).
+    pos_ = EncodeVarintTo(v, data_ + pos_) - data_;
   }
-  void Signed(int64_t v) {  // REQUIRES: Room(10).
-    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
-  }
+  void Signed(int64_t v) { Varint(ZigZag(v)); }  // REQUIRES: Room(kMaxVarintSize).
   void Byte(uint8_t b) { data_[pos_++] = static_cast<char>(b); }  // REQUIRES: Room(1).
   void Bytes(absl::string_view s) {
-    Room(10 + s.size());
+    Room(kMaxVarintSize + s.size());
     Varint(s.size());
     std::memcpy(data_ + pos_, s.data(), s.size());
     pos_ += s.size();
   }
   void Val(const Value& value) {
-    switch (value.index()) {
-      case 0:
-        Room(1);
-        Byte(0);
-        break;
-      case 1:
-        Room(11);
-        Byte(1);
-        Signed(std::get<int64_t>(value));
-        break;
-      case 2: {
-        Room(9);
-        Byte(2);
-        const double d = std::get<double>(value);
-        std::memcpy(data_ + pos_, &d, sizeof d);
-        pos_ += sizeof d;
-        break;
-      }
-      default:
-        Room(1);
-        Byte(3);
-        Bytes(std::get<std::string>(value));
-    }
+    Room(MaxEncodedValueSize(value));
+    pos_ = EncodeValueTo(value, data_ + pos_) - data_;
   }
   // What was written, as a new string.
   std::string Take() const { return std::string(data_, pos_); }
@@ -189,57 +131,33 @@ class Reader {
  public:
   explicit Reader(absl::string_view in) : in_(in) {}
   bool ok() const { return ok_; }
-  bool done() const { return pos_ == in_.size(); }
+  bool done() const { return in_.empty(); }
   uint64_t Varint() {
     uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= in_.size()) return Fail();
-      const uint8_t b = static_cast<uint8_t>(in_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    return Fail();
+    if (!ConsumeVarint(&in_, &v)) return Fail();
+    return v;
   }
-  int64_t Signed() {
-    const uint64_t v = Varint();
-    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
-  }
+  int64_t Signed() { return UnZigZag(Varint()); }
   uint8_t Byte() {
-    if (pos_ >= in_.size()) return static_cast<uint8_t>(Fail());
-    return static_cast<uint8_t>(in_[pos_++]);
+    if (in_.empty()) return static_cast<uint8_t>(Fail());
+    const uint8_t b = static_cast<uint8_t>(in_.front());
+    in_.remove_prefix(1);
+    return b;
   }
   std::string Bytes() {
     const uint64_t n = Varint();
-    if (!ok_ || in_.size() - pos_ < n) {
+    if (!ok_ || in_.size() < n) {
       Fail();
       return {};
     }
-    std::string s(in_.substr(pos_, n));
-    pos_ += n;
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
     return s;
   }
   Value Val() {
-    switch (Byte()) {
-      case 0:
-        return std::monostate{};
-      case 1:
-        return Signed();
-      case 2: {
-        double d = 0;
-        if (in_.size() - pos_ < sizeof d) {
-          Fail();
-          return std::monostate{};
-        }
-        std::memcpy(&d, in_.data() + pos_, sizeof d);
-        pos_ += sizeof d;
-        return d;
-      }
-      case 3:
-        return Bytes();
-      default:
-        Fail();
-        return std::monostate{};
-    }
+    Value value;
+    if (!ConsumeValue(&in_, &value)) Fail();
+    return value;
   }
   // Bounds a count read from the input, so corrupt data cannot make us allocate wildly.
   size_t Count() {
@@ -251,102 +169,18 @@ class Reader {
  private:
   uint64_t Fail() {
     ok_ = false;
-    pos_ = in_.size();
+    in_ = absl::string_view();
     return 0;
   }
   absl::string_view in_;
-  size_t pos_ = 0;
   bool ok_ = true;
 };
 
-// ---- Commands and their reduction -------------------------------------------------------------
-struct Cmd {
-  RowCommandKind kind = RowCommandKind::kUpsert;
-  std::vector<ColumnWrite> writes;  // Sorted by column. kClear: values unused (NULL).
-};
-
-// Returns the write for `column` in sorted `writes`, or nullptr.
-ColumnWrite* FindWrite(std::vector<ColumnWrite>* writes, int column) {
-  auto it = std::lower_bound(writes->begin(), writes->end(), column,
-                             [](const ColumnWrite& w, int c) { return w.column < c; });
-  return it != writes->end() && it->column == column ? &*it : nullptr;
-}
-
-// Inserts or replaces `write` in sorted `writes`.
-void SetWrite(std::vector<ColumnWrite>* writes, ColumnWrite write) {
-  auto it = std::lower_bound(writes->begin(), writes->end(), write.column,
-                             [](const ColumnWrite& w, int c) { return w.column < c; });
-  if (it != writes->end() && it->column == write.column) {
-    *it = std::move(write);
-  } else {
-    writes->insert(it, std::move(write));
-  }
-}
-
-// Appends `next` to `list`, merging it with the last command when the pair is equivalent to one
-// command on every row state (absent or present). Each rule is exact, so `list` always has the
-// effect of applying every appended command in order. It never grows beyond two commands:
-// [kDelete, kUpsert] or [kClear, kUpsert] at most.
-void AppendReduced(std::vector<Cmd>* list, Cmd next) {
-  if (next.kind == RowCommandKind::kDelete) {  // X;D = D
-    list->clear();
-    list->push_back(std::move(next));
-    return;
-  }
-  if (list->empty()) {
-    list->push_back(std::move(next));
-    return;
-  }
-  Cmd& last = list->back();
-  if (next.kind == RowCommandKind::kClear) {
-    switch (last.kind) {
-      case RowCommandKind::kDelete:  // D;C = D (nothing to clear)
-        return;
-      case RowCommandKind::kClear:  // C1;C2 = C(1 u 2)
-        for (ColumnWrite& w : next.writes) SetWrite(&last.writes, std::move(w));
-        return;
-      case RowCommandKind::kUpsert:  // U;C = U with NULLs: the row exists after U
-        for (const ColumnWrite& w : next.writes) {
-          SetWrite(&last.writes, ColumnWrite{w.column, true, std::monostate{}});
-        }
-        return;
-    }
-  }
-  // next is an upsert.
-  switch (last.kind) {
-    case RowCommandKind::kDelete:  // D;U: the row is inserted fresh; no single command says that
-      list->push_back(std::move(next));
-      return;
-    case RowCommandKind::kUpsert:  // U1;U2: U2's updatable writes win
-      for (ColumnWrite& w : next.writes) {
-        // The row exists after U1 whatever it was before, so U2's insert-only writes never
-        // take effect.
-        if (w.update_on_conflict) SetWrite(&last.writes, std::move(w));
-      }
-      return;
-    case RowCommandKind::kClear: {
-      // C;U = U plus NULLs for C's other columns, unless an insert-only column of U is also
-      // cleared: then "absent: value, present: NULL" needs both commands.
-      for (const ColumnWrite& w : next.writes) {
-        if (!w.update_on_conflict && FindWrite(&last.writes, w.column) != nullptr) {
-          list->push_back(std::move(next));
-          return;
-        }
-      }
-      std::vector<ColumnWrite> cleared = std::move(last.writes);
-      last = std::move(next);
-      for (const ColumnWrite& c : cleared) {
-        if (FindWrite(&last.writes, c.column) == nullptr) {
-          SetWrite(&last.writes, ColumnWrite{c.column, true, std::monostate{}});
-        }
-      }
-      return;
-    }
-  }
-}
-
-Cmd ReadCmd(Reader* r) {
-  Cmd cmd;
+// ---- Commands ---------------------------------------------------------------------------------
+// A window's commands are RowCommands without key and covers (AppendCommands adds them), reduced
+// by the command algebra as events arrive.
+RowCommand ReadCmd(Reader* r) {
+  RowCommand cmd;
   const uint8_t kind = r->Byte();
   if (kind > static_cast<uint8_t>(RowCommandKind::kDelete)) {
     r->Count();  // Poison: any kind beyond the enum is corrupt.
@@ -371,7 +205,7 @@ struct Window {
   int64_t min_ms = 0;
   int64_t max_ms = 0;
   uint8_t sides = 0;  // Bit s: an event of sources[s] is in the window.
-  std::vector<Cmd> cmds;
+  std::vector<RowCommand> cmds;  // Reduced (join/command_algebra.h); no key, no covers.
   absl::InlinedVector<EventPosition, 2> covers;
   // The events records holding this window's events (ascending seq; usually one or two).
   absl::InlinedVector<uint64_t, 2> records;
@@ -478,19 +312,6 @@ class HeldOffsets {
   size_t live_ = 0;
 };
 
-// Per source, what its events write: upsert columns (sorted, one per column) and clears.
-struct SourcePlan {
-  struct Field {
-    int column;
-    bool update_on_conflict;
-    size_t value_index;
-  };
-  std::vector<Field> fields;
-  std::vector<ColumnWrite> clear_writes;
-  v1::DeletePolicy on_delete = v1::IGNORE;
-  size_t value_count = 0;
-};
-
 // Adds one event (already reduced to its command, if any) to `window`.
 void AddToWindow(Window* window, int source, int64_t t, const EventPosition& position,
                  uint64_t seq) {
@@ -506,33 +327,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
   WindowedJoinerImpl(const TableSchema& schema, const WindowedJoinerOptions& options,
                      WindowStore* store)
       : options_(options), store_(store) {
-    for (const SourceMapping& source : schema.sources) {
-      SourcePlan plan;
-      plan.on_delete = source.on_delete;
-      plan.value_count = source.fields.size();
-      for (size_t i = 0; i < source.fields.size(); ++i) {
-        const FieldMapping& f = source.fields[i];
-        auto it = std::find_if(plan.fields.begin(), plan.fields.end(),
-                               [&](const SourcePlan::Field& x) { return x.column == f.column; });
-        if (it != plan.fields.end()) {
-          *it = SourcePlan::Field{f.column, f.update_on_conflict, i};  // The last mapping wins.
-        } else {
-          plan.fields.push_back(SourcePlan::Field{f.column, f.update_on_conflict, i});
-        }
-      }
-      std::sort(plan.fields.begin(), plan.fields.end(),
-                [](const SourcePlan::Field& a, const SourcePlan::Field& b) {
-                  return a.column < b.column;
-                });
-      // As the database-side joiner (BuildDbUpsertCommand): an insert-only column was never the
-      // source's to maintain, so a clear leaves it.
-      for (const SourcePlan::Field& f : plan.fields) {
-        if (f.update_on_conflict) {
-          plan.clear_writes.push_back(ColumnWrite{f.column, true, std::monostate{}});
-        }
-      }
-      plans_.push_back(std::move(plan));
-    }
+    for (const SourceMapping& source : schema.sources) plans_.emplace_back(source);
   }
 
   absl::Status Load() {
@@ -611,6 +406,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
           auto [it, created] = windows.try_emplace(id);
           Replayed& w = it->second;
           if (created) {
+            // Keys are EncodeKey bytes, which AppendCommands decodes; a key in another
+            // encoding (a state directory of a build before join/value.h's) must stop here.
+            Key decoded;
+            if (!DecodeKey(k, &decoded)) return absl::DataLossError("window log: undecodable key");
             w.key = std::move(k);
             w.key_partition = key_partition;
             w.window.id = id;
@@ -621,7 +420,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
           }
           AddToWindow(&w.window, position.partition.source, t, position, seq);
           if (flags & kEntryHasCmd) {
-            Cmd cmd = ReadCmd(&r);
+            RowCommand cmd = ReadCmd(&r);
             if (!r.ok()) break;
             AppendReduced(&w.window.cmds, std::move(cmd));
           }
@@ -769,10 +568,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
                                                        " is not 0 or 1"));
       }
       if (event.op == ChangeOp::kUpsert &&
-          event.values.size() != plans_[event.source].value_count) {
+          event.values.size() != plans_[event.source].value_count()) {
         return absl::InvalidArgumentError(
             absl::StrCat("upsert of source ", event.source, " has ", event.values.size(),
-                         " values, the mapping has ", plans_[event.source].value_count));
+                         " values, the mapping has ", plans_[event.source].value_count()));
       }
     }
     entries_.reserve(events.size());
@@ -907,34 +706,17 @@ class WindowedJoinerImpl : public WindowedJoiner {
     }
     AddToWindow(window, event.source, t, event.position, cur_seq_);
     if (event.position.offset >= 0) held_[sp].Add(event.position.offset, window->id);
-    const SourcePlan& plan = plans_[event.source];
+    const SourceCommands& plan = plans_[event.source];
     bool has_cmd = true;
     if (event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
         window->cmds.back().kind == RowCommandKind::kUpsert) {
-      // U1;U2 as AppendReduced does it (U2's updatable writes win), without building U2: a
-      // key changed twice in one window is common.
-      Cmd& last = window->cmds.back();
-      for (const SourcePlan::Field& f : plan.fields) {
-        if (!f.update_on_conflict) continue;
-        if (ColumnWrite* w = FindWrite(&last.writes, f.column); w != nullptr) {
-          w->update_on_conflict = true;
-          w->value = event.values[f.value_index];
-        } else {
-          SetWrite(&last.writes, ColumnWrite{f.column, true, event.values[f.value_index]});
-        }
+      // U1;U2 without building U2: a key changed twice in one window is common.
+      std::vector<ColumnWrite>* last = &window->cmds.back().writes;
+      for (const SourceCommands::Field& f : plan.fields()) {
+        MergeLaterUpsertWrite(last, f.column, f.update_on_conflict, event.values[f.value_index]);
       }
-    } else if (event.op == ChangeOp::kUpsert) {
-      Cmd cmd;
-      cmd.kind = RowCommandKind::kUpsert;
-      cmd.writes.reserve(plan.fields.size());
-      for (const SourcePlan::Field& f : plan.fields) {
-        cmd.writes.push_back(ColumnWrite{f.column, f.update_on_conflict, event.values[f.value_index]});
-      }
-      AppendReduced(&window->cmds, std::move(cmd));
-    } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
-      AppendReduced(&window->cmds, Cmd{RowCommandKind::kClear, plan.clear_writes});
-    } else if (plan.on_delete == v1::DELETE_ROW) {
-      AppendReduced(&window->cmds, Cmd{RowCommandKind::kDelete, {}});
+    } else if (std::optional<RowCommand> cmd = plan.Command(event); cmd.has_value()) {
+      AppendReduced(&window->cmds, *std::move(cmd));
     } else {
       has_cmd = false;  // IGNORE (and unspecified): the event is in the window, but writes nothing.
     }
@@ -1104,20 +886,20 @@ class WindowedJoinerImpl : public WindowedJoiner {
       w.Bytes(entry.key);
       if (!entry.has_cmd) continue;
       // The event's command, in the form ReadCmd reads (without building the Cmd again).
-      const SourcePlan& plan = plans_[event.source];
+      const SourceCommands& plan = plans_[event.source];
       const std::vector<ColumnWrite>* clears = nullptr;
       RowCommandKind kind = RowCommandKind::kDelete;
       if (event.op == ChangeOp::kUpsert) {
         kind = RowCommandKind::kUpsert;
-      } else if (plan.on_delete == v1::CLEAR_COLUMNS) {
+      } else if (plan.on_delete() == v1::CLEAR_COLUMNS) {
         kind = RowCommandKind::kClear;
-        clears = &plan.clear_writes;
+        clears = &plan.clear_writes();
       }
       w.Room(11);
       w.Byte(static_cast<uint8_t>(kind));
       if (kind == RowCommandKind::kUpsert) {
-        w.Varint(plan.fields.size());
-        for (const SourcePlan::Field& f : plan.fields) {
+        w.Varint(plan.fields().size());
+        for (const SourceCommands::Field& f : plan.fields()) {
           w.Room(11);
           w.Varint(static_cast<uint64_t>(f.column));
           w.Byte(f.update_on_conflict ? 1 : 0);
@@ -1188,7 +970,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   const WindowedJoinerOptions options_;
   WindowStore* const store_;
-  std::vector<SourcePlan> plans_;
+  std::vector<SourceCommands> plans_;  // By source.
 
   mutable absl::Mutex mu_;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);

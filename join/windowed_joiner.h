@@ -61,14 +61,14 @@ namespace cdcjoin {
 // (BuildDbUpsertCommand): an upsert of its source's mapped columns (column-masked); a delete
 // per the source's DeletePolicy (IGNORE: nothing; CLEAR_COLUMNS: kClear of the source's
 // updatable columns; DELETE_ROW: kDelete). A window emits
-// those commands reduced to an equivalent list of at most two (e.g. [kDelete, kUpsert] for a
-// delete followed by an insert): several upserts collapse into one of the latest values (the
-// first value for insert-only columns), an upsert followed by a clear becomes one upsert that
-// writes NULLs, anything followed by kDelete becomes kDelete. Columns a window never saw are
-// not written, so an unmatched side never overwrites the other side's columns with NULL. The
-// reduction is exact (assuming non-key target columns default to NULL), so in OUTER mode the
-// table after all windows are applied equals applying every event's own command in
-// consumption order (DESIGN.md "Convergence").
+// those commands reduced by the command algebra (join/command_algebra.h) to an equivalent list
+// of at most two (e.g. [kDelete, kUpsert] for a delete followed by an insert): several upserts
+// collapse into one of the latest values (the first value for insert-only columns), an upsert
+// followed by a clear becomes one upsert that writes NULLs, anything followed by kDelete
+// becomes kDelete. Columns a window never saw are not written, so an unmatched side never
+// overwrites the other side's columns with NULL. The reduction is exact (assuming non-key
+// target columns default to NULL), so in OUTER mode the table after all windows are applied
+// equals applying every event's own command in consumption order (DESIGN.md "Convergence").
 //
 // Join types decide which closed windows are emitted:
 //   OUTER: every window;  LEFT: windows holding an event of sources[0];

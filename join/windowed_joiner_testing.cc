@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "join/db_upsert_joiner.h"
 
 namespace cdcjoin {
 namespace testing {
@@ -42,56 +41,6 @@ TableSchema TwoSourceSchema(v1::DeletePolicy left_delete, v1::DeletePolicy right
   }
   schema.sources = {left, right};
   return schema;
-}
-
-void RowTable::Apply(const RowCommand& command) {
-  const std::string key = EncodeKey(command.key);
-  switch (command.kind) {
-    case RowCommandKind::kDelete:
-      rows_.erase(key);
-      return;
-    case RowCommandKind::kClear: {
-      auto it = rows_.find(key);
-      if (it == rows_.end()) return;
-      for (const ColumnWrite& w : command.writes) it->second.erase(w.column);
-      return;
-    }
-    case RowCommandKind::kUpsert: {
-      auto [it, inserted] = rows_.try_emplace(key);
-      for (const ColumnWrite& w : command.writes) {
-        if (!inserted && !w.update_on_conflict) continue;
-        if (IsNull(w.value)) {
-          it->second.erase(w.column);
-        } else {
-          it->second[w.column] = w.value;
-        }
-      }
-      return;
-    }
-  }
-}
-
-std::string RowTable::DebugString(const TableSchema& schema) const {
-  std::string out;
-  for (const auto& [encoded, row] : rows_) {
-    Key key;
-    DecodeKey(encoded, &key);
-    absl::StrAppend(&out, KeyDebugString(key), " {");
-    for (const auto& [column, value] : row) {
-      absl::StrAppend(&out, schema.columns[column], "=", ValueDebugString(value), " ");
-    }
-    absl::StrAppend(&out, "}\n");
-  }
-  return out;
-}
-
-RowTable ReferenceTable(const TableSchema& schema, const std::vector<ChangeEvent>& events) {
-  RowTable table;
-  for (const ChangeEvent& event : events) {
-    std::optional<RowCommand> command = BuildDbUpsertCommand(schema, event);
-    if (command.has_value()) table.Apply(*command);
-  }
-  return table;
 }
 
 std::vector<ChangeEvent> RandomEvents(uint32_t seed, const RandomEventsOptions& options) {

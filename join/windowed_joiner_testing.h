@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "join/change_event.h"
+#include "join/reference_table.h"
 #include "join/row_command.h"
 #include "join/table_schema.h"
 #include "join/window_store.h"
@@ -23,29 +24,6 @@ namespace testing {
 // only); right ("r") owns r (updatable) and, with `insert_only`, ri. Key: one int64 column.
 TableSchema TwoSourceSchema(v1::DeletePolicy left_delete, v1::DeletePolicy right_delete,
                             bool insert_only = false);
-
-// A target table that applies RowCommands the way the MySQL sink does: kUpsert inserts the
-// writes (other columns NULL) or updates the update_on_conflict writes; kClear sets columns
-// NULL where the row exists; kDelete removes the row. NULL columns are not stored, so a row is
-// equal to another with the same non-NULL columns.
-class RowTable {
- public:
-  void Apply(const RowCommand& command);
-  void ApplyAll(const std::vector<RowCommand>& commands) {
-    for (const RowCommand& c : commands) Apply(c);
-  }
-  bool operator==(const RowTable& other) const { return rows_ == other.rows_; }
-  bool operator!=(const RowTable& other) const { return !(*this == other); }
-  std::string DebugString(const TableSchema& schema) const;
-  size_t size() const { return rows_.size(); }
-
- private:
-  std::map<std::string, std::map<int, Value>> rows_;  // EncodeKey -> column -> non-NULL value
-};
-
-// The reference model (DESIGN.md "Convergence"): every event's database-side command applied
-// one by one in consumption order.
-RowTable ReferenceTable(const TableSchema& schema, const std::vector<ChangeEvent>& events);
 
 struct RandomEventsOptions {
   int count = 2000;

@@ -10,7 +10,7 @@ PACKAGES=(
   libsimdjson-dev
   mariadb-server mariadb-client kcat
   python3-grpcio python3-grpc-tools grpc-proto umoci skopeo
-  prometheus-cpp-dev python3-yaml
+  prometheus-cpp-dev python3-yaml openssl
   # The real stack (tests/realstack_e2e_test): Kafka, Connect and Debezium run on Java 17; their
   # jars come from Maven Central through tools/realstack/pom.xml (scripts/realstack_deps.sh).
   openjdk-17-jre-headless maven curl jq

@@ -83,7 +83,8 @@ PROPS
     cluster_id=$(python3 -c 'import base64, uuid
 print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
     log "formatting $dir/data (cluster $cluster_id)"
-    if ! java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
+    # "=" keeps an id that starts with "-" (1 in 64) from being read as an option.
+    if ! java "${java_opts[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
       -c "$dir/server.properties" --standalone >"$dir/format.log" 2>&1; then
       tail -n 30 "$dir/format.log" >&2
       die "StorageTool format failed (see $dir/format.log)"

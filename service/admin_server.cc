@@ -205,6 +205,18 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
       return absl::UnavailableError(
           absl::StrCat("admin.listen_address: cannot listen on ", options_.listen_address));
     }
+    if (!options_.health_listen_address.empty()) {
+      // Nothing registered: the default health service is all it serves.
+      grpc::ServerBuilder health_builder;
+      health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+      health_builder.AddListeningPort(options_.health_listen_address,
+                                      grpc::InsecureServerCredentials(), &health_port_);
+      health_server_ = health_builder.BuildAndStart();
+      if (health_server_ == nullptr || health_port_ == 0) {
+        return absl::UnavailableError(absl::StrCat("admin.health_listen_address: cannot listen on ",
+                                                   options_.health_listen_address));
+      }
+    }
     // Not serving until the background thread has seen the pipeline ready.
     SetServing(false);
     background_ = std::thread([this] { BackgroundLoop(); });
@@ -212,6 +224,12 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
   }
 
   int port() const override { return port_; }
+
+  std::string health_address() const override {
+    const std::string& listen = options_.health_listen_address;
+    if (listen.empty()) return "";
+    return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", health_port_);
+  }
 
   std::string address() const override {
     const std::string& listen = options_.listen_address;
@@ -268,6 +286,9 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     counters->set_retries(stats.retries.load());
     counters->set_deadlocks(stats.deadlocks.load());
     counters->set_dead_lettered(stats.dead_lettered.load());
+    (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(
+        DeadLetterReason::kMalformed)] = stats.dead_lettered_malformed.load();
+    counters->set_ignored_by_policy(stats.ignored_by_policy.load());
     counters->set_late_drops(stats.late_drops.load());
     counters->set_windows_opened(stats.windows_opened.load());
     counters->set_windows_emitted(stats.windows_emitted.load());
@@ -313,6 +334,7 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     const absl::Time now = absl::Now();
     status.set_uptime_seconds(absl::ToDoubleSeconds(now - started_));
     status.set_version(kVersion);
+    for (const std::string& warning : options_.warnings) status.add_warnings(warning);
     status.set_time_unix_ms(absl::ToUnixMillis(now));
     return status;
   }
@@ -337,6 +359,10 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     JoinSwitchThread();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
+    if (health_server_ != nullptr) {
+      health_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+      health_server_->Wait();
+    }
     // Writers finish (OnDone) before Shutdown returns, but their alarms' callbacks may still be
     // on their way; they touch only the writer itself.
   }
@@ -488,7 +514,16 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
   };
 
   grpc::Status Authorize(const grpc::ServerContextBase& context, bool mutating) const {
-    if (options_.token.empty()) return grpc::Status::OK;
+    if (options_.token.empty()) {
+      // Any process that reaches a port off loopback could pause or switch the daemon.
+      if (mutating && !IsLoopbackListenAddress(options_.listen_address)) {
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                            absl::StrCat("mutating calls on ", options_.listen_address,
+                                         " (not loopback) need a token: set admin.token_file "
+                                         "or admin.token_env"));
+      }
+      return grpc::Status::OK;
+    }
     if (!mutating && options_.allow_unauthenticated_reads) return grpc::Status::OK;
     const auto& metadata = context.client_metadata();
     auto it = metadata.find("authorization");
@@ -505,9 +540,12 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
 
   // The overall status ("") and the Admin service's own name follow the pipeline together.
   void SetServing(bool serving) {
-    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-    health->SetServingStatus(serving);
-    health->SetServingStatus(v1::Admin::service_full_name(), serving);
+    for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+      if (server == nullptr) continue;
+      grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+      health->SetServingStatus(serving);
+      health->SetServingStatus(v1::Admin::service_full_name(), serving);
+    }
   }
 
   void JoinSwitchThread() {
@@ -561,6 +599,8 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
   const absl::Time started_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<grpc::Server> health_server_;  // Only with a health_listen_address.
+  int health_port_ = 0;
   std::atomic<bool> switching_{false};
   std::atomic<bool> shutting_down_{false};
 
@@ -612,6 +652,20 @@ absl::StatusOr<AdminServerOptions> AdminServerOptionsFromConfig(const v1::AdminC
   AdminServerOptions options;
   if (!config.listen_address().empty()) options.listen_address = config.listen_address();
   options.allow_unauthenticated_reads = !config.require_token_for_reads();
+  options.health_listen_address = config.health_listen_address();
+  if (!IsLoopbackListenAddress(options.listen_address)) {
+    if (config.tls().cert_file().empty()) {
+      options.warnings.push_back(absl::StrCat("admin: ", options.listen_address,
+                                              " is not loopback and speaks plaintext "
+                                              "(admin.insecure): tokens and status cross the "
+                                              "network in clear"));
+    }
+    if (config.token_file().empty() && config.token_env().empty()) {
+      options.warnings.push_back(absl::StrCat("admin: ", options.listen_address,
+                                              " is not loopback and has no token "
+                                              "(admin.insecure): mutating calls are refused"));
+    }
+  }
   if (!config.token_file().empty()) {
     absl::StatusOr<std::string> token = ReadWholeFile("admin.token_file", config.token_file());
     if (!token.ok()) return token.status();

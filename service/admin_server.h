@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,6 +23,12 @@ struct AdminServerOptions {
   // With a token: whether read calls (GetStatus, WatchStatus, GetConfig) work without it
   // (AdminConfig.require_token_for_reads inverted). Default: true.
   bool allow_unauthenticated_reads = true;
+  // A plaintext port serving grpc.health.v1 only, for probes that cannot speak TLS.
+  // Default: "" (none).
+  std::string health_listen_address;
+  // What is unsafe about this configuration (admin.insecure), for the log and status.
+  // Default: none.
+  std::vector<std::string> warnings;
   // PEM contents (not paths). A certificate and key turn TLS on; a client CA additionally
   // requires and verifies client certificates (mutual TLS). Default: empty (plaintext).
   std::string tls_cert_pem;
@@ -56,6 +63,8 @@ class AdminServer {
 
   // The bound port (the real one when the options asked for port 0).
   virtual int port() const = 0;
+  // The health port's host:port with the bound port; "" without one.
+  virtual std::string health_address() const = 0;
   // host:port with the bound port.
   virtual std::string address() const = 0;
 

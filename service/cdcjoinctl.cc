@@ -20,18 +20,38 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/cdcjoin/v1/admin.grpc.pb.h"
+#include "service/status_format.h"
 #include "service/version.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:50051", "The daemon's admin address.");
+ABSL_FLAG(std::string, token_file, "",
+          "A file whose first line is the bearer token (admin.token_file).");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the server certificate: turns TLS on.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS), with --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "The name to check the server certificate against (default: the host of --address).");
+ABSL_FLAG(bool, json, false, "status, watch, config: print protobuf JSON instead of text.");
+ABSL_FLAG(int32_t, interval_ms, 1000, "watch: update interval, 100..60000.");
+ABSL_FLAG(bool, until_caught_up, false,
+          "watch: exit 0 once the daemon is RUNNING and every assigned partition has lag 0.");
+ABSL_FLAG(int32_t, timeout_ms, 0,
+          "Deadline of one call; 0: the command's default (10000, switch-mode 120000).");
 
 namespace cdcjoin {
 namespace {
@@ -85,18 +105,33 @@ Exit codes:
      OUT_OF_RANGE), e.g. a mode switch while another one runs
 )";
 
+// The flags, read once after parsing.
 struct Flags {
-  std::string address = "127.0.0.1:50051";
+  std::string address;
   std::string token_file;
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
   std::string tls_server_name;
   bool json = false;
-  int interval_ms = 1000;
+  int interval_ms = 0;
   bool until_caught_up = false;
-  int timeout_ms = -1;  // -1: the command's default.
-  bool help = false;
+  int timeout_ms = 0;  // <= 0: the command's default.
+
+  static Flags FromCommandLine() {
+    Flags flags;
+    flags.address = absl::GetFlag(FLAGS_address);
+    flags.token_file = absl::GetFlag(FLAGS_token_file);
+    flags.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+    flags.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+    flags.tls_key = absl::GetFlag(FLAGS_tls_key);
+    flags.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+    flags.json = absl::GetFlag(FLAGS_json);
+    flags.interval_ms = absl::GetFlag(FLAGS_interval_ms);
+    flags.until_caught_up = absl::GetFlag(FLAGS_until_caught_up);
+    flags.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+    return flags;
+  }
 };
 
 int Usage(const std::string& problem) {
@@ -104,56 +139,42 @@ int Usage(const std::string& problem) {
   return kExitUsage;
 }
 
-// Parses --name=value, --name value and --bool flags anywhere on the line; the rest are
-// positional. Returns a usage problem, or "" when fine.
-std::string ParseFlags(int argc, char** argv, Flags* flags, std::vector<std::string>* positional) {
-  const std::map<std::string, std::string*> strings = {
-      {"address", &flags->address},   {"token_file", &flags->token_file},
-      {"tls_ca", &flags->tls_ca},     {"tls_cert", &flags->tls_cert},
-      {"tls_key", &flags->tls_key},   {"tls_server_name", &flags->tls_server_name}};
-  const std::map<std::string, int*> ints = {{"interval_ms", &flags->interval_ms},
-                                            {"timeout_ms", &flags->timeout_ms}};
-  const std::map<std::string, bool*> bools = {{"json", &flags->json},
-                                              {"until_caught_up", &flags->until_caught_up},
-                                              {"help", &flags->help}};
+// absl::ParseCommandLine exits with status 1 on a flag it does not know or cannot parse, and
+// answers --help with its own flag list; cdcjoinctl promises exit code 2 for usage errors and
+// prints kHelp. So every flag is first looked up, and its value tried, through absl's
+// reflection API. Returns a usage problem, or "" when ParseCommandLine will accept the line.
+std::string CheckFlags(int argc, char** argv, bool* help) {
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h") arg = "--help";
-    if (!absl::StartsWith(arg, "--") || arg == "--") {
-      positional->push_back(arg);
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;  // The rest is positional.
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    absl::ConsumePrefix(&arg, "-");
+    absl::ConsumePrefix(&arg, "-");  // absl takes -name as --name.
+    const size_t eq = arg.find('=');
+    absl::string_view name = arg.substr(0, eq);
+    if (name == "help" || name == "h") {
+      *help = true;
       continue;
     }
-    std::string name = arg.substr(2);
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && eq == absl::string_view::npos && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));  // --nojson
+      if (flag != nullptr && flag->IsOfType<bool>()) continue;
+      flag = nullptr;
+    }
+    if (flag == nullptr) return absl::StrCat("unknown flag --", name);
     std::string value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    // --token-file is accepted for --token_file.
-    std::replace(name.begin(), name.end(), '-', '_');
-    if (auto it = bools.find(name); it != bools.end()) {
-      if (!has_value || value == "true" || value == "1") {
-        *it->second = true;
-      } else if (value == "false" || value == "0") {
-        *it->second = false;
-      } else {
-        return absl::StrCat("--", name, ": expected true or false, got '", value, "'");
-      }
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (flag->IsOfType<bool>()) {
       continue;
-    }
-    const bool known = strings.count(name) > 0 || ints.count(name) > 0;
-    if (!known) return absl::StrCat("unknown flag --", name);
-    if (!has_value) {
-      if (i + 1 >= argc) return absl::StrCat("--", name, " needs a value");
+    } else if (i + 1 < argc) {
       value = argv[++i];
+    } else {
+      return absl::StrCat("--", name, " needs a value");
     }
-    if (auto it = strings.find(name); it != strings.end()) {
-      *it->second = value;
-    } else if (!absl::SimpleAtoi(value, ints.at(name))) {
-      return absl::StrCat("--", name, ": '", value, "' is not a number");
-    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) return absl::StrCat("--", name, ": ", error);
   }
   return "";
 }
@@ -291,170 +312,6 @@ std::string Json(const google::protobuf::Message& message, bool multi_line) {
   return json;
 }
 
-std::string StateName(v1::State state) {
-  return state == v1::STATE_UNSPECIFIED ? "UNKNOWN" : v1::State_Name(state);
-}
-
-std::string Duration(double seconds) {
-  return absl::FormatDuration(absl::Trunc(absl::Seconds(seconds), absl::Seconds(1)));
-}
-
-std::string Number(int64_t n) {
-  // Thousands separated by commas: lag and counters get big.
-  std::string digits = absl::StrCat(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
-
-// Offsets below zero are librdkafka's "none yet" markers (-1, -1001): shown as "-".
-std::string Offset(int64_t offset) { return offset < 0 ? "-" : Number(offset); }
-
-std::string FormatStatus(const v1::Status& status, const std::string& address) {
-  std::string out;
-  absl::StrAppendFormat(&out, "cdcjoind %s at %s, up %s\n", status.version(), address,
-                        Duration(status.uptime_seconds()));
-  absl::StrAppendFormat(&out, "mode %s   state %s   assigned %s   total lag %s\n\n",
-                        v1::JoinMode_Name(status.mode()), StateName(status.state()),
-                        status.assigned() ? "yes" : "no", Number(status.total_lag()));
-  absl::StrAppendFormat(&out, "%-10s %-24s %4s %12s %12s %12s %10s\n", "SOURCE", "TOPIC", "PART",
-                        "CONSUMED", "COMMITTED", "HIGH WMARK", "LAG");
-  for (const v1::PartitionStatus& p : status.partitions()) {
-    absl::StrAppendFormat(&out, "%-10s %-24s %4d %12s %12s %12s %10s%s\n", p.source(), p.topic(),
-                          p.partition(), Offset(p.consumed_offset()),
-                          Offset(p.committed_offset()), Offset(p.high_watermark()),
-                          Number(p.lag()), p.data_loss() ? "  DATA LOSS" : "");
-  }
-  if (status.partitions_size() == 0) out += "(no partitions assigned)\n";
-  const v1::Counters& c = status.counters();
-  absl::StrAppendFormat(&out,
-                        "\nevents     create %s  update %s  read %s  delete %s  total %s\n"
-                        "skipped    tombstones %s  ops %s  nulls %s  dead-lettered %s\n"
-                        "sink       commands %s  rows written %s  batches %s  retries %s  "
-                        "deadlocks %s\n"
-                        "windows    opened %s  emitted %s  late drops %s\n"
-                        "offsets    commits %s  data-loss partitions %s\n",
-                        Number(c.events_create()), Number(c.events_update()),
-                        Number(c.events_read()), Number(c.events_delete()),
-                        Number(c.events_total()), Number(c.tombstones()), Number(c.skipped_ops()),
-                        Number(c.skipped_nulls()), Number(c.dead_lettered()),
-                        Number(c.commands()), Number(c.rows_written()), Number(c.batches()),
-                        Number(c.retries()), Number(c.deadlocks()), Number(c.windows_opened()),
-                        Number(c.windows_emitted()), Number(c.late_drops()),
-                        Number(c.offset_commits()), Number(c.data_loss_partitions()));
-  absl::StrAppendFormat(&out, "rates      %.1f events/s  %.1f rows/s  (last %.0f s)\n",
-                        status.rates().events_per_second(), status.rates().rows_per_second(),
-                        status.rates().window_seconds());
-  absl::StrAppendFormat(&out, "latency    sink batch p50 %.3f ms  p99 %.3f ms  (%s batches)\n\n",
-                        status.sink_latency().p50_ms(), status.sink_latency().p99_ms(),
-                        Number(status.sink_latency().count()));
-  absl::StrAppendFormat(&out, "%-5s %8s %8s %9s  %s\n", "LANE", "QUEUED", "HOLDING", "ATTEMPTS",
-                        "LAST ERROR");
-  for (const v1::LaneStatus& lane : status.lanes()) {
-    absl::StrAppendFormat(&out, "%-5d %8s %8s %9d  %s\n", lane.lane(), Number(lane.queued()),
-                          lane.holding() ? "yes" : "no", lane.attempts(), lane.last_error());
-  }
-  if (status.last_error().empty()) {
-    out += "\nlast error: none\n";
-  } else {
-    const absl::Time when = absl::FromUnixMillis(status.last_error_time_unix_ms());
-    absl::StrAppendFormat(&out, "\nlast error: %s (%s, %s ago)\n", status.last_error(),
-                          absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", when, absl::UTCTimeZone()),
-                          Duration(absl::ToDoubleSeconds(
-                              absl::FromUnixMillis(status.time_unix_ms()) - when)));
-  }
-  return out;
-}
-
-struct SourceProgress {
-  int64_t high = 0;
-  int64_t lag = 0;
-  int partitions = 0;
-  int data_loss = 0;
-};
-
-std::map<std::string, SourceProgress> BySource(const v1::Status& status) {
-  std::map<std::string, SourceProgress> sources;
-  for (const v1::PartitionStatus& p : status.partitions()) {
-    SourceProgress& s = sources[p.source().empty() ? p.topic() : p.source()];
-    s.high += std::max<int64_t>(p.high_watermark(), 0);
-    s.lag += p.lag();
-    ++s.partitions;
-    s.data_loss += p.data_loss() ? 1 : 0;
-  }
-  return sources;
-}
-
-bool CaughtUp(const v1::Status& status) {
-  // Paused partitions fetch nothing, so their high watermarks are not refreshed: a paused (or
-  // switching) daemon's lag of 0 proves nothing.
-  if (status.state() != v1::RUNNING) return false;
-  if (!status.assigned() || status.partitions_size() == 0) return false;
-  for (const v1::PartitionStatus& p : status.partitions()) {
-    if (p.high_watermark() < 0 || p.lag() != 0) return false;
-  }
-  return true;
-}
-
-std::string Bar(double fraction, int width) {
-  const int filled = static_cast<int>(fraction * width + 0.5);
-  return absl::StrCat(std::string(filled, '#'), std::string(width - filled, '.'));
-}
-
-// The live view on a terminal: a block redrawn in place.
-std::string WatchFrame(const v1::Status& status, const std::string& address) {
-  std::string out;
-  absl::StrAppendFormat(&out, "cdcjoind %s at %s   mode %s   state %s   up %s\n\n",
-                        status.version(), address, v1::JoinMode_Name(status.mode()),
-                        StateName(status.state()), Duration(status.uptime_seconds()));
-  for (const auto& [source, progress] : BySource(status)) {
-    const double done =
-        progress.high > 0 ? static_cast<double>(progress.high - progress.lag) / progress.high : 1;
-    absl::StrAppendFormat(&out, "%-10s [%s] %5.1f%%  lag %10s  of %s (%d partitions)%s\n",
-                          source, Bar(done, 40), done * 100, Number(progress.lag),
-                          Number(progress.high), progress.partitions,
-                          progress.data_loss > 0
-                              ? absl::StrCat("  DATA LOSS on ", progress.data_loss)
-                              : "");
-  }
-  if (status.partitions_size() == 0) out += "(waiting for partitions)\n";
-  const v1::Counters& c = status.counters();
-  absl::StrAppendFormat(&out,
-                        "\n%9.1f events/s  %9.1f rows/s   events %s  rows %s  dead-lettered %s  "
-                        "retries %s\nsink p50 %.3f ms  p99 %.3f ms",
-                        status.rates().events_per_second(), status.rates().rows_per_second(),
-                        Number(c.events_total()), Number(c.rows_written()),
-                        Number(c.dead_lettered()), Number(c.retries()),
-                        status.sink_latency().p50_ms(), status.sink_latency().p99_ms());
-  if (!status.last_error().empty()) absl::StrAppend(&out, "\nlast error: ", status.last_error());
-  out += "\n";
-  return out;
-}
-
-// The live view when stdout is not a terminal: one line per update.
-std::string WatchLine(const v1::Status& status) {
-  std::vector<std::string> sources;
-  for (const auto& [source, progress] : BySource(status)) {
-    const double done =
-        progress.high > 0 ? static_cast<double>(progress.high - progress.lag) / progress.high : 1;
-    sources.push_back(absl::StrFormat("%s=%.1f%%(lag %d%s)", source, done * 100, progress.lag,
-                                      progress.data_loss > 0
-                                          ? absl::StrCat(", DATA LOSS on ", progress.data_loss)
-                                          : ""));
-  }
-  return absl::StrFormat(
-      "%s mode=%s state=%s lag=%d %s events=%d rows=%d events/s=%.1f rows/s=%.1f\n",
-      absl::FormatTime("%H:%M:%S", absl::FromUnixMillis(status.time_unix_ms()),
-                       absl::LocalTimeZone()),
-      v1::JoinMode_Name(status.mode()), StateName(status.state()), status.total_lag(),
-      absl::StrJoin(sources, " "), status.counters().events_total(),
-      status.counters().rows_written(), status.rates().events_per_second(),
-      status.rates().rows_per_second());
-}
-
 int Status(Client& client, const Flags& flags) {
   v1::Status status;
   grpc::Status rpc = client.stub()->GetStatus(client.Context(10000).get(), {}, &status);
@@ -569,15 +426,21 @@ int Config(Client& client, const Flags& flags) {
 }
 
 int Run(int argc, char** argv) {
-  Flags flags;
-  std::vector<std::string> args;
-  if (std::string problem = ParseFlags(argc, argv, &flags, &args); !problem.empty()) {
+  bool help = false;
+  if (std::string problem = CheckFlags(argc, argv, &help); !problem.empty()) {
     return Usage(problem);
   }
-  if (flags.help || (!args.empty() && args[0] == "help")) {
+  std::vector<std::string> args;
+  if (!help) {
+    absl::SetProgramUsageMessage(kHelp);
+    const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+    args.assign(positional.begin() + 1, positional.end());  // [0] is the program.
+  }
+  if (help || (!args.empty() && args[0] == "help")) {
     std::fputs(kHelp, stdout);
     return kExitOk;
   }
+  const Flags flags = Flags::FromCommandLine();
   if (args.empty()) return Usage("no command (status, watch, switch-mode, pause, resume, config)");
   const std::string& command = args[0];
   if (command == "version") {

@@ -210,19 +210,29 @@ absl::Status CheckListenAddress(const std::string& field, const std::string& add
 }
 
 absl::Status ValidateAdmin(const v1::AdminConfig& admin) {
-  // host:port or [v6]:port; the port may be 0 (pick a free one).
   const std::string& address = admin.listen_address();
-  const size_t colon = address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return FieldError("admin.listen_address",
-                      absl::StrCat("'", address, "' is not host:port with a port in [0, 65535]"));
+  if (absl::Status s = CheckListenAddress("admin.listen_address", address); !s.ok()) return s;
+  if (!admin.health_listen_address().empty()) {
+    if (absl::Status s =
+            CheckListenAddress("admin.health_listen_address", admin.health_listen_address());
+        !s.ok()) {
+      return s;
+    }
   }
   if (!admin.token_file().empty() && !admin.token_env().empty()) {
     return FieldError("admin.token_file", "set either token_file or token_env, not both");
   }
   const v1::AdminTlsConfig& tls = admin.tls();
+  const bool has_token = !admin.token_file().empty() || !admin.token_env().empty();
+  if (!IsLoopbackListenAddress(address) && !admin.insecure() &&
+      (tls.cert_file().empty() || !has_token)) {
+    return FieldError(
+        "admin.listen_address",
+        absl::StrCat("'", address,
+                     "' is not loopback: it needs admin.tls.cert_file and admin.token_file (or "
+                     "token_env), or admin.insecure: true to accept ",
+                     tls.cert_file().empty() ? "plaintext" : "no token"));
+  }
   if (!tls.cert_file().empty() && tls.key_file().empty()) {
     return FieldError("admin.tls.key_file", "required with admin.tls.cert_file");
   }
@@ -236,6 +246,11 @@ absl::Status ValidateAdmin(const v1::AdminConfig& admin) {
 }
 
 }  // namespace
+
+bool IsLoopbackListenAddress(const std::string& address) {
+  const std::string host = address.substr(0, address.rfind(':'));
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
 
 bool IsValidIdentifier(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;

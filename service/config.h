@@ -26,6 +26,9 @@ absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& da
 // The configuration with secrets removed, for logs and the admin API.
 v1::Config RedactSecrets(const v1::Config& config);
 
+// Whether a host:port binds loopback only (127.0.0.0/8, [::1], localhost).
+bool IsLoopbackListenAddress(const std::string& address);
+
 // True for a plain SQL identifier: [A-Za-z_][A-Za-z0-9_]{0,63}.
 bool IsValidIdentifier(const std::string& name);
 

@@ -209,6 +209,31 @@ TEST(ConfigTest, AdminErrorsNameTheField) {
     EXPECT_THAT(std::string(status.message()), HasSubstr(expected)) << extra;
   }
   EXPECT_TRUE(Validate(std::string(kValid) + "admin { listen_address: \"127.0.0.1:0\" }").ok());
+  // Off loopback: TLS and a token, or an explicit insecure.
+  const std::vector<std::pair<std::string, std::string>> exposed = {
+      {"admin { listen_address: \"0.0.0.0:50051\" }", "to accept plaintext"},
+      {"admin { listen_address: \"0.0.0.0:50051\" token_env: \"T\" }", "to accept plaintext"},
+      {"admin { listen_address: \"0.0.0.0:50051\" tls { cert_file: \"c\" key_file: \"k\" } }",
+       "to accept no token"},
+  };
+  for (const auto& [extra, expected] : exposed) {
+    absl::Status status = Validate(std::string(kValid) + extra);
+    EXPECT_THAT(std::string(status.message()),
+                HasSubstr("admin.listen_address: '0.0.0.0:50051' is not loopback"))
+        << extra;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(expected)) << extra;
+  }
+  EXPECT_TRUE(Validate(std::string(kValid) +
+                       "admin { listen_address: \"0.0.0.0:50051\" token_env: \"T\" "
+                       "tls { cert_file: \"c\" key_file: \"k\" } }")
+                  .ok());
+  EXPECT_TRUE(
+      Validate(std::string(kValid) + "admin { listen_address: \"0.0.0.0:50051\" insecure: true }")
+          .ok());
+  EXPECT_THAT(std::string(Validate(std::string(kValid) +
+                                   "admin { health_listen_address: \"50052\" }")
+                              .message()),
+              HasSubstr("admin.health_listen_address: '50052' is not host:port"));
   EXPECT_TRUE(Validate(std::string(kValid) + "admin { listen_address: \"[::1]:50051\" }").ok());
 }
 

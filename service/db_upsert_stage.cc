@@ -9,6 +9,7 @@ namespace cdcjoin {
 absl::Status DbUpsertStage::OnEvents(std::vector<ChangeEvent> events,
                                      const EventTimeAligner::CaughtUp& caught_up) {
   for (const ChangeEvent& event : events) {
+    CountIfIgnoredByPolicy(context_, event);
     std::optional<RowCommand> command = BuildDbUpsertCommand(*context_.schema, event);
     if (command.has_value()) {
       context_.feed->Push(*std::move(command));

@@ -8,6 +8,7 @@
 namespace cdcjoin {
 namespace {
 
+constexpr char kReasonHeader[] = "cdcjoin.reason";
 constexpr char kErrorHeader[] = "cdcjoin.error";
 constexpr char kSourceTopicHeader[] = "cdcjoin.source.topic";
 constexpr char kSourcePartitionHeader[] = "cdcjoin.source.partition";
@@ -71,9 +72,11 @@ absl::StatusOr<std::unique_ptr<DeadLetterQueue>> DeadLetterQueue::Create(
   return queue;
 }
 
-bool DeadLetterQueue::Send(const ConsumedRecord& record, const absl::Status& error) {
+bool DeadLetterQueue::Send(const ConsumedRecord& record, const absl::Status& error,
+                           DeadLetterReason reason) {
   RdKafka::Headers* headers = RdKafka::Headers::create();
   for (const auto& [key, value] : record.headers) headers->add(key, value);
+  headers->add(kReasonHeader, DeadLetterReasonName(reason));
   headers->add(kErrorHeader, std::string(error.message()));
   headers->add(kSourceTopicHeader, std::string(record.topic));
   headers->add(kSourcePartitionHeader, absl::StrCat(record.position.partition.partition));
@@ -99,6 +102,11 @@ bool DeadLetterQueue::Send(const ConsumedRecord& record, const absl::Status& err
     return false;
   }
   stats_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  switch (reason) {
+    case DeadLetterReason::kMalformed:
+      stats_->dead_lettered_malformed.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
   LogWarning("dead-lettered ", std::string(record.topic), "[", record.position.partition.partition, "]@",
              record.position.offset, ": ", error.message());
   return true;

@@ -18,9 +18,9 @@
 namespace cdcjoin {
 
 // Where records that cannot be decoded go, so the stream goes on and nothing is lost: the
-// original key, value, timestamp and headers, plus headers naming the error and where the record
-// came from (cdcjoin.error, cdcjoin.source.topic, cdcjoin.source.partition,
-// cdcjoin.source.offset). A dead letter counts as done only once the topic has it.
+// original key, value, timestamp and headers, plus headers naming the reason, the error and where
+// the record came from (cdcjoin.reason, cdcjoin.error, cdcjoin.source.topic,
+// cdcjoin.source.partition, cdcjoin.source.offset; docs/operations.md lists them). A dead letter counts as done only once the topic has it.
 //
 //   auto dlq = DeadLetterQueue::Create(settings, "cdcjoin.dlq", on_delivered, &stats);
 //   (*dlq)->Send(record, status);
@@ -39,7 +39,8 @@ class DeadLetterQueue final : public DeadLetterSink {
   ~DeadLetterQueue() override;
 
   // While librdkafka's queue is full, Send serves delivery reports and retries for up to 30 s.
-  bool Send(const ConsumedRecord& record, const absl::Status& error) override;
+  bool Send(const ConsumedRecord& record, const absl::Status& error,
+            DeadLetterReason reason) override;
   void Poll() override;
   absl::Status Flush(absl::Duration timeout) override;
 

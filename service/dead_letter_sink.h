@@ -11,18 +11,33 @@ namespace cdcjoin {
 // letter counts as done (its offset may be committed past) only once it is delivered: the
 // implementation reports that through the callback it was created with.
 // DeadLetterQueue (service/dead_letter_queue.h) writes them to a Kafka topic.
+// Why a record was dead-lettered: the `cdcjoin.reason` header and the status counters.
+enum class DeadLetterReason {
+  kMalformed,  // "malformed": the decoder refused the record (cdcjoin.error says why).
+};
+const char* DeadLetterReasonName(DeadLetterReason reason);
+
 class DeadLetterSink {
  public:
   virtual ~DeadLetterSink() = default;
-  // Queues a copy of `record` with `error`. False when it could not be queued: the record then
+  // Queues a copy of `record` with `error` and `reason`. False when it could not be queued: the record then
   // stays unacknowledged, and the caller must not go past it.
-  virtual bool Send(const ConsumedRecord& record, const absl::Status& error) = 0;
+  virtual bool Send(const ConsumedRecord& record, const absl::Status& error,
+                    DeadLetterReason reason) = 0;
   // Serves delivery reports.
   virtual void Poll() = 0;
   // Waits up to `timeout` until everything queued is delivered; Unavailable when something was
   // not (still queued, or refused by the broker).
   virtual absl::Status Flush(absl::Duration timeout) = 0;
 };
+
+inline const char* DeadLetterReasonName(DeadLetterReason reason) {
+  switch (reason) {
+    case DeadLetterReason::kMalformed:
+      return "malformed";
+  }
+  return "unknown";
+}
 
 }  // namespace cdcjoin
 

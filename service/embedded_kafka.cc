@@ -14,6 +14,7 @@ namespace cdcjoin {
 struct EmbeddedKafka::Handles {
   rd_kafka_t* client = nullptr;
   rd_kafka_mock_cluster_t* cluster = nullptr;
+  int brokers = 0;  // Their ids are 1..brokers.
 
   ~Handles() {
     if (cluster != nullptr) rd_kafka_mock_cluster_destroy(cluster);
@@ -33,6 +34,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedKafka>> EmbeddedKafka::Start(
     return absl::InternalError(absl::StrCat("embedded kafka: rd_kafka_new: ", error));
   }
   handles->cluster = rd_kafka_mock_cluster_new(handles->client, brokers);
+  handles->brokers = brokers;
   if (handles->cluster == nullptr) {
     return absl::InternalError("embedded kafka: rd_kafka_mock_cluster_new failed");
   }
@@ -52,6 +54,30 @@ EmbeddedKafka::EmbeddedKafka(std::unique_ptr<Handles> handles, std::string boots
     : handles_(std::move(handles)), bootstrap_servers_(std::move(bootstrap_servers)) {}
 
 EmbeddedKafka::~EmbeddedKafka() = default;
+
+void EmbeddedKafka::SetAllBrokersDown(bool down) {
+  for (int id = 1; id <= handles_->brokers; ++id) {
+    if (down) {
+      rd_kafka_mock_broker_set_down(handles_->cluster, id);
+    } else {
+      rd_kafka_mock_broker_set_up(handles_->cluster, id);
+    }
+  }
+}
+
+void EmbeddedKafka::SetRtt(absl::Duration rtt) {
+  for (int id = 1; id <= handles_->brokers; ++id) {
+    rd_kafka_mock_broker_set_rtt(handles_->cluster, id,
+                                 static_cast<int>(absl::ToInt64Milliseconds(rtt)));
+  }
+}
+
+void EmbeddedKafka::FailRequests(int api_key, int count, int error) {
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count),
+                                          static_cast<rd_kafka_resp_err_t>(error));
+  rd_kafka_mock_push_request_errors_array(handles_->cluster, static_cast<int16_t>(api_key),
+                                          errors.size(), errors.data());
+}
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
   const std::string temporary = absl::StrCat(path, ".tmp");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace cdcjoin {
 
@@ -26,6 +27,15 @@ class EmbeddedKafka {
 
   // "127.0.0.1:port,…", for bootstrap.servers.
   const std::string& bootstrap_servers() const { return bootstrap_servers_; }
+
+  // Faults, for tests (librdkafka's mock cluster API).
+  // Every broker stops answering (its connections are closed) or starts again.
+  void SetAllBrokersDown(bool down);
+  // Every broker answers each request this much later.
+  void SetRtt(absl::Duration rtt);
+  // The next `count` requests of Kafka API `api_key` (Fetch 1, OffsetCommit 8, JoinGroup 11, …)
+  // fail with the Kafka error code `error`.
+  void FailRequests(int api_key, int count, int error);
 
   EmbeddedKafka(const EmbeddedKafka&) = delete;
   EmbeddedKafka& operator=(const EmbeddedKafka&) = delete;

@@ -21,6 +21,8 @@ namespace {
 constexpr absl::Duration kWatermarkQueryInterval = absl::Seconds(1);
 constexpr int kWatermarkQueryTimeoutMs = 2000;
 constexpr int kCommittedQueryTimeoutMs = 10000;
+// How long no broker may answer before the source reports the cluster unreachable.
+constexpr absl::Duration kUnreachableAfter = absl::Seconds(3);
 
 using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
@@ -58,6 +60,9 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
       return absl::InternalError(absl::StrCat("kafka watermark client: ", error));
     }
 
+    // A topic that Debezium creates after the subscription is found at the next metadata
+    // refresh: librdkafka's default (5 minutes) would leave it unread that long.
+    settings.emplace("topic.metadata.refresh.interval.ms", "10000");
     settings["group.id"] = options_.kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
     // Offsets are committed by hand, only up to what the pipeline reports durable.
@@ -87,7 +92,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     }
     LogInfo("consuming ", absl::StrJoin(options_.topics, ", "), " as group ",
             options_.kafka.group_id(), " from ", options_.bootstrap_servers);
-    watermark_thread_ = std::thread([this] { QueryWatermarks(); });
+    watermark_thread_ = std::thread([this] { WatchBrokers(); });
     return absl::OkStatus();
   }
 
@@ -193,6 +198,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
   bool Assigned() const { return assigned_.load(); }
   bool DataLoss() const { return data_loss_count_.load() > 0; }
+  std::string Unreachable() const {
+    absl::MutexLock lock(&unreachable_mu_);
+    return unreachable_;
+  }
 
   // RdKafka::RebalanceCb: runs inside consume() and close(), on the polling thread.
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -371,7 +380,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
 
   // The status snapshot for other threads. A paused partition is not fetched, so its cached
   // watermarks go stale and its lag would read as zero while the backlog grows: then what the
-  // broker said last counts (QueryWatermarks).
+  // broker said last counts (WatchBrokers).
   void RefreshStatus() {
     std::map<SourcePartition, int64_t> queried;
     {
@@ -404,12 +413,15 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     status_ = std::move(statuses);
   }
 
-  // While consumption is paused nothing is fetched: this thread asks the brokers (through a
-  // client of its own, off the polling thread: each query is a round trip) so status keeps
-  // showing the backlog.
-  void QueryWatermarks() {
+  // Off the polling thread (each query is a round trip, through a client of its own): asks a
+  // broker for metadata every second, so an unreachable cluster shows as such even while nothing
+  // is fetched; and while consumption is paused, asks for the watermarks of the assigned
+  // partitions, which are not fetched then, so status keeps showing the backlog.
+  void WatchBrokers() {
+    absl::Time last_answer = absl::Now();
     while (!stop_watermarks_.load()) {
       absl::SleepFor(kWatermarkQueryInterval);
+      ProbeBrokers(&last_answer);
       std::vector<SourcePartitionStatus> statuses = Status();
       bool any_stopped = false;
       for (const SourcePartitionStatus& status : statuses) any_stopped |= status.data_loss;
@@ -430,11 +442,32 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     }
   }
 
+  void ProbeBrokers(absl::Time* last_answer) {
+    RdKafka::Metadata* metadata = nullptr;
+    const RdKafka::ErrorCode err = watermark_client_->metadata(
+        /*all_topics=*/false, /*only_rkt=*/nullptr, &metadata, kWatermarkQueryTimeoutMs);
+    delete metadata;
+    absl::MutexLock lock(&unreachable_mu_);
+    if (err == RdKafka::ERR_NO_ERROR) {
+      *last_answer = absl::Now();
+      if (!unreachable_.empty()) LogInfo("kafka: the brokers answer again");
+      unreachable_.clear();
+      return;
+    }
+    const absl::Duration silent = absl::Now() - *last_answer;
+    if (silent < kUnreachableAfter || !unreachable_.empty()) return;
+    unreachable_ = absl::StrCat("kafka: no broker of ", options_.bootstrap_servers,
+                                " has answered for ", absl::FormatDuration(silent), " (",
+                                RdKafka::err2str(err), "); consumption and commits wait for it");
+    LogError(unreachable_);
+    options_.stats->RecordError(unreachable_);
+  }
+
   const Options options_;
   KafkaEventLogger kafka_events_;
   PartitionListener* listener_ = nullptr;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::unique_ptr<RdKafka::Producer> watermark_client_;  // QueryWatermarks thread.
+  std::unique_ptr<RdKafka::Producer> watermark_client_;  // WatchBrokers thread.
 
   // Polling thread only (the rebalance callback runs inside its consume and close calls).
   std::deque<ConsumedRecord> held_;
@@ -450,6 +483,9 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
 
   mutable absl::Mutex status_mu_;
   std::vector<SourcePartitionStatus> status_ ABSL_GUARDED_BY(status_mu_);
+
+  mutable absl::Mutex unreachable_mu_;
+  std::string unreachable_ ABSL_GUARDED_BY(unreachable_mu_);  // Empty while brokers answer.
 
   absl::Mutex queried_mu_;
   std::map<SourcePartition, int64_t> queried_high_ ABSL_GUARDED_BY(queried_mu_);
@@ -483,5 +519,6 @@ void KafkaSource::Close() { impl_->Close(); }
 std::vector<SourcePartitionStatus> KafkaSource::Status() const { return impl_->Status(); }
 bool KafkaSource::Assigned() const { return impl_->Assigned(); }
 bool KafkaSource::DataLoss() const { return impl_->DataLoss(); }
+std::string KafkaSource::Unreachable() const { return impl_->Unreachable(); }
 
 }  // namespace cdcjoin

@@ -46,6 +46,7 @@ class KafkaSource final : public RecordSource {
   std::vector<SourcePartitionStatus> Status() const override;
   bool Assigned() const override;
   bool DataLoss() const override;
+  std::string Unreachable() const override;
 
  private:
   class Impl;

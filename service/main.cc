@@ -29,6 +29,7 @@
 #include "service/pipeline.h"
 #include "service/version.h"
 #include "storage/mysql_writer.h"
+#include "storage/retry_classifier.h"
 #include "storage/target_table_check.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the text-format cdcjoin.v1.Config.");
@@ -79,15 +80,18 @@ std::vector<std::string> StateDirProblems(const v1::Config& config) {
 }
 
 // The checks before the first event: the target table against the config, the state directory.
-// Returns the exit code to stop with (2: the config does not fit, 1: with --check_config
-// --connect, the database cannot be asked), or 0 to go on. An unreachable database at start-up
-// is not fatal: the sink lanes retry until it answers.
+// Returns the exit code to stop with (2: the config does not fit, or the database refuses it; 1:
+// with --check_config --connect, the database cannot be reached), or 0 to go on. An unreachable
+// database at start-up is not fatal: the sink lanes retry until it answers.
 int CheckBeforeFirstEvent(const v1::Config& config, const std::string& config_path,
                           const MySqlOptions& mysql, bool only_checking) {
   std::vector<std::string> problems = StateDirProblems(config);
   absl::StatusOr<std::vector<std::string>> table = CheckTargetTable(mysql, config);
   if (table.ok()) {
     problems.insert(problems.end(), table->begin(), table->end());
+  } else if (!IsRetriable(table.status())) {
+    // The server answered, and no retry changes its answer (access denied, no such database).
+    problems.push_back(absl::StrCat("target.database: ", table.status().message()));
   } else if (only_checking) {
     std::fprintf(stderr, "cdcjoind: %s: cannot check the target table: %s\n",
                  config_path.c_str(), std::string(table.status().message()).c_str());
@@ -216,12 +220,17 @@ int Run() {
     return 1;
   }
   LogInfo("cdcjoind ", kVersion, " running in ", v1::JoinMode_Name(config->mode()), " mode");
+  const std::vector<std::string> admin_options_warnings = admin_options->warnings;
   absl::StatusOr<std::unique_ptr<AdminServer>> admin =
       AdminServer::Start(*std::move(admin_options), pipeline->get());
   if (!admin.ok()) {
     LogError("cannot start the admin server: ", admin.status().ToString());
     (*pipeline)->Stop(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms))).IgnoreError();
     return 1;
+  }
+  for (const std::string& warning : admin_options_warnings) LogWarning("INSECURE: ", warning);
+  if (!(*admin)->health_address().empty()) {
+    LogInfo("grpc.health.v1 (plaintext, health only) on ", (*admin)->health_address());
   }
   LogInfo("admin gRPC listening on ", (*admin)->address(),
           config->admin().tls().cert_file().empty() ? " (plaintext)" : " (TLS)",

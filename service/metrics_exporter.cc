@@ -90,9 +90,18 @@ class PipelineCollector : public prometheus::Collectable {
     families.push_back(Single("cdcjoin_records_consumed_total",
                               "Every record consumed from the source topics, whatever became of it.",
                               kCounter, stats.EventsConsumed()));
-    families.push_back(Single("cdcjoin_dead_lettered_total",
-                              "Records that could not be decoded, sent to the dead-letter topic.",
-                              kCounter, stats.dead_lettered));
+    families.push_back(Single("cdcjoin_events_ignored_by_policy_total",
+                              "Delete events (counted in cdcjoin_events_total) of a source whose "
+                              "on_delete is IGNORE: by design they change nothing.",
+                              kCounter, stats.ignored_by_policy));
+    MetricFamily dead_lettered = Family(
+        "cdcjoin_dead_lettered_total",
+        "Records sent to the dead-letter topic, by reason (the cdcjoin.reason header): malformed "
+        "(the decoder refused the record).",
+        kCounter);
+    dead_lettered.metric.push_back(
+        Value(kCounter, stats.dead_lettered_malformed, {{"reason", "malformed"}}));
+    families.push_back(std::move(dead_lettered));
     families.push_back(Single("cdcjoin_commands_total",
                               "Row commands the joiner handed to the sink lanes.", kCounter,
                               stats.commands));

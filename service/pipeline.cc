@@ -66,7 +66,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     if (!s.ok()) return s;
     feed_ = std::make_unique<SinkFeed>(lanes_.get(), &stats_);
-    context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get()};
+    context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get(), &stats_};
     if (s = Take(MakeStage(options_.config.mode(), context_), &stage_); !s.ok()) return s;
     mode_.store(stage_->mode());
     if (absl::Status s = stage_->Start(); !s.ok()) return s;
@@ -118,7 +118,10 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   PipelineState state() const override {
     const PipelineState state = state_.load();
     if (state != PipelineState::kRunning) return state;
-    if (lanes_->Degraded() || held_.load() || source_->DataLoss()) return PipelineState::kDegraded;
+    if (lanes_->Degraded() || held_.load() || source_->DataLoss() ||
+        !source_->Unreachable().empty()) {
+      return PipelineState::kDegraded;
+    }
     // Until the group gives this instance partitions there is nothing to run.
     return source_->Assigned() ? state : PipelineState::kStarting;
   }
@@ -135,9 +138,12 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   // PartitionListener: called inside source_->Poll and Close, on the poll thread.
   void OnAssigned(std::vector<AssignedPartition>& partitions) override {
     stage_->OnAssigned(partitions);
+    std::vector<SourcePartition> admitted;
     for (const AssignedPartition& partition : partitions) {
       tracker_.Reset(partition.partition, partition.start);
+      admitted.push_back(partition.partition);
     }
+    feed_->Admit(admitted);  // Ours again: what a revocation fenced off may be written.
   }
 
   std::map<SourcePartition, int64_t> OnRevoked(
@@ -206,7 +212,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
           hold = decoded.status();
           break;
         }
-        if (!dead_letters_->Send(record, decoded.status())) {
+        if (!dead_letters_->Send(record, decoded.status(), DeadLetterReason::kMalformed)) {
           hold = absl::UnavailableError("the dead-letter queue refused a record");
           break;
         }

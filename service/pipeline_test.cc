@@ -234,6 +234,7 @@ class ScriptedSource final : public RecordSource {
     return !assigned_.empty();
   }
   bool DataLoss() const override { return false; }
+  std::string Unreachable() const override { return ""; }
 
  private:
   struct Lifecycle {
@@ -307,7 +308,8 @@ class ScriptedDeadLetters final : public DeadLetterSink {
   ScriptedDeadLetters(Script* script, std::function<void(const EventPosition&)> on_delivered)
       : script_(script), on_delivered_(std::move(on_delivered)) {}
 
-  bool Send(const ConsumedRecord& record, const absl::Status& error) override {
+  bool Send(const ConsumedRecord& record, const absl::Status& error,
+            DeadLetterReason reason) override {
     if (script_->refuse_send) return false;
     script_->sent.fetch_add(1);
     queued_.push_back(record.position);

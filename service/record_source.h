@@ -97,6 +97,9 @@ class RecordSource {
   virtual std::vector<SourcePartitionStatus> Status() const = 0;
   virtual bool Assigned() const = 0;
   virtual bool DataLoss() const = 0;
+  // Why the cluster counts as unreachable (no broker has answered for a while); empty while it
+  // answers.
+  virtual std::string Unreachable() const = 0;
 };
 
 }  // namespace cdcjoin

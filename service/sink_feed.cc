@@ -46,6 +46,7 @@ void SinkFeed::Drop(const std::set<SourcePartition>& partitions) {
                        [&](const EventPosition& p) { return partitions.count(p.partition) > 0; });
   };
   waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), only_dropped), waiting_.end());
+  lanes_->Fence(partitions);
 }
 
 }  // namespace cdcjoin

@@ -33,9 +33,10 @@ class SinkFeed {
   // Hands everything to the lanes and waits until all of it is applied; false when `deadline`
   // passed first (what is left stays queued).
   bool Drain(absl::Time deadline);
-  // Forgets the waiting commands that carry only events of `partitions`: they are never applied
-  // nor acknowledged. Commands already in the lanes are not affected.
+  // Forgets the commands that carry only events of `partitions`, waiting here or in the lanes:
+  // they are never applied nor acknowledged (SinkLanes::Fence), until Admit.
   void Drop(const std::set<SourcePartition>& partitions);
+  void Admit(const std::vector<SourcePartition>& partitions) { lanes_->Admit(partitions); }
 
   size_t Waiting() const { return waiting_.size(); }
 

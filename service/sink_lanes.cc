@@ -1,6 +1,8 @@
 #include "service/sink_lanes.h"
 
+#include <algorithm>
 #include <atomic>
+#include <set>
 
 #include "absl/random/random.h"
 #include "join/keyed_executor.h"
@@ -35,6 +37,7 @@ class SinkLanes::Impl {
     KeyedExecutorOptions executor;
     executor.num_workers = options_.lanes;
     executor.max_batch_size = options_.batch_rows;
+    executor.max_per_key = options_.coalesce_keys ? options_.batch_rows : 1;
     executor.max_in_flight = options_.lanes * options_.batch_rows;
     executor.max_batch_delay = options_.linger;
     executor.max_pending = static_cast<int64_t>(options_.lanes) * options_.queue_capacity;
@@ -59,6 +62,18 @@ class SinkLanes::Impl {
     absl::MutexLock lock(&mu_);
     --enqueued_;
     return false;
+  }
+
+  void Fence(const std::set<SourcePartition>& partitions) {
+    absl::MutexLock lock(&fence_mu_);
+    fenced_.insert(partitions.begin(), partitions.end());
+    any_fenced_.store(!fenced_.empty());
+  }
+
+  void Admit(const std::vector<SourcePartition>& partitions) {
+    absl::MutexLock lock(&fence_mu_);
+    for (const SourcePartition& partition : partitions) fenced_.erase(partition);
+    any_fenced_.store(!fenced_.empty());
   }
 
   void WaitForRoom(absl::Duration timeout) {
@@ -136,6 +151,7 @@ class SinkLanes::Impl {
     // The writer takes a vector; commands move in and out so nothing is copied.
     std::vector<RowCommand> commands(std::make_move_iterator(batch.begin()),
                                      std::make_move_iterator(batch.end()));
+    const int64_t resolved = static_cast<int64_t>(commands.size());
     absl::Duration backoff = options_.initial_backoff;
     int attempts = 0;
     bool holding = false;
@@ -150,6 +166,10 @@ class SinkLanes::Impl {
           status = writer.status();
         }
       }
+      // Re-checked before every attempt: a partition may have been revoked while this batch
+      // waited or retried, and nothing of it may be written afterwards.
+      DropFenced(&commands);
+      if (commands.empty()) break;
       if (lane.writer != nullptr) {
         const absl::Time start = absl::Now();
         status = lane.writer->Apply(commands);
@@ -193,7 +213,7 @@ class SinkLanes::Impl {
                                    std::memory_order_relaxed);
     {
       absl::MutexLock lock(&mu_);
-      applied_ += static_cast<int64_t>(commands.size());
+      applied_ += resolved;  // Applied, or dropped by a fence: either way done with.
     }
     std::move(commands.begin(), commands.end(), batch.begin());
     return absl::OkStatus();
@@ -202,6 +222,25 @@ class SinkLanes::Impl {
   void OnFinished() {
     absl::MutexLock lock(&mu_);
     ++finished_;
+  }
+
+  // Removes the commands that carry only events of fenced partitions.
+  void DropFenced(std::vector<RowCommand>* commands) {
+    if (!any_fenced_.load()) return;
+    absl::MutexLock lock(&fence_mu_);
+    auto only_fenced = [this](const RowCommand& command) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fence_mu_) {
+      return std::all_of(command.covers.begin(), command.covers.end(),
+                         [this](const EventPosition& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fence_mu_) {
+                           return fenced_.count(p.partition) > 0;
+                         });
+    };
+    const size_t before = commands->size();
+    commands->erase(std::remove_if(commands->begin(), commands->end(), only_fenced),
+                    commands->end());
+    if (commands->size() != before) {
+      LogInfo("sink: dropped ", before - commands->size(),
+              " commands of revoked partitions unapplied (their new owner applies them)");
+    }
   }
 
   const SinkLanesOptions options_;
@@ -215,6 +254,10 @@ class SinkLanes::Impl {
   int64_t finished_ ABSL_GUARDED_BY(mu_) = 0;  // Applied or cancelled.
   int64_t applied_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<bool> stopping_{false};
+
+  absl::Mutex fence_mu_;
+  std::set<SourcePartition> fenced_ ABSL_GUARDED_BY(fence_mu_);
+  std::atomic<bool> any_fenced_{false};
   std::unique_ptr<KeyedExecutor<RowCommand>> executor_;  // Last: its workers use the above.
 };
 
@@ -233,6 +276,8 @@ bool SinkLanes::TryEnqueue(RowCommand& command) { return impl_->TryEnqueue(comma
 void SinkLanes::WaitForRoom(absl::Duration timeout) { impl_->WaitForRoom(timeout); }
 bool SinkLanes::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
 void SinkLanes::Stop() { impl_->Stop(); }
+void SinkLanes::Fence(const std::set<SourcePartition>& partitions) { impl_->Fence(partitions); }
+void SinkLanes::Admit(const std::vector<SourcePartition>& partitions) { impl_->Admit(partitions); }
 std::vector<LaneStatus> SinkLanes::Status() const { return impl_->Status(); }
 int64_t SinkLanes::Queued() const { return impl_->Queued(); }
 int64_t SinkLanes::Capacity() const { return impl_->Capacity(); }

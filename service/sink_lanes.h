@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct SinkLanesOptions {
   int lanes = 4;
   // Commands per Apply call (one transaction). Default: 500.
   int batch_rows = 500;
+  // A batch takes a key's queued commands together (in order, up to batch_rows), so the writer
+  // reduces a hot key's run to one statement row (join/command_algebra.h) instead of spending a
+  // transaction per command. false: at most one command per key per batch. Default: true.
+  bool coalesce_keys = true;
   // How long a lane waits for a batch to fill before writing what it has. Default: 5 ms.
   absl::Duration linger = absl::Milliseconds(5);
   // Commands queued per lane (so lanes × this in all) before TryEnqueue fails. Default: 20000.
@@ -44,13 +49,17 @@ struct LaneStatus {
 };
 
 // Applies row commands through N lanes built on the keyed ordered executor (join/keyed_executor):
-// per key, a command starts only after the previous one of that key is applied, so commands of
+// per key, a command starts only after the previous ones of that key are applied, so commands of
 // one key apply in the order they were enqueued and no two lanes ever write the same key at the
 // same time (the service cannot deadlock with itself); different keys are spread over the lanes
-// as they free up. A lane applies a batch of distinct keys in one RowWriter call (one
-// transaction of multi-row statements), retries failures with backoff, and only then reports
-// the batch as applied. Nothing is ever dropped: a batch that keeps failing holds its lane until
-// it succeeds or the lanes are stopped, and the queue filling up pauses consumption upstream.
+// as they free up. A lane applies a batch in one RowWriter call (one transaction of multi-row
+// statements): with coalesce_keys, the commands a key has queued go into the batch together, in
+// order, and the writer reduces them by the command algebra to one row (two for a delete
+// followed by an upsert); otherwise a batch holds distinct keys. It retries failures with
+// backoff, and only then reports the batch as applied, so no command's covers are acknowledged
+// before it took effect. Nothing is ever dropped: a batch that keeps failing holds its lane
+// until it succeeds or the lanes are stopped, and the queue filling up pauses consumption
+// upstream.
 class SinkLanes {
  public:
   using WriterFactory = std::function<absl::StatusOr<std::unique_ptr<RowWriter>>()>;
@@ -71,6 +80,12 @@ class SinkLanes {
   void WaitForRoom(absl::Duration timeout);
   // Returns true once everything enqueued so far is applied; false on timeout.
   bool Drain(absl::Duration timeout);
+  // From now on, commands that carry only events of `partitions` are dropped unapplied and
+  // unacknowledged wherever they wait or retry (the partitions were revoked: their new owner
+  // applies those events again). A statement already running is not recalled. Admit lifts it
+  // when the partitions come back.
+  void Fence(const std::set<SourcePartition>& partitions);
+  void Admit(const std::vector<SourcePartition>& partitions);
   // Stops the lanes after their current attempt. Queued commands are discarded unapplied (they
   // were never acknowledged, so Kafka redelivers them).
   void Stop();

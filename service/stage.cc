@@ -28,8 +28,8 @@ void ApplyOrDropRevoked(const StageContext& context,
   context.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
   LogWarning("revocation: the sink did not apply everything in time; ",
              waiting - context.feed->Waiting(),
-             " waiting commands of the revoked partitions dropped unapplied (the new owner "
-             "consumes their events again)");
+             " waiting commands of the revoked partitions dropped unapplied, and the lanes drop "
+             "theirs (the new owner consumes their events again)");
 }
 
 absl::Status ResendWindowState(const StageContext& context, bool flush_open) {
@@ -41,6 +41,13 @@ absl::Status ResendWindowState(const StageContext& context, bool flush_open) {
   }
   context.feed->Push(*recovered);
   return absl::OkStatus();
+}
+
+void CountIfIgnoredByPolicy(const StageContext& context, const ChangeEvent& event) {
+  if (event.op == ChangeOp::kDelete &&
+      context.schema->sources[static_cast<size_t>(event.source)].on_delete == v1::IGNORE) {
+    context.stats->ignored_by_policy.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 absl::Status DrainFeed(const StageContext& context, absl::Time deadline) {

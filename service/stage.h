@@ -30,6 +30,7 @@
 #include "proto/cdcjoin/v1/config.pb.h"
 #include "service/record_source.h"
 #include "service/sink_feed.h"
+#include "service/stats.h"
 
 namespace cdcjoin {
 
@@ -42,6 +43,7 @@ struct StageContext {
   SinkFeed* feed = nullptr;
   // The windowed joiner's state; null when no window.state_dir is configured.
   WindowedStage* window_state = nullptr;
+  PipelineStats* stats = nullptr;
 };
 
 class Stage {
@@ -95,6 +97,8 @@ void ApplyOrDropRevoked(const StageContext& context,
 // What the window state (if any) emitted and never got applied, and with `flush_open` its open
 // windows, to the sink.
 absl::Status ResendWindowState(const StageContext& context, bool flush_open);
+// Counts an event that its source's delete policy (IGNORE) turns into nothing.
+void CountIfIgnoredByPolicy(const StageContext& context, const ChangeEvent& event);
 // Everything held, applied by `deadline`.
 absl::Status DrainFeed(const StageContext& context, absl::Time deadline);
 // Per tracked partition, the offset below which every event took effect, kept below whatever

@@ -42,7 +42,9 @@ struct PipelineStats {
   std::atomic<int64_t> tombstones{0};
   std::atomic<int64_t> skipped_ops{0};    // Debezium t (truncate) and m (message).
   std::atomic<int64_t> skipped_nulls{0};  // skip_event_if_null.
-  std::atomic<int64_t> dead_lettered{0};
+  std::atomic<int64_t> dead_lettered{0};  // Every reason; the reasons below add up to it.
+  std::atomic<int64_t> dead_lettered_malformed{0};  // Reason "malformed": the decoder refused it.
+  std::atomic<int64_t> ignored_by_policy{0};        // Deletes of a source whose on_delete: IGNORE.
   std::atomic<int64_t> commands{0};
   std::atomic<int64_t> rows_written{0};
   std::atomic<int64_t> batches{0};

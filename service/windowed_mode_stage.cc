@@ -38,7 +38,10 @@ void WindowedModeStage::OnAssigned(std::vector<AssignedPartition>& partitions) {
 absl::Status WindowedModeStage::OnEvents(std::vector<ChangeEvent> events,
                                          const EventTimeAligner::CaughtUp& caught_up) {
   const int64_t now = NowMillis();
-  for (ChangeEvent& event : events) context_.window_state->Add(std::move(event), now);
+  for (ChangeEvent& event : events) {
+    CountIfIgnoredByPolicy(context_, event);
+    context_.window_state->Add(std::move(event), now);
+  }
   std::vector<EventPosition> absorbed;
   std::vector<RowCommand> emitted;
   return TakeOutput(context_.window_state->Release(now, caught_up, &absorbed, &emitted), absorbed,

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "join/reference_table.h"
 #include "join/windowed_joiner.h"
 #include "join/windowed_joiner_testing.h"
 

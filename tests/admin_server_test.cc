@@ -107,8 +107,9 @@ class ScriptedPipeline : public Pipeline {
 
 class AdminServerTest : public ::testing::Test {
  protected:
-  void StartServer(AdminServerOptions options = {}) {
-    options.listen_address = "127.0.0.1:0";
+  void StartServer(AdminServerOptions options = {},
+                   const std::string& listen_address = "127.0.0.1:0") {
+    options.listen_address = listen_address;
     options.health_interval = absl::Milliseconds(50);
     options.sample_interval = absl::Milliseconds(100);
     absl::StatusOr<std::unique_ptr<AdminServer>> server = AdminServer::Start(options, &pipeline_);
@@ -489,6 +490,64 @@ TEST_F(AdminServerTest, HealthFollowsAssignmentAndDegradation) {
   EXPECT_TRUE(WaitForHealth(Health::SERVING));
   pipeline_.state_.store(PipelineState::kStopping);
   EXPECT_TRUE(WaitForHealth(Health::NOT_SERVING));
+}
+
+TEST_F(AdminServerTest, OffLoopbackMutatingCallsNeedAToken) {
+  pipeline_.state_.store(PipelineState::kRunning);
+  StartServer({}, "0.0.0.0:0");
+  v1::PauseResponse paused;
+  grpc::Status rpc = stub_->Pause(Context().get(), v1::PauseRequest(), &paused);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(rpc.error_message(), HasSubstr("need a token: set admin.token_file"));
+  EXPECT_FALSE(pipeline_.paused_.load());
+  v1::Status status;
+  EXPECT_TRUE(stub_->GetStatus(Context().get(), v1::GetStatusRequest(), &status).ok());
+}
+
+TEST_F(AdminServerTest, TheHealthPortServesHealthOnly) {
+  using Health = grpc::health::v1::HealthCheckResponse;
+  AdminServerOptions options;
+  options.health_listen_address = "127.0.0.1:0";
+  StartServer(options);
+  ASSERT_THAT(server_->health_address(), ::testing::StartsWith("127.0.0.1:"));
+  auto health_channel =
+      grpc::CreateChannel(server_->health_address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(health_channel);
+  auto check = [&] {
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status rpc =
+        health->Check(Context().get(), grpc::health::v1::HealthCheckRequest(), &response);
+    EXPECT_TRUE(rpc.ok()) << rpc.error_message();
+    return response.status();
+  };
+  EXPECT_EQ(check(), Health::NOT_SERVING);
+  pipeline_.state_.store(PipelineState::kRunning);
+  pipeline_.assigned_.store(true);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (check() != Health::SERVING && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(check(), Health::SERVING) << "the health port follows the pipeline";
+  // Nothing else is served there.
+  v1::Status status;
+  grpc::Status rpc = v1::Admin::NewStub(health_channel)
+                         ->GetStatus(Context().get(), v1::GetStatusRequest(), &status);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(AdminServerTest, AnInsecureConfigurationIsAWarningInStatus) {
+  v1::AdminConfig config;
+  config.set_listen_address("0.0.0.0:0");
+  config.set_insecure(true);
+  absl::StatusOr<AdminServerOptions> options = AdminServerOptionsFromConfig(config);
+  ASSERT_TRUE(options.ok()) << options.status();
+  ASSERT_EQ(options->warnings.size(), 2u);
+  StartServer(*options, "0.0.0.0:0");
+  v1::Status status;
+  ASSERT_TRUE(stub_->GetStatus(Context().get(), v1::GetStatusRequest(), &status).ok());
+  ASSERT_EQ(status.warnings_size(), 2);
+  EXPECT_THAT(status.warnings(0), HasSubstr("speaks plaintext"));
+  EXPECT_THAT(status.warnings(1), HasSubstr("has no token"));
 }
 
 TEST_F(AdminServerTest, ReflectionListsTheServices) {

@@ -7,8 +7,9 @@ ConfigMap, the image and cdcjoind agree with each other.
 - the Pod runs the containers `app` and `cdcjoind`, the latter from the cdcjoin image tag;
 - the ConfigMap's config.textproto is mounted exactly at the path the image's entrypoint reads,
   and cdcjoind --check_config accepts it;
-- the readiness probe is gRPC on the config's admin port, the liveness probe on a declared port,
-  both ports are declared;
+- the admin port off loopback speaks TLS from a mounted Secret; the readiness probe is gRPC on
+  the config's plaintext health-only port (the kubelet's probe cannot speak TLS), the liveness
+  probe on a declared port, every port is declared;
 - secrets reach cdcjoind only from the Secret: the env variable the config's password_env names,
   the file its admin.token_file names; the config holds no secret;
 - non-root as the image's user, resources, and a grace period longer than the shutdown timeout.
@@ -90,10 +91,15 @@ def main():
           "admin.listen_address %r is loopback: the kubelet's probe cannot reach it" %
           (admin.group(1) if admin else None))
     ports = {p["containerPort"] for p in sidecar.get("ports", [])}
+    health = re.search(r'health_listen_address:\s*"([^"]+)"', text)
+    check(health is not None, "the config sets no admin.health_listen_address: with TLS on the "
+          "admin port, the kubelet's gRPC probe has nothing it can speak to")
+    health_port = int(health.group(1).rsplit(":", 1)[1]) if health else None
+    check(health_port in ports, "health port %r not declared in ports" % health_port)
     readiness = sidecar.get("readinessProbe", {})
-    check(readiness.get("grpc", {}).get("port") == admin_port,
-          "readinessProbe.grpc.port %r != admin port %r" %
-          (readiness.get("grpc", {}).get("port"), admin_port))
+    check(readiness.get("grpc", {}).get("port") == health_port,
+          "readinessProbe.grpc.port %r != health port %r" %
+          (readiness.get("grpc", {}).get("port"), health_port))
     liveness = sidecar.get("livenessProbe", {})
     live_port = next((v.get("port") for k, v in liveness.items()
                       if k in ("grpc", "tcpSocket", "httpGet")), None)
@@ -119,6 +125,7 @@ def main():
         check("secretKeyRef" in entry.get("valueFrom", {}),
               "$%s is not from a Secret" % password_env.group(1))
     token_file = re.search(r'token_file:\s*"([^"]+)"', text)
+    tls_files = {}
     if check(token_file is not None, "the config sets no admin.token_file"):
         secret_files = {}
         for mount in sidecar["volumeMounts"]:
@@ -129,6 +136,13 @@ def main():
         check(token_file.group(1) in secret_files,
               "admin.token_file %s is not a mounted Secret item: %r" %
               (token_file.group(1), secret_files))
+        tls_files = {name: re.search(name + r':\s*"([^"]+)"', text)
+                     for name in ("cert_file", "key_file")}
+        for name, found in tls_files.items():
+            if check(found is not None, "the config sets no admin.tls.%s" % name):
+                check(found.group(1) in secret_files,
+                      "admin.tls.%s %s is not a mounted Secret item: %r" %
+                      (name, found.group(1), secret_files))
     state_dir = re.search(r'state_dir:\s*"([^"]+)"', text)
     if state_dir:
         check(any(state_dir.group(1).startswith(m["mountPath"] + "/") and
@@ -161,6 +175,15 @@ def main():
             with open(token_path, "w") as f:
                 f.write("not-a-real-token\n")
             run_text = run_text.replace(token_file.group(1), token_path)
+            # A throwaway certificate where the Secret's would be.
+            cert_path = os.path.join(scratch, "tls.crt")
+            key_path = os.path.join(scratch, "tls.key")
+            subprocess.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-days", "1", "-subj", "/CN=cdcjoin-test", "-keyout", key_path,
+                            "-out", cert_path], check=True, capture_output=True)
+            for name, path in (("cert_file", cert_path), ("key_file", key_path)):
+                if tls_files.get(name):
+                    run_text = run_text.replace(tls_files[name].group(1), path)
         config_file = os.path.join(scratch, "config.textproto")
         with open(config_file, "w") as f:
             f.write(run_text)

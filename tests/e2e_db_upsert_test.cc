@@ -74,6 +74,8 @@ TEST_F(DbUpsertEndToEndTest, PoisonRecordsAreDeadLetteredAndGoodOnesApplied) {
   ASSERT_EQ(dead_letters->size(), poison);
   for (const ConsumedRecord& letter : *dead_letters) {
     EXPECT_THAT(letter.headers, ::testing::Contains(::testing::Key("cdcjoin.error")));
+    ASSERT_EQ(letter.headers.count("cdcjoin.reason"), 1u);
+    EXPECT_EQ(letter.headers.at("cdcjoin.reason"), "malformed");
     ASSERT_EQ(letter.headers.count("cdcjoin.source.topic"), 1u);
     EXPECT_THAT(Topics(), ::testing::Contains(letter.headers.at("cdcjoin.source.topic")));
     EXPECT_EQ(letter.headers.count("cdcjoin.source.offset"), 1u);

@@ -154,6 +154,12 @@ TEST_F(MetricsTest, ValuesMoveAsEventsFlowAndAgreeWithKafka) {
                 Sum(last, "cdcjoin_dead_lettered_total"),
             records.size());
   EXPECT_EQ(Sum(last, "cdcjoin_dead_lettered_total"), poison);
+  EXPECT_EQ(Sum(last, "cdcjoin_dead_lettered_total{reason=\"malformed\"}"), poison);
+  // User's deletes are ignored by its policy, UserExtData's clear its columns: the ignored ones
+  // are some of the deletes, not all.
+  EXPECT_GT(Sum(last, "cdcjoin_events_ignored_by_policy_total"), 0);
+  EXPECT_LT(Sum(last, "cdcjoin_events_ignored_by_policy_total"),
+            Sum(last, "cdcjoin_events_total{op=\"delete\"}"));
   EXPECT_GT(Sum(last, "cdcjoin_rows_written_total"), 1000);
   EXPECT_EQ(Sum(last, "cdcjoin_rows_written_total"), Sum(last, "cdcjoin_commands_total"));
   EXPECT_GT(Sum(last, "cdcjoin_sink_batches_total"), 0);

@@ -874,7 +874,7 @@ def main():
     parser.add_argument("--pairs", default="seed,typed", help="table pairs: seed, typed")
     parser.add_argument("--broker_faults", default="true",
                         help="SIGSTOP and SIGKILL the broker mid-stream (schemas variant)")
-    parser.add_argument("--strict_degraded", default="false",
+    parser.add_argument("--strict_degraded", default="true",
                         help="fail when a daemon never reports DEGRADED during a broker fault")
     args = parser.parse_args()
     args.pairs = args.pairs.split(",")

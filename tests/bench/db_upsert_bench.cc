@@ -2,17 +2,24 @@
 // through the whole pipeline (consume, decode, column-masked command, sink lanes, multi-row
 // upserts, offset commits), beside a one-row-per-statement baseline measured in the same run.
 //
+// Then hot keys, through the sink lanes alone, with key coalescing off and on in the same run
+// (statements, round trips and rows per event, events/s, the ratios): the seed's salted
+// snapshot (keys 1,2,3,4,5,5,6,..., each key's User and UserExtData rows one after the other),
+// and one user changed over and over.
+//
 //   bazel run -c opt //tests/bench:db_upsert_bench [-- --events=100000 --baseline_events=20000]
 //
 // Uses the MariaDB named by CDCJOIN_MYSQL_HOST/PORT/USER, or starts a private one with
-// scripts/mariadb.sh when they are not set. Ends with one line of JSON holding every figure.
+// scripts/mariadb.sh when they are not set. Each part ends with one line of JSON of its figures.
 
 #include <cstdio>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -20,11 +27,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/text_format.h"
+#include "join/db_upsert_joiner.h"
 #include "join/table_schema.h"
 #include "service/config.h"
+#include "service/debezium_decoder.h"
 #include "service/embedded_kafka.h"
 #include "service/pipeline.h"
+#include "service/sink_lanes.h"
 #include "storage/mysql_writer.h"
+#include "tests/support/reference_model.h"
 #include "tests/support/seed_workload.h"
 #include "tests/support/test_kafka.h"
 #include "tests/support/test_mysql.h"
@@ -34,6 +45,10 @@ ABSL_FLAG(int32_t, baseline_events, 20000, "Records through the one-row-per-stat
 ABSL_FLAG(int32_t, partitions, 16, "Partitions per topic.");
 ABSL_FLAG(int32_t, lanes, 4, "Sink lanes of the batched run.");
 ABSL_FLAG(int32_t, batch_rows, 500, "Rows per statement of the batched run.");
+ABSL_FLAG(bool, hot_keys_only, false, "Skip the pipeline runs; only the hot-key comparison.");
+ABSL_FLAG(int32_t, one_key_events, 3000, "Records of the one-hot-key runs.");
+ABSL_FLAG(int32_t, salted_users, 20000,
+          "Users of the seed's salted snapshot for the hot-key runs (2.4 records per user).");
 
 namespace cdcjoin::testing {
 namespace {
@@ -131,6 +146,205 @@ absl::StatusOr<RunResult> RunPipeline(const MySqlEndpoint& mysql, const std::str
   return result;
 }
 
+// What the writers of all lanes did, summed.
+struct WriterCounts {
+  std::atomic<int64_t> statements{0};
+  std::atomic<int64_t> transactions{0};
+  std::atomic<int64_t> rows{0};
+};
+
+// A MySqlWriter that adds what it did to counters shared by all lanes.
+class CountingWriter : public RowWriter {
+ public:
+  CountingWriter(std::unique_ptr<MySqlWriter> writer, WriterCounts* counts)
+      : writer_(std::move(writer)), counts_(counts) {}
+
+  absl::Status Apply(const std::vector<RowCommand>& commands) override {
+    absl::Status status = writer_->Apply(commands);
+    const MySqlWriterStats stats = writer_->Stats();
+    counts_->statements.fetch_add(static_cast<int64_t>(stats.statements - seen_.statements));
+    counts_->transactions.fetch_add(
+        static_cast<int64_t>(stats.transactions - seen_.transactions));
+    counts_->rows.fetch_add(static_cast<int64_t>(stats.rows - seen_.rows));
+    seen_ = stats;
+    return status;
+  }
+
+ private:
+  std::unique_ptr<MySqlWriter> writer_;
+  WriterCounts* counts_;
+  MySqlWriterStats seen_;
+};
+
+struct HotKeyResult {
+  int64_t events = 0;
+  int64_t commands = 0;
+  int64_t statements = 0;
+  int64_t transactions = 0;
+  int64_t rows = 0;
+  double seconds = 0;
+  double statements_per_event() const { return static_cast<double>(statements) / events; }
+  // A statement and a commit are one round trip each.
+  double round_trips_per_event() const {
+    return static_cast<double>(statements + transactions) / events;
+  }
+  double rows_per_event() const { return static_cast<double>(rows) / events; }
+  double events_per_s() const { return events / seconds; }
+};
+
+// The salted records, decoded and turned into their DB_UPSERT commands (not timed), through
+// fresh sink lanes into a fresh database; the clock runs from the first enqueue to the drain.
+// The table must equal the reference model's.
+absl::StatusOr<HotKeyResult> RunHotKeys(const MySqlEndpoint& mysql,
+                                        const std::vector<SeedRecord>& records, bool coalesce,
+                                        const std::string& name) {
+  const std::string database = absl::StrCat("bench_", name, coalesce ? "_on" : "_off");
+  if (absl::Status s = CreateSeedDatabase(mysql, database); !s.ok()) return s;
+  absl::StatusOr<v1::Config> config = ParseConfig(
+      SeedConfigText("unused:9092", mysql.host, mysql.port, mysql.user, database, "unused"));
+  if (!config.ok()) return config.status();
+  if (absl::Status s = ValidateConfig(*config, false); !s.ok()) return s;
+  absl::StatusOr<TableSchema> schema = TableSchema::FromConfig(*config);
+  if (!schema.ok()) return schema.status();
+  absl::StatusOr<DebeziumDecoder> decoder = DebeziumDecoder::Create(&*schema, {});
+  if (!decoder.ok()) return decoder.status();
+  std::vector<RowCommand> commands;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const SeedRecord& record = records[i];
+    EventPosition position;
+    position.partition = {record.source, record.partition};
+    position.offset = static_cast<int64_t>(i);
+    absl::StatusOr<Decoded> decoded =
+        decoder->Decode(record.source, record.key, record.value, record.ts_ms, position);
+    if (!decoded.ok()) return decoded.status();
+    if (decoded->outcome != DecodeOutcome::kEvent) continue;
+    std::optional<RowCommand> command = BuildDbUpsertCommand(*schema, decoded->event);
+    if (command.has_value()) commands.push_back(*std::move(command));
+  }
+
+  WriterCounts counts;
+  const MySqlOptions writer_options = MySqlOptions::FromConfig(*config, /*password=*/"");
+  SinkLanesOptions options;
+  options.lanes = absl::GetFlag(FLAGS_lanes);
+  options.batch_rows = absl::GetFlag(FLAGS_batch_rows);
+  options.coalesce_keys = coalesce;
+  PipelineStats stats;
+  absl::StatusOr<std::unique_ptr<SinkLanes>> lanes = SinkLanes::Start(
+      options,
+      [&]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
+        absl::StatusOr<std::unique_ptr<MySqlWriter>> writer =
+            MySqlWriter::Connect(writer_options, &*schema);
+        if (!writer.ok()) return writer.status();
+        return std::unique_ptr<RowWriter>(
+            std::make_unique<CountingWriter>(*std::move(writer), &counts));
+      },
+      [](absl::Span<const RowCommand>) {}, &stats);
+  if (!lanes.ok()) return lanes.status();
+  HotKeyResult result;
+  result.events = static_cast<int64_t>(records.size());
+  result.commands = static_cast<int64_t>(commands.size());
+  const absl::Time start = absl::Now();
+  for (RowCommand& command : commands) {
+    while (!(*lanes)->TryEnqueue(command)) (*lanes)->WaitForRoom(absl::Milliseconds(100));
+  }
+  if (!(*lanes)->Drain(absl::Minutes(5))) {
+    return absl::DeadlineExceededError(absl::StrCat(database, ": lanes did not drain"));
+  }
+  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  (*lanes)->Stop();
+  result.statements = counts.statements.load();
+  result.transactions = counts.transactions.load();
+  result.rows = counts.rows.load();
+
+  absl::StatusOr<ModelTable> table = DumpSeedTable(mysql, database);
+  if (!table.ok()) return table.status();
+  const std::vector<std::string> diffs =
+      DiffTables(ComputeExpectedTable(*config, records), *table);
+  ExecuteSql(mysql, "", {absl::StrCat("DROP DATABASE `", database, "`")}).IgnoreError();
+  if (!diffs.empty()) {
+    return absl::InternalError(absl::StrCat(database, " differs from the reference model: ",
+                                            diffs.front()));
+  }
+  return result;
+}
+
+// Runs `records` with coalescing off, on, off, on (the second pair on a warm server; both
+// printed) and prints the figures under `title`, then a JSON line whose keys start with `tag`.
+int CompareCoalescing(const MySqlEndpoint& mysql, const std::string& title,
+                      const std::string& tag, const std::vector<SeedRecord>& records) {
+  std::vector<HotKeyResult> off, on;
+  for (int run = 0; run < 2; ++run) {
+    for (bool coalesce : {false, true}) {
+      absl::StatusOr<HotKeyResult> result =
+          RunHotKeys(mysql, records, coalesce, absl::StrCat(tag, run));
+      if (!result.ok()) {
+        std::fprintf(stderr, "%s: %s\n", tag.c_str(), result.status().ToString().c_str());
+        return 1;
+      }
+      (coalesce ? on : off).push_back(*result);
+    }
+  }
+  std::printf("%s (%zu records), sink lanes only (%d lanes, %d rows/statement), tables checked "
+              "against the reference model\n",
+              title.c_str(), records.size(), absl::GetFlag(FLAGS_lanes),
+              absl::GetFlag(FLAGS_batch_rows));
+  std::printf("%-24s %8s %6s %6s %7s %10s %10s %9s %10s\n", "run", "commands", "stmts",
+              "txns", "rows", "stmts/ev", "trips/ev", "rows/ev", "events/s");
+  for (int run = 0; run < 2; ++run) {
+    for (const HotKeyResult* r : {&off[run], &on[run]}) {
+      std::printf("%-24s %8lld %6lld %6lld %7lld %10.4f %10.4f %9.3f %10.0f\n",
+                  absl::StrCat(r == &off[run] ? "coalescing off" : "coalescing on", " (pair ",
+                               run + 1, ")")
+                      .c_str(),
+                  static_cast<long long>(r->commands), static_cast<long long>(r->statements),
+                  static_cast<long long>(r->transactions), static_cast<long long>(r->rows),
+                  r->statements_per_event(), r->round_trips_per_event(), r->rows_per_event(),
+                  r->events_per_s());
+    }
+  }
+  std::printf("(trips: statements + commits; rows: statement rows after the lanes' reduction)\n");
+  const char* t = tag.c_str();
+  const HotKeyResult& a = off[1];
+  const HotKeyResult& b = on[1];
+  std::printf("ratio (pair 2, on / off): statements/event %.3g, round trips/event %.3g, "
+              "rows/event %.3g, events/s %.3g\n",
+              b.statements_per_event() / a.statements_per_event(),
+              b.round_trips_per_event() / a.round_trips_per_event(),
+              b.rows_per_event() / a.rows_per_event(), b.events_per_s() / a.events_per_s());
+  std::printf(
+      "{\"%s_events\": %lld, \"%s_off_statements_per_event\": %.4f, "
+      "\"%s_on_statements_per_event\": %.4f, \"%s_off_round_trips_per_event\": %.4f, "
+      "\"%s_on_round_trips_per_event\": %.4f, \"%s_off_rows_per_event\": %.3f, "
+      "\"%s_on_rows_per_event\": %.3f, \"%s_off_events_per_s\": %.0f, "
+      "\"%s_on_events_per_s\": %.0f, \"%s_events_per_s_ratio\": %.2f}\n\n",
+      t, static_cast<long long>(a.events), t, a.statements_per_event(), t, b.statements_per_event(), t,
+      a.round_trips_per_event(), t, b.round_trips_per_event(), t, a.rows_per_event(), t,
+      b.rows_per_event(), t, a.events_per_s(), t, b.events_per_s(), t,
+      b.events_per_s() / a.events_per_s());
+  return 0;
+}
+
+int RunHotKeyComparison(const MySqlEndpoint& mysql) {
+  // Only the snapshot: the seed's salted key sequence, both tables' rows of a key adjacent.
+  SeedWorkloadOptions salted;
+  salted.records = 0;
+  salted.users = absl::GetFlag(FLAGS_salted_users);
+  salted.mix_schema_envelopes = false;
+  if (int rc = CompareCoalescing(mysql, "Hot keys: the seed's salted snapshot", "salted",
+                                 GenerateSeedWorkload(salted));
+      rc != 0) {
+    return rc;
+  }
+  // One user changed over and over (its snapshot, then creates, updates and deletes of it).
+  SeedWorkloadOptions one_key;
+  one_key.records = absl::GetFlag(FLAGS_one_key_events);
+  one_key.users = 1;
+  one_key.mix_schema_envelopes = false;
+  return CompareCoalescing(mysql, "Hot keys: one user changed over and over", "one_key",
+                           GenerateSeedWorkload(one_key));
+}
+
+
 int Run() {
   PrivateMariaDb private_db;
   absl::StatusOr<MySqlEndpoint> mysql = private_db.Ensure();
@@ -138,6 +352,7 @@ int Run() {
     std::fprintf(stderr, "%s\n", mysql.status().ToString().c_str());
     return 1;
   }
+  if (absl::GetFlag(FLAGS_hot_keys_only)) return RunHotKeyComparison(*mysql);
   const int partitions = absl::GetFlag(FLAGS_partitions);
   const std::vector<std::string> topics = {"cdc.azar.User", "cdc.azar.UserExtData"};
   auto kafka = EmbeddedKafka::Start(
@@ -200,7 +415,7 @@ int Run() {
       baseline->rows_per_s(), ratio, static_cast<long long>(batched->events),
       static_cast<long long>(baseline->events), absl::GetFlag(FLAGS_lanes),
       absl::GetFlag(FLAGS_batch_rows), partitions);
-  return 0;
+  return RunHotKeyComparison(*mysql);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/text_format.h"
+#include "service/embedded_kafka.h"
 #include "tests/support/reference_model.h"
 #include "tests/support/test_kafka.h"
 
@@ -40,7 +41,8 @@ void EndToEndTest::SetUp() {
   absl::StatusOr<Subprocess> kafka = Subprocess::Spawn(
       {RunfilePath("tests/support/mock_kafka"), "--bootstrap_file=" + bootstrap_file,
        absl::StrCat("--topics=", Topics()[0], ":", kPartitions, ",", Topics()[1], ":",
-                    kPartitions, ",", kDeadLetterTopic, ":1")},
+                    kPartitions, ",", kDeadLetterTopic, ":1"),
+       "--control_file=" + KafkaControlFile()},
       dir_ + "/mock_kafka.log");
   ASSERT_TRUE(kafka.ok()) << kafka.status();
   kafka_.emplace(*std::move(kafka));
@@ -50,6 +52,19 @@ void EndToEndTest::SetUp() {
   config_text_ = SeedConfigText(bootstrap_, mysql_.host, mysql_.port, mysql_.user, database_,
                                 "e2e-" + name);
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(config_text_, &config_));
+}
+
+std::string EndToEndTest::KafkaControlFile() const { return dir_ + "/kafka_control"; }
+
+bool EndToEndTest::KafkaFault(const std::string& command) {
+  if (!WriteFileAtomically(KafkaControlFile(), command + "\n").ok()) return false;
+  // The mock cluster removes the file once it carried the command out.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (std::ifstream(KafkaControlFile()).good()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
 }
 
 void EndToEndTest::TearDown() {

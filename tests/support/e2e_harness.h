@@ -67,11 +67,17 @@ class EndToEndTest : public ::testing::Test {
   // more than `more_rows_than` rows.
   void ExpectTableIsModelOf(const std::vector<SeedRecord>& records, size_t more_rows_than = 0);
 
+  // Injects a fault into the mock cluster (a command of tests/support/mock_kafka.cc: "down",
+  // "up", "rtt MS", "fail API_KEY COUNT ERROR_CODE") and waits until it took effect.
+  bool KafkaFault(const std::string& command);
+
   // Waits until the log of the last start contains `text`; false on timeout.
   bool WaitForLog(const std::string& text, absl::Duration timeout) const;
 
   // The last value of `name=` in the progress lines of the last start, -1 when absent.
   int64_t LastLoggedCounter(const std::string& name) const;
+
+  std::string KafkaControlFile() const;
 
   MySqlEndpoint mysql_;
   std::string database_;

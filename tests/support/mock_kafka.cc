@@ -3,10 +3,15 @@
 //
 //   mock_kafka --bootstrap_file=/tmp/bootstrap --topics=cdc.User:8,cdc.UserExtData:8
 //
-// Runs until SIGTERM or SIGINT.
+// Runs until SIGTERM or SIGINT. With --control_file, a test injects faults by writing one command
+// to that file; the command is carried out and the file removed:
+//   down | up                        every broker stops / starts answering
+//   rtt MS                           every broker answers MS later
+//   fail API_KEY COUNT ERROR_CODE    the next COUNT requests of that API fail with that error
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,10 +25,30 @@
 ABSL_FLAG(std::string, bootstrap_file, "", "Where to write the bootstrap address (required).");
 ABSL_FLAG(std::string, topics, "", "Topics to create: name:partitions,name:partitions.");
 ABSL_FLAG(int32_t, brokers, 3, "Number of mock brokers.");
+ABSL_FLAG(std::string, control_file, "", "A file the test writes fault commands to (see above).");
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
+
+// Carries out one control command; false when it is not one.
+bool Control(cdcjoin::EmbeddedKafka& cluster, const std::string& command) {
+  std::vector<std::string> words = absl::StrSplit(command, ' ', absl::SkipWhitespace());
+  int a = 0, b = 0, c = 0;
+  if (words.size() == 1 && words[0] == "down") {
+    cluster.SetAllBrokersDown(true);
+  } else if (words.size() == 1 && words[0] == "up") {
+    cluster.SetAllBrokersDown(false);
+  } else if (words.size() == 2 && words[0] == "rtt" && absl::SimpleAtoi(words[1], &a)) {
+    cluster.SetRtt(absl::Milliseconds(a));
+  } else if (words.size() == 4 && words[0] == "fail" && absl::SimpleAtoi(words[1], &a) &&
+             absl::SimpleAtoi(words[2], &b) && absl::SimpleAtoi(words[3], &c)) {
+    cluster.FailRequests(a, b, c);
+  } else {
+    return false;
+  }
+  return true;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,6 +83,19 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  while (g_stop == 0) absl::SleepFor(absl::Milliseconds(100));
+  const std::string control_file = absl::GetFlag(FLAGS_control_file);
+  while (g_stop == 0) {
+    absl::SleepFor(absl::Milliseconds(20));
+    if (control_file.empty()) continue;
+    std::ifstream in(control_file);
+    if (!in) continue;
+    std::string command;
+    std::getline(in, command);
+    const bool known = Control(**cluster, command);
+    std::printf("mock_kafka: %s: %s\n", known ? "control" : "unknown control command",
+                command.c_str());
+    std::fflush(stdout);
+    std::remove(control_file.c_str());
+  }
   return 0;
 }
