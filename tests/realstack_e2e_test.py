@@ -565,10 +565,21 @@ class RealStackTest:
             # ("r" events long after streaming began), then streams on. Nothing changes while it
             # is down: a delete made then would never reach Kafka (the new snapshot only reads
             # the rows that exist), and the target would rightly keep the row.
+            # connect.sh returns once the connector runs (the topics exist already): changes
+            # made before the new snapshot has taken its position would be invisible too, so
+            # wait for the snapshot to complete.
+            def snapshots_completed():
+                with open(os.path.join(connect_dir, "connect.log"), errors="replace") as f:
+                    return f.read().count("Snapshot ended with SnapshotResult [status=COMPLETED")
+
             def resnapshot():
                 self.stack.script("connect.sh", "stop", connect_dir)
                 os.remove(os.path.join(connect_dir, "connect.offsets"))
+                done_before = snapshots_completed()
                 self.stack.script("connect.sh", "start", connect_dir, *connect_args)
+                wait_for("the re-snapshot to complete",
+                         lambda: (snapshots_completed() > done_before,
+                                  f"{snapshots_completed()} snapshots completed"), 180, 0.5)
                 self.source.execute("\n".join(t for p in pairs for t in p.transactions(20)),
                                     database)
                 for daemon in daemons:
