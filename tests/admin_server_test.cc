@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_callback.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -309,6 +311,49 @@ TEST_F(AdminServerTest, BadArgumentsNameTheField) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("mode:"));
   EXPECT_EQ(pipeline_.switch_calls_.load(), 0);
+}
+
+// Bytes that are no protobuf message: a field tag with wire type 7, which does not exist.
+grpc::ByteBuffer NotAMessage() {
+  grpc::Slice slice(std::string("\x0f\xff\xff\xff"));
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+TEST_F(AdminServerTest, ARequestThatDoesNotParseIsInvalidArgumentNamingTheMessage) {
+  StartServer();
+  const std::vector<std::pair<std::string, std::string>> unary = {
+      {"GetStatus", "cdcjoin.v1.GetStatusRequest"},
+      {"SwitchMode", "cdcjoin.v1.SwitchModeRequest"},
+      {"Pause", "cdcjoin.v1.PauseRequest"},
+      {"Resume", "cdcjoin.v1.ResumeRequest"},
+      {"GetConfig", "cdcjoin.v1.GetConfigRequest"},
+  };
+  for (const auto& [method, message] : unary) {
+    const std::string path = absl::StrCat("/cdcjoin.v1.Admin/", method);
+    grpc::ClientContext context;
+    grpc::ByteBuffer response;
+    grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel_.get(),
+        grpc::internal::RpcMethod(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC),
+        &context, NotAMessage(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr(message)) << method;
+  }
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
+          channel_.get(),
+          grpc::internal::RpcMethod("/cdcjoin.v1.Admin/WatchStatus",
+                                    grpc::internal::RpcMethod::SERVER_STREAMING),
+          &context, NotAMessage()));
+  grpc::ByteBuffer update;
+  EXPECT_FALSE(reader->Read(&update));
+  grpc::Status finished = reader->Finish();
+  EXPECT_EQ(finished.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(finished.error_message(), HasSubstr("cdcjoin.v1.WatchStatusRequest"));
+  // Nothing was acted on.
+  EXPECT_EQ(pipeline_.switch_calls_.load(), 0);
+  EXPECT_FALSE(pipeline_.paused_.load());
 }
 
 TEST_F(AdminServerTest, SwitchModeReportsThePauseAndIsIdempotent) {
