@@ -127,7 +127,8 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* context,
 using RawAdminService = v1::Admin::WithRawCallbackMethod_GetStatus<
     v1::Admin::WithRawCallbackMethod_WatchStatus<v1::Admin::WithRawCallbackMethod_SwitchMode<
         v1::Admin::WithRawCallbackMethod_Pause<v1::Admin::WithRawCallbackMethod_Resume<
-            v1::Admin::WithRawCallbackMethod_GetConfig<v1::Admin::Service>>>>>>;
+            v1::Admin::WithRawCallbackMethod_GetConfig<
+                v1::Admin::WithRawCallbackMethod_DeadLetter<v1::Admin::Service>>>>>>>;
 
 class AdminServerImpl;
 
@@ -341,8 +342,10 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
     counters->set_retries(stats.retries.load());
     counters->set_deadlocks(stats.deadlocks.load());
     counters->set_dead_lettered(stats.dead_lettered.load());
-    (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(
-        DeadLetterReason::kMalformed)] = stats.dead_lettered_malformed.load();
+    for (DeadLetterReason reason : kDeadLetterReasons) {
+      (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(reason)] =
+          stats.dead_lettered_by_reason[static_cast<int>(reason)].load();
+    }
     counters->set_ignored_by_policy(stats.ignored_by_policy.load());
     counters->set_late_drops(stats.late_drops.load());
     counters->set_windows_opened(stats.windows_opened.load());
@@ -378,6 +381,13 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
       lane->set_holding(lanes[i].holding);
       lane->set_attempts(lanes[i].attempts);
       lane->set_last_error(lanes[i].last_error);
+      lane->set_stalled_seconds(absl::ToDoubleSeconds(lanes[i].stalled_for));
+      if (const std::optional<EventPosition>& held = lanes[i].held_on; held.has_value()) {
+        const int source = held->partition.source;
+        lane->set_held_on(absl::StrCat(
+            source >= 0 && source < config.sources_size() ? config.sources(source).topic() : "?",
+            "[", held->partition.partition, "]@", held->offset));
+      }
     }
 
     absl::Time error_time;
@@ -527,6 +537,31 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
         [this, context](const v1::GetConfigRequest&, const Respond<v1::Config>& respond) {
           grpc::Status auth = Authorize(*context, /*mutating=*/false);
           respond(auth, auth.ok() ? RedactSecrets(pipeline_->config()) : v1::Config());
+        });
+  }
+
+  grpc::ServerUnaryReactor* DeadLetter(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::DeadLetterRequest, v1::DeadLetterResponse>(
+        context, request, response,
+        [this, context](const v1::DeadLetterRequest& request,
+                        const Respond<v1::DeadLetterResponse>& respond) {
+          grpc::Status status = Authorize(*context, /*mutating=*/true);
+          if (status.ok() && request.topic().empty()) {
+            status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "topic: required");
+          }
+          if (status.ok() && (request.partition() < 0 || request.offset() < 0)) {
+            status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "partition, offset: must not be negative");
+          }
+          if (status.ok()) {
+            LogWarning("admin: ", context->peer(), " asks to dead-letter ", request.topic(), "[",
+                       request.partition(), "]@", request.offset());
+            status = ToGrpcStatus(pipeline_->DeadLetterHeld(request.topic(), request.partition(),
+                                                            request.offset(), request.note()));
+          }
+          respond(status, v1::DeadLetterResponse());
         });
   }
 

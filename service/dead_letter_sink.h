@@ -13,8 +13,16 @@ namespace cdcjoin {
 // DeadLetterQueue (service/dead_letter_queue.h) writes them to a Kafka topic.
 // Why a record was dead-lettered: the `cdcjoin.reason` header and the status counters.
 enum class DeadLetterReason {
-  kMalformed,  // "malformed": the decoder refused the record (cdcjoin.error says why).
+  kMalformed,    // "malformed": the decoder refused the record (cdcjoin.error says why).
+  kRowRejected,  // "row-rejected": the database refused the row for its own data
+                 // (cdcjoin.sql.code and cdcjoin.error carry its error).
+  kOperator,     // "operator": an operator took the record out (cdcjoinctl dead-letter).
 };
+// Every reason, for counters.
+inline constexpr DeadLetterReason kDeadLetterReasons[] = {
+    DeadLetterReason::kMalformed, DeadLetterReason::kRowRejected, DeadLetterReason::kOperator};
+inline constexpr int kDeadLetterReasonCount =
+    static_cast<int>(sizeof(kDeadLetterReasons) / sizeof(kDeadLetterReasons[0]));
 const char* DeadLetterReasonName(DeadLetterReason reason);
 
 class DeadLetterSink {
@@ -35,6 +43,10 @@ inline const char* DeadLetterReasonName(DeadLetterReason reason) {
   switch (reason) {
     case DeadLetterReason::kMalformed:
       return "malformed";
+    case DeadLetterReason::kRowRejected:
+      return "row-rejected";
+    case DeadLetterReason::kOperator:
+      return "operator";
   }
   return "unknown";
 }

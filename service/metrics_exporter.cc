@@ -97,10 +97,14 @@ class PipelineCollector : public prometheus::Collectable {
     MetricFamily dead_lettered = Family(
         "cdcjoin_dead_lettered_total",
         "Records sent to the dead-letter topic, by reason (the cdcjoin.reason header): malformed "
-        "(the decoder refused the record).",
+        "(the decoder refused the record), row-rejected (the database refused the row), operator "
+        "(cdcjoinctl dead-letter).",
         kCounter);
-    dead_lettered.metric.push_back(
-        Value(kCounter, stats.dead_lettered_malformed, {{"reason", "malformed"}}));
+    for (DeadLetterReason reason : kDeadLetterReasons) {
+      dead_lettered.metric.push_back(
+          Value(kCounter, stats.dead_lettered_by_reason[static_cast<int>(reason)],
+                {{"reason", DeadLetterReasonName(reason)}}));
+    }
     families.push_back(std::move(dead_lettered));
     families.push_back(Single("cdcjoin_commands_total",
                               "Row commands the joiner handed to the sink lanes.", kCounter,

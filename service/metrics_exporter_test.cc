@@ -28,6 +28,10 @@ class FakePipeline : public Pipeline {
   absl::StatusOr<SwitchReport> SwitchMode(v1::JoinMode) override {
     return absl::UnimplementedError("fake");
   }
+  absl::Status DeadLetterHeld(const std::string&, int32_t, int64_t,
+                              const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
   v1::JoinMode mode() const override { return mode_; }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_; }

@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/dead_letter_sink.h"
 #include "service/record_decoder.h"
 
 namespace cdcjoin {
@@ -43,7 +44,10 @@ struct PipelineStats {
   std::atomic<int64_t> skipped_ops{0};    // Debezium t (truncate) and m (message).
   std::atomic<int64_t> skipped_nulls{0};  // skip_event_if_null.
   std::atomic<int64_t> dead_lettered{0};  // Every reason; the reasons below add up to it.
-  std::atomic<int64_t> dead_lettered_malformed{0};  // Reason "malformed": the decoder refused it.
+  // Indexed by DeadLetterReason (service/dead_letter_sink.h).
+  std::array<std::atomic<int64_t>, kDeadLetterReasonCount> dead_lettered_by_reason{};
+  // Records dead-lettered before they became events (the rest were counted as events already).
+  std::atomic<int64_t> dead_lettered_undecoded{0};
   std::atomic<int64_t> ignored_by_policy{0};        // Deletes of a source whose on_delete: IGNORE.
   std::atomic<int64_t> commands{0};
   std::atomic<int64_t> rows_written{0};
