@@ -201,7 +201,11 @@ class SinkFaultsTest : public EndToEndTest {
 // One User row among ~700 records breaks a CHECK constraint of the target (MariaDB error
 // 4025), a rule no decoder could know. The lane finds that row, dead-letters its events with
 // the SQL code, applies every other row and goes on: nothing holds, everything is committed.
-TEST_F(SinkFaultsTest, ARowTheDatabaseRefusesIsDeadLetteredAndTheRestApplied) {
+// In WINDOWED the row comes out of a window; the window state lets go of it once dead-lettered.
+class RowRejectedTest : public SinkFaultsTest,
+                        public ::testing::WithParamInterface<v1::JoinMode> {};
+
+TEST_P(RowRejectedTest, ARowTheDatabaseRefusesIsDeadLetteredAndTheRestApplied) {
   std::vector<SeedRecord> records = Workload(21);
   const size_t bad = LastPlainUserUpsert(records);
   ASSERT_LT(bad, records.size());
@@ -211,12 +215,16 @@ TEST_F(SinkFaultsTest, ARowTheDatabaseRefusesIsDeadLetteredAndTheRestApplied) {
                           "CHECK (maskingName IS NULL OR maskingName <> 'REJECT-ME')"})
                   .ok());
   Produce(records, 0, records.size());
-  StartDaemon();
+  if (GetParam() == v1::WINDOWED) {
+    StartDaemon({WindowedConfig(/*window_ms=*/500)});
+  } else {
+    StartDaemon();
+  }
   WaitUntilAllCommitted(absl::Seconds(120));
 
   const std::vector<ConsumedRecord> letters = DeadLetters();
   ASSERT_FALSE(letters.empty()) << ReadFile(DaemonLog());
-  // Only the refused row's events: one command carries at most a few events of one key.
+  // Only the refused row's events: a row carries the events of one key.
   EXPECT_LE(letters.size(), 3u);
   for (const ConsumedRecord& letter : letters) {
     EXPECT_EQ(letter.headers.at("cdcjoin.reason"), "row-rejected");
@@ -231,6 +239,12 @@ TEST_F(SinkFaultsTest, ARowTheDatabaseRefusesIsDeadLetteredAndTheRestApplied) {
   EXPECT_EQ(DaemonStatus().state(), v1::RUNNING);
   EXPECT_EQ(StopDaemon(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(BothModes, RowRejectedTest,
+                         ::testing::Values(v1::DB_UPSERT, v1::WINDOWED),
+                         [](const ::testing::TestParamInfo<v1::JoinMode>& info) {
+                           return v1::JoinMode_Name(info.param);
+                         });
 
 // A trigger SIGNALs for one row (MariaDB error 1644): no classifier knows whether that is the
 // row's fault. The lane holds on that row, DEGRADED, names its event in status and commits
