@@ -340,6 +340,10 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   const v1::KafkaConfig& kafka = config.kafka();
   if (!embedded_kafka && kafka.brokers().empty()) return FieldError("kafka.brokers", "required");
   if (kafka.group_id().empty()) return FieldError("kafka.group_id", "required");
+  if (!kafka.group_instance_id().empty() && !kafka.group_instance_id_env().empty()) {
+    return FieldError("kafka.group_instance_id_env",
+                      "set group_instance_id or group_instance_id_env, not both");
+  }
   if (kafka.dead_letter_topic().empty()) return FieldError("kafka.dead_letter_topic", "required");
   for (const Range& range : Ranges(config)) {
     if (absl::Status s = CheckRange(range.field, range.value, range.min, range.max); !s.ok()) {

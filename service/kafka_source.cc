@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <set>
@@ -31,6 +32,19 @@ struct TopicPartitionList {
   TopicPartitions items;
   ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
 };
+
+// KafkaConfig's static membership id, from the config or the environment; "" for none.
+absl::StatusOr<std::string> GroupInstanceId(const v1::KafkaConfig& kafka) {
+  if (!kafka.group_instance_id().empty() || kafka.group_instance_id_env().empty()) {
+    return kafka.group_instance_id();
+  }
+  const char* value = std::getenv(kafka.group_instance_id_env().c_str());
+  if (value == nullptr || *value == '\0') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kafka.group_instance_id_env: $", kafka.group_instance_id_env(), " is not set or empty"));
+  }
+  return std::string(value);
+}
 
 void DeleteMessage(const void* message) {
   delete static_cast<const RdKafka::Message*>(message);
@@ -65,6 +79,9 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     settings.emplace("topic.metadata.refresh.interval.ms", "10000");
     settings["group.id"] = options_.kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
+    absl::StatusOr<std::string> instance = GroupInstanceId(options_.kafka);
+    if (!instance.ok()) return instance.status();
+    if (!instance->empty()) settings["group.instance.id"] = *instance;
     // Offsets are committed by hand, only up to what the pipeline reports durable.
     settings["enable.auto.commit"] = "false";
     settings["enable.auto.offset.store"] = "false";

@@ -10,6 +10,7 @@ ConfigMap, the image and cdcjoind agree with each other.
 - the admin port off loopback speaks TLS from a mounted Secret; the readiness probe is gRPC on
   the config's plaintext health-only port (the kubelet's probe cannot speak TLS), the liveness
   probe on a declared port, every port is declared;
+- kafka.group_instance_id_env, when set, names the pod's own name (downward API);
 - secrets reach cdcjoind only from the Secret: the env variable the config's password_env names,
   the file its admin.token_file names; the config holds no secret;
 - non-root as the image's user, resources, and a grace period longer than the shutdown timeout.
@@ -124,6 +125,12 @@ def main():
         entry = env.get(password_env.group(1), {})
         check("secretKeyRef" in entry.get("valueFrom", {}),
               "$%s is not from a Secret" % password_env.group(1))
+    # Static membership: the instance id the config reads is the pod's own name.
+    instance_env = re.search(r'group_instance_id_env:\s*"([^"]+)"', text)
+    if instance_env:
+        field = env.get(instance_env.group(1), {}).get("valueFrom", {}).get("fieldRef", {})
+        check(field.get("fieldPath") == "metadata.name",
+              "$%s (kafka.group_instance_id_env) is not the pod's name" % instance_env.group(1))
     token_file = re.search(r'token_file:\s*"([^"]+)"', text)
     tls_files = {}
     if check(token_file is not None, "the config sets no admin.token_file"):

@@ -395,10 +395,21 @@ class Daemon:
         self.name = name
         self.log_path = os.path.join(work, f"{name}.log")
         self.admin_file = os.path.join(work, f"{name}.admin")
-        self.process = subprocess.Popen(
-            [binary, f"--config={config_path}", "--progress_interval_ms=1000",
-             f"--admin_address_file={self.admin_file}", "--shutdown_timeout_ms=20000"],
-            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+        self.command = [binary, f"--config={config_path}", "--progress_interval_ms=1000",
+                        f"--admin_address_file={self.admin_file}", "--shutdown_timeout_ms=20000"]
+        self.process = subprocess.Popen(self.command, stdout=open(self.log_path, "w"),
+                                        stderr=subprocess.STDOUT)
+
+    def restart(self):
+        """Starts it again (after it died); its log goes on in the same file."""
+        if os.path.exists(self.admin_file):
+            os.remove(self.admin_file)
+        self.process = subprocess.Popen(self.command, stdout=open(self.log_path, "a"),
+                                        stderr=subprocess.STDOUT)
+
+    def assignments(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read().count(" INFO assigned ")
 
     def admin_address(self):
         def written():
@@ -586,6 +597,11 @@ class RealStackTest:
                     self.converges(daemon, pairs, timeout=180)
             self.check(f"{tag}: re-snapshot (r events after streaming) converges", resnapshot)
 
+        if schemas:
+            self.check(f"{daemons[0].name}: static member SIGKILLed and restarted is assigned "
+                       "at once, converges",
+                       lambda: self.static_member_restart(daemons[0], pairs, database))
+
         if schemas and self.args.broker_faults:
             self.check(f"{tag}: broker SIGSTOP 20 s mid-stream, SIGCONT, converges",
                        lambda: self.broker_pause(daemons, pairs, database))
@@ -616,8 +632,10 @@ class RealStackTest:
 kafka {{
   brokers: "{self.bootstrap}"
   group_id: "cdcjoin-{name}"
+  # Static membership: a restart takes the old member's place without waiting out its session.
+  group_instance_id: "{name}-0"
   dead_letter_topic: "cdcjoin.dlq.{name}"
-  session_timeout_ms: 10000
+  session_timeout_ms: 30000
   commit_interval_ms: 300
   # The daemons start before Debezium has created the topics; librdkafka notices a new topic
   # of its subscription only at its next metadata refresh (default 5 minutes).
@@ -732,6 +750,22 @@ metrics {{ disabled: true }}
         self.source.execute("\n".join(t for p in pairs for t in p.transactions(20)), database)
         for daemon in daemons:
             self.converges(daemon, pairs, timeout=240)
+
+    def static_member_restart(self, daemon, pairs, database):
+        """SIGKILL leaves the member registered for its 30 s session; a dynamic member's restart
+        would wait that out (the group rebalances only once the dead member expires). The same
+        group.instance.id takes its place at once."""
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        before = daemon.assignments()
+        daemon.process.kill()
+        daemon.process.wait(30)
+        began = time.monotonic()
+        daemon.restart()
+        wait_for(f"{daemon.name} to be assigned again, well inside the dead member's session",
+                 lambda: (daemon.assignments() > before, daemon.log_tail(5)), 15, 0.1)
+        self.timings["static member restart after SIGKILL to assignment, s"] = round(
+            time.monotonic() - began, 1)
+        self.converges(daemon, pairs, timeout=180)
 
     def broker_kill(self, daemons, pairs, database):
         self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
