@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -24,6 +25,8 @@ constexpr int kWatermarkQueryTimeoutMs = 2000;
 constexpr int kCommittedQueryTimeoutMs = 10000;
 // How long no broker may answer before the source reports the cluster unreachable.
 constexpr absl::Duration kUnreachableAfter = absl::Seconds(3);
+// How often the source topics' partition counts are read again (they rarely change).
+constexpr absl::Duration kPartitionCountInterval = absl::Seconds(10);
 
 using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
@@ -214,6 +217,18 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     return status_;
   }
   bool Assigned() const { return assigned_.load(); }
+
+  std::optional<bool> OwnsEveryPartition() const {
+    absl::MutexLock lock(&status_mu_);
+    if (partition_counts_.size() != options_.topics.size()) return std::nullopt;
+    std::map<std::string, int> assigned;
+    for (const SourcePartitionStatus& status : status_) ++assigned[status.topic];
+    for (const auto& [topic, count] : partition_counts_) {
+      if (assigned[topic] < count) return false;
+    }
+    return true;
+  }
+
   bool DataLoss() const { return data_loss_count_.load() > 0; }
   std::string Unreachable() const {
     absl::MutexLock lock(&unreachable_mu_);
@@ -436,7 +451,11 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   // partitions, which are not fetched then, so status keeps showing the backlog.
   void WatchBrokers() {
     absl::Time last_answer = absl::Now();
+    absl::Time counted = absl::InfinitePast();
     while (!stop_watermarks_.load()) {
+      if (absl::Now() - counted >= kPartitionCountInterval && CountPartitions()) {
+        counted = absl::Now();
+      }
       absl::SleepFor(kWatermarkQueryInterval);
       ProbeBrokers(&last_answer);
       std::vector<SourcePartitionStatus> statuses = Status();
@@ -457,6 +476,32 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
       absl::MutexLock lock(&queried_mu_);
       queried_high_ = std::move(highs);
     }
+  }
+
+  // Reads each source topic's partition count; false when a topic's could not be read.
+  bool CountPartitions() {
+    std::map<std::string, int> counts;
+    for (const std::string& name : options_.topics) {
+      std::string error;
+      std::unique_ptr<RdKafka::Topic> topic(
+          RdKafka::Topic::create(watermark_client_.get(), name, nullptr, error));
+      if (topic == nullptr) return false;
+      RdKafka::Metadata* metadata = nullptr;
+      const RdKafka::ErrorCode err =
+          watermark_client_->metadata(/*all_topics=*/false, topic.get(), &metadata,
+                                      kWatermarkQueryTimeoutMs);
+      std::unique_ptr<RdKafka::Metadata> owned(metadata);
+      if (err != RdKafka::ERR_NO_ERROR || metadata == nullptr) return false;
+      for (const RdKafka::TopicMetadata* described : *metadata->topics()) {
+        if (described->topic() == name && described->err() == RdKafka::ERR_NO_ERROR) {
+          counts[name] = static_cast<int>(described->partitions()->size());
+        }
+      }
+      if (counts.count(name) == 0) return false;
+    }
+    absl::MutexLock lock(&status_mu_);
+    partition_counts_ = std::move(counts);
+    return true;
   }
 
   void ProbeBrokers(absl::Time* last_answer) {
@@ -499,7 +544,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   std::atomic<bool> paused_for_status_{false};
 
   mutable absl::Mutex status_mu_;
-  std::vector<SourcePartitionStatus> status_ ABSL_GUARDED_BY(status_mu_);
+  std::vector<SourcePartitionStatus> status_ ABSL_GUARDED_BY(status_mu_);  // Assigned ones.
+  std::map<std::string, int> partition_counts_ ABSL_GUARDED_BY(status_mu_);  // Per topic.
 
   mutable absl::Mutex unreachable_mu_;
   std::string unreachable_ ABSL_GUARDED_BY(unreachable_mu_);  // Empty while brokers answer.
@@ -534,6 +580,9 @@ bool KafkaSource::FullyFetched(const SourcePartition& partition, int64_t next_of
 }
 void KafkaSource::Close() { impl_->Close(); }
 std::vector<SourcePartitionStatus> KafkaSource::Status() const { return impl_->Status(); }
+std::optional<bool> KafkaSource::OwnsEveryPartition() const {
+  return impl_->OwnsEveryPartition();
+}
 bool KafkaSource::Assigned() const { return impl_->Assigned(); }
 bool KafkaSource::DataLoss() const { return impl_->DataLoss(); }
 std::string KafkaSource::Unreachable() const { return impl_->Unreachable(); }

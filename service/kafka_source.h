@@ -45,6 +45,7 @@ class KafkaSource final : public RecordSource {
 
   std::vector<SourcePartitionStatus> Status() const override;
   bool Assigned() const override;
+  std::optional<bool> OwnsEveryPartition() const override;
   bool DataLoss() const override;
   std::string Unreachable() const override;
 

@@ -145,7 +145,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   PipelineState state() const override {
     const PipelineState state = state_.load();
     if (state != PipelineState::kRunning) return state;
-    if (lanes_->Degraded() || held_.load() || source_->DataLoss() ||
+    if (lanes_->Degraded() || held_.load() || split_.load() || source_->DataLoss() ||
         !source_->Unreachable().empty()) {
       return PipelineState::kDegraded;
     }
@@ -171,6 +171,12 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       admitted.push_back(partition.partition);
     }
     feed_->Admit(admitted);  // Ours again: what a revocation fenced off may be written.
+    // Whether the group is split is known only once the source has the new assignment: stand
+    // still until the loop has checked (CheckWholeStream).
+    if (NeedsEveryPartition()) {
+      split_.store(true);
+      source_->SetPaused(PauseReason::kSplitGroup, true);
+    }
   }
 
   std::map<SourcePartition, int64_t> OnRevoked(
@@ -201,6 +207,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     while (!stop_requested_.load()) {
       switch_.Serve();
       ServeOperatorPause();
+      CheckWholeStream();
       const bool room = feed_->HasRoom();
       source_->SetPaused(PauseReason::kBackpressure, !room);
       if (!room) lanes_->WaitForRoom(absl::Milliseconds(50));
@@ -210,7 +217,10 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       if (absl::Now() - last_advance >= kAdvanceInterval) {
         last_advance = absl::Now();
         DeliverAcknowledgements();
-        if (absl::Status s = stage_->Advance(NowMillis(), CaughtUp()); !s.ok()) Hold(s);
+        // Split, windows would close with a key's other side in another process.
+        if (!split_.load()) {
+          if (absl::Status s = stage_->Advance(NowMillis(), CaughtUp()); !s.ok()) Hold(s);
+        }
       }
       DeadLetterRejectedRows();
       dead_letters_->Poll();
@@ -329,6 +339,43 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     source_->SetPaused(PauseReason::kHold, true);
   }
 
+  // WINDOWED INNER and LEFT match a key's two sides in one process. Debezium keys the two topics
+  // differently, so the sides of a key sit on unrelated partitions and, with another instance in
+  // the group, in another process, where a left side would be written as unmatched. Such a join
+  // consumes only while this instance owns every partition (one instance per group; OUTER has no
+  // such limit: each side's columns are written on their own).
+  bool NeedsEveryPartition() const {
+    const v1::JoinType join = options_.config.window().join_type();
+    return mode_.load() == v1::WINDOWED && (join == v1::INNER || join == v1::LEFT);
+  }
+
+  void CheckWholeStream() {
+    const v1::JoinType join = options_.config.window().join_type();
+    const std::optional<bool> owns_all = source_->OwnsEveryPartition();
+    // Until the partition counts are known, wait: consuming might already be wrong.
+    const bool split =
+        NeedsEveryPartition() && source_->Assigned() && owns_all != std::optional<bool>(true);
+    if (split != split_.load()) {
+      split_.store(split);
+      source_->SetPaused(PauseReason::kSplitGroup, split);
+    }
+    if (split && owns_all.has_value() && !split_announced_) {
+      split_announced_ = true;
+      const std::string message = absl::StrCat(
+          "WINDOWED ", v1::JoinType_Name(join),
+          " needs every partition of both topics in this process, and another instance of group ",
+          options_.config.kafka().group_id(),
+          " holds some: consumption paused until one instance owns them all (run one instance "
+          "per group for INNER/LEFT, or join OUTER)");
+      LogError(message);
+      stats_.RecordError(message);
+    } else if (!split && split_announced_) {
+      split_announced_ = false;
+      LogInfo("this instance owns every partition again: the ", v1::JoinType_Name(join),
+              " join consumes");
+    }
+  }
+
   // Hands the lanes' acknowledgements to the window state (its joiner lives on this thread).
   void DeliverAcknowledgements() {
     if (window_.stage == nullptr) return;
@@ -399,6 +446,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> operator_paused_{false};
   std::atomic<bool> held_{false};
+  std::atomic<bool> split_{false};  // CheckWholeStream.
+  bool split_announced_ = false;     // Poll thread: CheckWholeStream logged the split.
 
   LoopCall<SwitchReport> switch_;
 

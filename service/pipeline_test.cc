@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -233,6 +234,14 @@ class ScriptedSource final : public RecordSource {
     absl::MutexLock lock(&mu_);
     return !assigned_.empty();
   }
+  std::optional<bool> OwnsEveryPartition() const override {
+    absl::MutexLock lock(&mu_);
+    return owns_every_partition_;
+  }
+  void SetOwnsEveryPartition(std::optional<bool> owns) {
+    absl::MutexLock lock(&mu_);
+    owns_every_partition_ = owns;
+  }
   bool DataLoss() const override { return false; }
   std::string Unreachable() const override { return ""; }
 
@@ -295,6 +304,7 @@ class ScriptedSource final : public RecordSource {
   std::map<SourcePartition, int64_t> committed_ ABSL_GUARDED_BY(mu_);
   std::map<SourcePartition, int64_t> revoked_at_ ABSL_GUARDED_BY(mu_);
   std::set<PauseReason> paused_ ABSL_GUARDED_BY(mu_);
+  std::optional<bool> owns_every_partition_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 // Delivers what it accepts at the next Poll, unless told to refuse sending or delivering.
@@ -346,7 +356,7 @@ class PipelineLoopTest : public ::testing::Test {
     }
   }
 
-  void Start(const std::string& extra_config = "") {
+  void Start(const std::string& extra_config = "", const std::string& join_type = "OUTER") {
     state_dir_ = absl::StrCat(::testing::TempDir(), "/state-",
                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     const std::string text = absl::StrCat(R"pb(
@@ -359,8 +369,9 @@ class PipelineLoopTest : public ::testing::Test {
       sources { name: "a" topic: "a" key_fields: "id" columns { from: "v" to: "va" } }
       sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } }
       sink { lanes: 2 batch_rows: 10 linger_ms: 1 queue_capacity: 5 }
-      window { join_type: OUTER window_ms: 100 grace_ms: 0 idle_flush_ms: 100 state_dir: ")pb",
-                                          state_dir_, R"(" })", extra_config);
+      window { window_ms: 100 grace_ms: 0 idle_flush_ms: 100 state_dir: ")pb",
+                                          state_dir_, R"(" join_type: )", join_type, " }",
+                                          extra_config);
     v1::Config config;
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config)) << text;
     ApplyDefaults(&config);
@@ -526,6 +537,34 @@ TEST_F(PipelineLoopTest, OperatorPauseDuringBackpressure) {
   pipeline_->Resume();
   ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 2000; })) << Describe(a0);
   EXPECT_EQ(writer_.log.Of(a0).size(), 2000u);
+}
+
+// WINDOWED LEFT while another instance shares the group: nothing is consumed or written, the
+// state is DEGRADED; once this instance owns every partition again, everything is joined.
+TEST_F(PipelineLoopTest, ALeftJoinSharingItsGroupConsumesNothingUntilItOwnsEveryPartition) {
+  Start("mode: WINDOWED", "LEFT");
+  const SourcePartition a0{kA, 0};
+  const SourcePartition b0{kB, 0};
+  Produce(a0, 50, 0, 50);
+  Produce(b0, 50, 0, 50);
+  source_->SetOwnsEveryPartition(false);
+  source_->Assign({a0, b0});
+  ASSERT_TRUE(WaitFor([&] { return source_->Paused(PauseReason::kSplitGroup); }))
+      << Describe(a0);
+  EXPECT_EQ(pipeline_->state(), PipelineState::kDegraded);
+  // Said loudly, in the log and in status.
+  absl::Time when;
+  ASSERT_TRUE(WaitFor([&] {
+    return pipeline_->stats().LastError(&when).find("needs every partition") != std::string::npos;
+  })) << pipeline_->stats().LastError(&when);
+  // Paused before the first poll that could return records: nothing consumed, nothing written.
+  EXPECT_EQ(source_->Delivered(a0), 0) << Describe(a0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 0u);
+  source_->SetOwnsEveryPartition(true);
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 50 && source_->Committed(b0) == 50; }))
+      << Describe(a0) << "; " << Describe(b0);
+  EXPECT_FALSE(source_->Paused(PauseReason::kSplitGroup));
+  EXPECT_EQ(writer_.log.Of(a0).size(), 50u) << Describe(a0);
 }
 
 }  // namespace

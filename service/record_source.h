@@ -63,7 +63,9 @@ class PartitionListener {
 
 // Why consumption stands still; each is set and cleared on its own, and partitions resume only
 // once no reason is left.
-enum class PauseReason { kOperator, kBackpressure, kHold };
+// kSplitGroup: a join that needs every partition in this process shares the group with another
+// instance (Pipeline).
+enum class PauseReason { kOperator, kBackpressure, kHold, kSplitGroup };
 
 struct SourcePartitionStatus {
   SourcePartition partition;
@@ -96,6 +98,9 @@ class RecordSource {
   // Thread-safe. The last status stays readable after Close.
   virtual std::vector<SourcePartitionStatus> Status() const = 0;
   virtual bool Assigned() const = 0;
+  // Whether this instance is assigned every partition of every source topic, i.e. no other
+  // member of the group holds any; nullopt until the partition counts are known.
+  virtual std::optional<bool> OwnsEveryPartition() const = 0;
   virtual bool DataLoss() const = 0;
   // Why the cluster counts as unreachable (no broker has answered for a while); empty while it
   // answers.
