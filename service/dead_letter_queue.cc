@@ -106,6 +106,12 @@ bool DeadLetterQueue::Send(const ConsumedRecord& record, const absl::Status& err
     case DeadLetterReason::kMalformed:
       stats_->dead_lettered_malformed.fetch_add(1, std::memory_order_relaxed);
       break;
+    case DeadLetterReason::kTypeMismatch:
+      stats_->dead_lettered_type_mismatch.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case DeadLetterReason::kForeignTable:
+      stats_->dead_lettered_foreign_table.fetch_add(1, std::memory_order_relaxed);
+      break;
   }
   LogWarning("dead-lettered ", std::string(record.topic), "[", record.position.partition.partition, "]@",
              record.position.offset, ": ", error.message());

@@ -44,6 +44,12 @@ struct PipelineStats {
   std::atomic<int64_t> skipped_nulls{0};  // skip_event_if_null.
   std::atomic<int64_t> dead_lettered{0};  // Every reason; the reasons below add up to it.
   std::atomic<int64_t> dead_lettered_malformed{0};  // Reason "malformed": the decoder refused it.
+  // Reason "type-mismatch": a value its target column cannot hold exactly.
+  std::atomic<int64_t> dead_lettered_type_mismatch{0};
+  // Reason "foreign-table": an event of another table than the source's database/table.
+  std::atomic<int64_t> dead_lettered_foreign_table{0};
+  // Events whose record key and row image carried different key values (key_source wins).
+  std::atomic<int64_t> key_disagreements{0};
   std::atomic<int64_t> ignored_by_policy{0};        // Deletes of a source whose on_delete: IGNORE.
   std::atomic<int64_t> commands{0};
   std::atomic<int64_t> rows_written{0};
