@@ -343,8 +343,10 @@ absl::Status CheckFits(const dom::element& el, Kind kind, std::string_view image
         if (!DecimalIntegerPart(*text, &negative, &digits, &has_fraction) || has_fraction) {
           return mismatch("not an integral number, and the column holds integers");
         }
-        if (digits.size() > 20 || !absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()),
-                                                    &magnitude)) {
+        // Leading zeros are gone: "0" has no digits left.
+        if (!digits.empty() &&
+            (digits.size() > 20 ||
+             !absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &magnitude))) {
           return mismatch("out of the column's range");
         }
       }
@@ -388,9 +390,10 @@ absl::Status CheckFits(const dom::element& el, Kind kind, std::string_view image
         if (!DecimalIntegerPart(*text, &negative, &digits, &has_fraction)) {
           return mismatch("not a decimal number");
         }
+        if (digits.empty() && !has_fraction) negative = false;  // "-0.00" is 0.
         integer_digits = static_cast<int>(std::min<size_t>(digits.size(), 1000));
       }
-      if (negative && facts.is_unsigned && !(integer != nullptr && *integer == 0)) {
+      if (negative && facts.is_unsigned) {
         return mismatch("negative, and the column is unsigned");
       }
       if (facts.kind == ColumnFacts::Kind::kDecimal) {
