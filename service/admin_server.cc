@@ -10,10 +10,12 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -74,6 +76,60 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+// The Admin methods are served over raw bytes and parsed here: gRPC's typed callback handlers
+// answer a request that does not parse with UNIMPLEMENTED and no message, which tells a client
+// nothing about what it sent wrong.
+template <typename Request>
+grpc::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (raw.Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  if (!request->ParseFromString(bytes)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("request: ", raw.Length(), " bytes that are not a ",
+                                     Request::descriptor()->full_name()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ByteBuffer SerializeResponse(const google::protobuf::Message& response) {
+  grpc::Slice slice(response.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Answers one unary call: `status` and, when it is OK, `response`. Any thread, exactly once.
+template <typename Response>
+using Respond = std::function<void(grpc::Status status, const Response& response)>;
+
+// Parses the request, then hands it to `serve` with the way to answer.
+template <typename Request, typename Response, typename Serve>
+grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* raw_request,
+                                     grpc::ByteBuffer* raw_response, Serve serve) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Request request;
+  if (grpc::Status parsed = ParseRequest(*raw_request, &request); !parsed.ok()) {
+    reactor->Finish(parsed);
+    return reactor;
+  }
+  serve(request, Respond<Response>([reactor, raw_response](grpc::Status status,
+                                                           const Response& response) {
+    if (status.ok()) *raw_response = SerializeResponse(response);
+    reactor->Finish(status);
+  }));
+  return reactor;
+}
+
+using RawAdminService = v1::Admin::WithRawCallbackMethod_GetStatus<
+    v1::Admin::WithRawCallbackMethod_WatchStatus<v1::Admin::WithRawCallbackMethod_SwitchMode<
+        v1::Admin::WithRawCallbackMethod_Pause<v1::Admin::WithRawCallbackMethod_Resume<
+            v1::Admin::WithRawCallbackMethod_GetConfig<
+                v1::Admin::WithRawCallbackMethod_DeadLetter<v1::Admin::Service>>>>>>>;
+
 class AdminServerImpl;
 
 // One WatchStatus stream: write a Status, wait the interval on an alarm, write the next one.
@@ -81,7 +137,7 @@ class AdminServerImpl;
 // OnCancel() come from other threads; they set a flag and cancel the alarm, and the chain
 // finishes at its next step. The object deletes itself once OnDone ran and no alarm callback is
 // pending.
-class StatusWriter : public grpc::ServerWriteReactor<v1::Status> {
+class StatusWriter : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   StatusWriter(AdminServerImpl* server, absl::Duration interval)
       : server_(server), interval_(interval) {}
@@ -156,7 +212,7 @@ class StatusWriter : public grpc::ServerWriteReactor<v1::Status> {
 
   AdminServerImpl* const server_;
   const absl::Duration interval_;
-  v1::Status status_;  // The message being written; only the chain touches it.
+  grpc::ByteBuffer status_;  // The Status being written; only the chain touches it.
   grpc::Alarm alarm_;
   absl::Mutex mu_;
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
@@ -166,14 +222,14 @@ class StatusWriter : public grpc::ServerWriteReactor<v1::Status> {
   int refs_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
-// A WatchStatus refused before it started (auth, bad interval).
-class RefusedWriter : public grpc::ServerWriteReactor<v1::Status> {
+// A WatchStatus refused before it started (auth, a request that does not parse, bad interval).
+class RefusedWriter : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RefusedWriter(grpc::Status status) { Finish(std::move(status)); }
   void OnDone() override { delete this; }
 };
 
-class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackService {
+class AdminServerImpl final : public AdminServer, public RawAdminService {
  public:
   AdminServerImpl(AdminServerOptions options, Pipeline* pipeline)
       : options_(std::move(options)), pipeline_(pipeline), started_(absl::Now()) {}
@@ -286,8 +342,10 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     counters->set_retries(stats.retries.load());
     counters->set_deadlocks(stats.deadlocks.load());
     counters->set_dead_lettered(stats.dead_lettered.load());
-    (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(
-        DeadLetterReason::kMalformed)] = stats.dead_lettered_malformed.load();
+    for (DeadLetterReason reason : kDeadLetterReasons) {
+      (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(reason)] =
+          stats.dead_lettered_by_reason[static_cast<int>(reason)].load();
+    }
     counters->set_ignored_by_policy(stats.ignored_by_policy.load());
     counters->set_late_drops(stats.late_drops.load());
     counters->set_windows_opened(stats.windows_opened.load());
@@ -323,6 +381,13 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
       lane->set_holding(lanes[i].holding);
       lane->set_attempts(lanes[i].attempts);
       lane->set_last_error(lanes[i].last_error);
+      lane->set_stalled_seconds(absl::ToDoubleSeconds(lanes[i].stalled_for));
+      if (const std::optional<EventPosition>& held = lanes[i].held_on; held.has_value()) {
+        const int source = held->partition.source;
+        lane->set_held_on(absl::StrCat(
+            source >= 0 && source < config.sources_size() ? config.sources(source).topic() : "?",
+            "[", held->partition.partition, "]@", held->offset));
+      }
     }
 
     absl::Time error_time;
@@ -384,30 +449,35 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
     writers_.erase(writer);
   }
 
-  // --- cdcjoin.v1.Admin ---
+  // --- cdcjoin.v1.Admin, over raw bytes (see ServeUnary) ---
 
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
-                                      const v1::GetStatusRequest* /*request*/,
-                                      v1::Status* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = Authorize(*context, /*mutating=*/false);
-    if (auth.ok()) *response = Snapshot();
-    reactor->Finish(auth);
-    return reactor;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::GetStatusRequest, v1::Status>(
+        context, request, response,
+        [this, context](const v1::GetStatusRequest&, const Respond<v1::Status>& respond) {
+          grpc::Status auth = Authorize(*context, /*mutating=*/false);
+          respond(auth, auth.ok() ? Snapshot() : v1::Status());
+        });
   }
 
-  grpc::ServerWriteReactor<v1::Status>* WatchStatus(
-      grpc::CallbackServerContext* context, const v1::WatchStatusRequest* request) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchStatus(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) override {
     grpc::Status auth = Authorize(*context, /*mutating=*/false);
     if (!auth.ok()) return new RefusedWriter(auth);
-    int interval_ms = request->interval_ms();
+    v1::WatchStatusRequest request;
+    if (grpc::Status parsed = ParseRequest(*raw_request, &request); !parsed.ok()) {
+      return new RefusedWriter(parsed);
+    }
+    int interval_ms = request.interval_ms();
     if (interval_ms == 0) interval_ms = kDefaultWatchIntervalMs;
     if (interval_ms < kMinWatchIntervalMs || interval_ms > kMaxWatchIntervalMs) {
       return new RefusedWriter(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("interval_ms: must be in [", kMinWatchIntervalMs, ", ",
                        kMaxWatchIntervalMs, "] (0 for ", kDefaultWatchIntervalMs, "), got ",
-                       request->interval_ms())));
+                       request.interval_ms())));
     }
     auto* writer = new StatusWriter(this, absl::Milliseconds(interval_ms));
     writer->Begin();
@@ -415,98 +485,137 @@ class AdminServerImpl final : public AdminServer, public v1::Admin::CallbackServ
   }
 
   grpc::ServerUnaryReactor* SwitchMode(grpc::CallbackServerContext* context,
-                                       const v1::SwitchModeRequest* request,
-                                       v1::SwitchModeResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = Authorize(*context, /*mutating=*/true);
-    if (!auth.ok()) {
-      reactor->Finish(auth);
-      return reactor;
-    }
-    const v1::JoinMode mode = request->mode();
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::SwitchModeRequest, v1::SwitchModeResponse>(
+        context, request, response,
+        [this, context](const v1::SwitchModeRequest& request,
+                        const Respond<v1::SwitchModeResponse>& respond) {
+          StartSwitch(*context, request.mode(), respond);
+        });
+  }
+
+  grpc::ServerUnaryReactor* Pause(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::PauseRequest, v1::PauseResponse>(
+        context, request, response,
+        [this, context](const v1::PauseRequest&, const Respond<v1::PauseResponse>& respond) {
+          grpc::Status auth = Authorize(*context, /*mutating=*/true);
+          v1::PauseResponse paused;
+          if (auth.ok()) {
+            pipeline_->Pause();
+            LogInfo("admin: consumption paused by the operator");
+            paused.set_state(ToProtoState(pipeline_->state()));
+          }
+          respond(auth, paused);
+        });
+  }
+
+  grpc::ServerUnaryReactor* Resume(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::ResumeRequest, v1::ResumeResponse>(
+        context, request, response,
+        [this, context](const v1::ResumeRequest&, const Respond<v1::ResumeResponse>& respond) {
+          grpc::Status auth = Authorize(*context, /*mutating=*/true);
+          v1::ResumeResponse resumed;
+          if (auth.ok()) {
+            pipeline_->Resume();
+            LogInfo("admin: consumption resumed by the operator");
+            resumed.set_state(ToProtoState(pipeline_->state()));
+          }
+          respond(auth, resumed);
+        });
+  }
+
+  grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::GetConfigRequest, v1::Config>(
+        context, request, response,
+        [this, context](const v1::GetConfigRequest&, const Respond<v1::Config>& respond) {
+          grpc::Status auth = Authorize(*context, /*mutating=*/false);
+          respond(auth, auth.ok() ? RedactSecrets(pipeline_->config()) : v1::Config());
+        });
+  }
+
+  grpc::ServerUnaryReactor* DeadLetter(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override {
+    return ServeUnary<v1::DeadLetterRequest, v1::DeadLetterResponse>(
+        context, request, response,
+        [this, context](const v1::DeadLetterRequest& request,
+                        const Respond<v1::DeadLetterResponse>& respond) {
+          grpc::Status status = Authorize(*context, /*mutating=*/true);
+          if (status.ok() && request.topic().empty()) {
+            status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "topic: required");
+          }
+          if (status.ok() && (request.partition() < 0 || request.offset() < 0)) {
+            status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "partition, offset: must not be negative");
+          }
+          if (status.ok()) {
+            LogWarning("admin: ", context->peer(), " asks to dead-letter ", request.topic(), "[",
+                       request.partition(), "]@", request.offset());
+            status = ToGrpcStatus(pipeline_->DeadLetterHeld(request.topic(), request.partition(),
+                                                            request.offset(), request.note()));
+          }
+          respond(status, v1::DeadLetterResponse());
+        });
+  }
+
+ private:
+  // SwitchMode's body: validates, then drains and swaps on a thread of its own.
+  void StartSwitch(const grpc::ServerContextBase& context, v1::JoinMode mode,
+                   const Respond<v1::SwitchModeResponse>& respond) {
+    const v1::SwitchModeResponse none;
+    grpc::Status auth = Authorize(context, /*mutating=*/true);
+    if (!auth.ok()) return respond(auth, none);
     if (mode != v1::DB_UPSERT && mode != v1::WINDOWED) {
-      reactor->Finish(grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("mode: must be DB_UPSERT or WINDOWED, got ",
-                       v1::JoinMode_IsValid(mode) ? v1::JoinMode_Name(mode)
-                                                  : absl::StrCat(static_cast<int>(mode)))));
-      return reactor;
+      return respond(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  absl::StrCat("mode: must be DB_UPSERT or WINDOWED, got ",
+                                               v1::JoinMode_IsValid(mode)
+                                                   ? v1::JoinMode_Name(mode)
+                                                   : absl::StrCat(static_cast<int>(mode)))),
+                     none);
     }
     if (shutting_down_.load()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                   "cdcjoind is shutting down"));
-      return reactor;
+      return respond(
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cdcjoind is shutting down"), none);
     }
     if (switching_.exchange(true)) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                   "a mode switch is already running"));
-      return reactor;
+      return respond(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                  "a mode switch is already running"),
+                     none);
     }
     // The switch drains the sink, which takes a while: not on a gRPC callback thread.
     JoinSwitchThread();
     absl::MutexLock lock(&switch_mu_);
-    switch_thread_ = std::thread([this, mode, reactor, response] {
+    switch_thread_ = std::thread([this, mode, respond] {
       const absl::Time begin = absl::Now();
       LogInfo("admin: switching to ", v1::JoinMode_Name(mode));
       absl::StatusOr<Pipeline::SwitchReport> report = pipeline_->SwitchMode(mode);
       switching_.store(false);
+      v1::SwitchModeResponse response;
       if (!report.ok()) {
-        LogWarning("admin: switch to ", v1::JoinMode_Name(mode), " refused: ", report.status().ToString());
-        reactor->Finish(ToGrpcStatus(report.status()));
+        LogWarning("admin: switch to ", v1::JoinMode_Name(mode),
+                   " refused: ", report.status().ToString());
+        respond(ToGrpcStatus(report.status()), response);
         return;
       }
-      response->set_from(report->from);
-      response->set_to(report->to);
-      response->set_changed(report->changed);
-      response->set_paused_ms(absl::ToDoubleMilliseconds(report->paused));
+      response.set_from(report->from);
+      response.set_to(report->to);
+      response.set_changed(report->changed);
+      response.set_paused_ms(absl::ToDoubleMilliseconds(report->paused));
       LogInfo("admin: switch ", v1::JoinMode_Name(report->from), " -> ",
               v1::JoinMode_Name(report->to), report->changed ? "" : " (already in that mode)",
               ": consumption paused ", absl::FormatDuration(report->paused), ", call took ",
               absl::FormatDuration(absl::Now() - begin));
-      reactor->Finish(grpc::Status::OK);
+      respond(grpc::Status::OK, response);
     });
-    return reactor;
   }
 
-  grpc::ServerUnaryReactor* Pause(grpc::CallbackServerContext* context,
-                                  const v1::PauseRequest* /*request*/,
-                                  v1::PauseResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = Authorize(*context, /*mutating=*/true);
-    if (auth.ok()) {
-      pipeline_->Pause();
-      LogInfo("admin: consumption paused by the operator");
-      response->set_state(ToProtoState(pipeline_->state()));
-    }
-    reactor->Finish(auth);
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* Resume(grpc::CallbackServerContext* context,
-                                   const v1::ResumeRequest* /*request*/,
-                                   v1::ResumeResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = Authorize(*context, /*mutating=*/true);
-    if (auth.ok()) {
-      pipeline_->Resume();
-      LogInfo("admin: consumption resumed by the operator");
-      response->set_state(ToProtoState(pipeline_->state()));
-    }
-    reactor->Finish(auth);
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* context,
-                                      const v1::GetConfigRequest* /*request*/,
-                                      v1::Config* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    grpc::Status auth = Authorize(*context, /*mutating=*/false);
-    if (auth.ok()) *response = RedactSecrets(pipeline_->config());
-    reactor->Finish(auth);
-    return reactor;
-  }
-
- private:
   struct Sample {
     absl::Time time;
     int64_t events = 0;
@@ -637,7 +746,7 @@ void StatusWriter::WriteNext() {
     FinishOnce();
     return;
   }
-  status_ = server_->Snapshot();
+  status_ = SerializeResponse(server_->Snapshot());
   StartWrite(&status_);
 }
 

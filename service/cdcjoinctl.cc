@@ -5,6 +5,7 @@
 //   cdcjoinctl switch-mode db|windowed
 //   cdcjoinctl pause | resume
 //   cdcjoinctl config [--json]
+//   cdcjoinctl dead-letter --topic=T --partition=P --offset=O [--note=WHY]
 //
 // Exit codes are part of the interface (scripts rely on them): see kHelp.
 
@@ -50,6 +51,10 @@ ABSL_FLAG(bool, json, false, "status, watch, config: print protobuf JSON instead
 ABSL_FLAG(int32_t, interval_ms, 1000, "watch: update interval, 100..60000.");
 ABSL_FLAG(bool, until_caught_up, false,
           "watch: exit 0 once the daemon is RUNNING and every assigned partition has lag 0.");
+ABSL_FLAG(std::string, topic, "", "dead-letter: the source topic of the held event.");
+ABSL_FLAG(int32_t, partition, -1, "dead-letter: its partition.");
+ABSL_FLAG(int64_t, offset, -1, "dead-letter: its offset.");
+ABSL_FLAG(std::string, note, "", "dead-letter: why, for the dead letter and the daemon's log.");
 ABSL_FLAG(int32_t, timeout_ms, 0,
           "Deadline of one call; 0: the command's default (10000, switch-mode 120000).");
 
@@ -78,6 +83,11 @@ Commands:
   pause                     Stop consuming (pending work still applies and commits).
   resume                    Resume consuming.
   config                    The running configuration (defaults applied, secrets redacted).
+  dead-letter --topic=T --partition=P --offset=O [--note=WHY]
+                            When a sink lane holds a batch on an error nobody classified (its
+                            last error in status), take the row of that event out: it goes to
+                            the dead-letter topic with reason "operator" and the rest goes on.
+                            Needs the token when one is configured; the daemon logs it.
 
 Flags:
   --address=HOST:PORT       The daemon's admin address. Default: 127.0.0.1:50051.
@@ -92,6 +102,8 @@ Flags:
   --interval_ms=N           watch: update interval, 100..60000. Default: 1000.
   --until_caught_up         watch: exit 0 once the daemon is RUNNING and every assigned
                             partition has lag 0.
+  --topic, --partition, --offset, --note
+                            dead-letter: the held event, and why.
   --timeout_ms=N            Deadline of one call. Default: 10000 (switch-mode: 120000).
   --help                    This text.
 
@@ -102,7 +114,8 @@ Exit codes:
   3  daemon unreachable (UNAVAILABLE, DEADLINE_EXCEEDED)
   4  unauthenticated (UNAUTHENTICATED, PERMISSION_DENIED): missing or wrong --token_file
   5  refused by the daemon (FAILED_PRECONDITION, ALREADY_EXISTS, INVALID_ARGUMENT, ABORTED,
-     OUT_OF_RANGE), e.g. a mode switch while another one runs
+     OUT_OF_RANGE, NOT_FOUND), e.g. a mode switch while another one runs, or a dead-letter of
+     an event nothing holds on
 )";
 
 // The flags, read once after parsing.
@@ -194,6 +207,7 @@ int ExitCodeFor(const grpc::Status& status) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::ABORTED:
     case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::NOT_FOUND:
       return kExitRefused;
     default:
       return kExitOther;
@@ -218,6 +232,8 @@ const char* CodeName(grpc::StatusCode code) {
       return "ALREADY_EXISTS";
     case grpc::StatusCode::CANCELLED:
       return "CANCELLED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
     default:
       return "ERROR";
   }
@@ -425,6 +441,25 @@ int Config(Client& client, const Flags& flags) {
   return kExitOk;
 }
 
+int DeadLetter(Client& client, const Flags& flags) {
+  v1::DeadLetterRequest request;
+  request.set_topic(absl::GetFlag(FLAGS_topic));
+  request.set_partition(absl::GetFlag(FLAGS_partition));
+  request.set_offset(absl::GetFlag(FLAGS_offset));
+  request.set_note(absl::GetFlag(FLAGS_note));
+  if (request.topic().empty() || request.partition() < 0 || request.offset() < 0) {
+    return Usage("dead-letter needs --topic, --partition and --offset of the held event");
+  }
+  v1::DeadLetterResponse response;
+  grpc::Status rpc = client.stub()->DeadLetter(client.Context(10000).get(), request, &response);
+  if (!rpc.ok()) return Fail(flags, "dead-letter", rpc);
+  std::printf("%s[%d]@%lld: taken out of the held batch; it goes to the dead-letter topic "
+              "(reason operator) at the lane's next attempt\n",
+              request.topic().c_str(), request.partition(),
+              static_cast<long long>(request.offset()));
+  return kExitOk;
+}
+
 int Run(int argc, char** argv) {
   bool help = false;
   if (std::string problem = CheckFlags(argc, argv, &help); !problem.empty()) {
@@ -441,7 +476,7 @@ int Run(int argc, char** argv) {
     return kExitOk;
   }
   const Flags flags = Flags::FromCommandLine();
-  if (args.empty()) return Usage("no command (status, watch, switch-mode, pause, resume, config)");
+  if (args.empty()) return Usage("no command (status, watch, switch-mode, pause, resume, config, dead-letter)");
   const std::string& command = args[0];
   if (command == "version") {
     std::printf("cdcjoinctl %s\n", kVersion);
@@ -462,6 +497,7 @@ int Run(int argc, char** argv) {
   if (command == "pause") return PauseOrResume(client, flags, true);
   if (command == "resume") return PauseOrResume(client, flags, false);
   if (command == "config") return Config(client, flags);
+  if (command == "dead-letter") return DeadLetter(client, flags);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 

@@ -125,6 +125,7 @@ std::vector<Range> Ranges(const v1::Config& config) {
       {"sink.linger_ms", sink.linger_ms(), 0, 60 * 1000},
       {"sink.queue_capacity", sink.queue_capacity(), 1, 10000000},
       {"sink.max_value_bytes", sink.max_value_bytes(), 1, 16 << 20},
+      {"sink.stall_after_ms", sink.stall_after_ms(), 100, kHourMs},
       {"sink.retry.max_attempts", sink.retry().max_attempts(), 1, 1000},
       {"sink.retry.initial_backoff_ms", sink.retry().initial_backoff_ms(), 1, kHourMs},
       {"sink.retry.max_backoff_ms", sink.retry().max_backoff_ms(), 1, kHourMs},
@@ -297,7 +298,7 @@ void ApplyDefaults(v1::Config* config) {
   if (database->host().empty()) database->set_host("127.0.0.1");
   DefaultIfZero(database, &v1::DatabaseConfig::port, &v1::DatabaseConfig::set_port, 3306);
   DefaultIfZero(database, &v1::DatabaseConfig::connect_timeout_ms, &v1::DatabaseConfig::set_connect_timeout_ms, 10000);
-  DefaultIfZero(database, &v1::DatabaseConfig::read_write_timeout_ms, &v1::DatabaseConfig::set_read_write_timeout_ms, 60000);
+  DefaultIfZero(database, &v1::DatabaseConfig::read_write_timeout_ms, &v1::DatabaseConfig::set_read_write_timeout_ms, 30000);
 
   for (v1::SourceConfig& source : *config->mutable_sources()) {
     if (source.key_source() == v1::KEY_SOURCE_UNSPECIFIED) source.set_key_source(v1::ROW);
@@ -310,6 +311,7 @@ void ApplyDefaults(v1::Config* config) {
   DefaultIfZero(sink, &v1::SinkConfig::linger_ms, &v1::SinkConfig::set_linger_ms, 5);
   DefaultIfZero(sink, &v1::SinkConfig::queue_capacity, &v1::SinkConfig::set_queue_capacity, 20000);
   DefaultIfZero(sink, &v1::SinkConfig::max_value_bytes, &v1::SinkConfig::set_max_value_bytes, 65535);
+  DefaultIfZero(sink, &v1::SinkConfig::stall_after_ms, &v1::SinkConfig::set_stall_after_ms, 10000);
   v1::RetryConfig* retry = sink->mutable_retry();
   DefaultIfZero(retry, &v1::RetryConfig::max_attempts, &v1::RetryConfig::set_max_attempts, 8);
   DefaultIfZero(retry, &v1::RetryConfig::initial_backoff_ms, &v1::RetryConfig::set_initial_backoff_ms, 20);

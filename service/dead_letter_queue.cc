@@ -102,17 +102,8 @@ bool DeadLetterQueue::Send(const ConsumedRecord& record, const absl::Status& err
     return false;
   }
   stats_->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-  switch (reason) {
-    case DeadLetterReason::kMalformed:
-      stats_->dead_lettered_malformed.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case DeadLetterReason::kTypeMismatch:
-      stats_->dead_lettered_type_mismatch.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case DeadLetterReason::kForeignTable:
-      stats_->dead_lettered_foreign_table.fetch_add(1, std::memory_order_relaxed);
-      break;
-  }
+  stats_->dead_lettered_by_reason[static_cast<int>(reason)].fetch_add(1,
+                                                                     std::memory_order_relaxed);
   LogWarning("dead-lettered ", std::string(record.topic), "[", record.position.partition.partition, "]@",
              record.position.offset, ": ", error.message());
   return true;

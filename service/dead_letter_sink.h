@@ -20,11 +20,22 @@ namespace cdcjoin {
 //                    type, non-integral number for an integer, out of range, too long, null for
 //                    NOT NULL (cdcjoin.error names the field, the value's type and the column).
 //   "foreign-table"  source.db / source.table is not the source's configured database / table.
+//   "row-rejected"   the database refused the row for its own data (cdcjoin.sql.code and
+//                    cdcjoin.error carry its error).
+//   "operator"       an operator took the record out (cdcjoinctl dead-letter).
 enum class DeadLetterReason {
   kMalformed,
   kTypeMismatch,
   kForeignTable,
+  kRowRejected,
+  kOperator,
 };
+// Every reason, for counters.
+inline constexpr DeadLetterReason kDeadLetterReasons[] = {
+    DeadLetterReason::kMalformed, DeadLetterReason::kTypeMismatch,
+    DeadLetterReason::kForeignTable, DeadLetterReason::kRowRejected, DeadLetterReason::kOperator};
+inline constexpr int kDeadLetterReasonCount =
+    static_cast<int>(sizeof(kDeadLetterReasons) / sizeof(kDeadLetterReasons[0]));
 const char* DeadLetterReasonName(DeadLetterReason reason);
 
 // The reason a decoder's InvalidArgument carries (record_decoder.h); kMalformed when none.
@@ -52,6 +63,10 @@ inline const char* DeadLetterReasonName(DeadLetterReason reason) {
       return "type-mismatch";
     case DeadLetterReason::kForeignTable:
       return "foreign-table";
+    case DeadLetterReason::kRowRejected:
+      return "row-rejected";
+    case DeadLetterReason::kOperator:
+      return "operator";
   }
   return "unknown";
 }

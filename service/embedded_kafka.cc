@@ -79,6 +79,10 @@ void EmbeddedKafka::FailRequests(int api_key, int count, int error) {
                                           errors.size(), errors.data());
 }
 
+void EmbeddedKafka::ClearFailures(int api_key) {
+  rd_kafka_mock_clear_request_errors(handles_->cluster, static_cast<int16_t>(api_key));
+}
+
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
   const std::string temporary = absl::StrCat(path, ".tmp");
   {

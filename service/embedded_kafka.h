@@ -36,6 +36,8 @@ class EmbeddedKafka {
   // The next `count` requests of Kafka API `api_key` (Fetch 1, OffsetCommit 8, JoinGroup 11, …)
   // fail with the Kafka error code `error`.
   void FailRequests(int api_key, int count, int error);
+  // Forgets the failures FailRequests queued for `api_key` and not yet served.
+  void ClearFailures(int api_key);
 
   EmbeddedKafka(const EmbeddedKafka&) = delete;
   EmbeddedKafka& operator=(const EmbeddedKafka&) = delete;

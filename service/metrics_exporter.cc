@@ -98,14 +98,14 @@ class PipelineCollector : public prometheus::Collectable {
         "cdcjoin_dead_lettered_total",
         "Records sent to the dead-letter topic, by reason (the cdcjoin.reason header): malformed "
         "(the decoder refused the record), type-mismatch (a value its target column cannot "
-        "hold), foreign-table (an event of another table than the source's).",
+        "hold), foreign-table (an event of another table than the source's), row-rejected (the "
+        "database refused the row), operator (cdcjoinctl dead-letter).",
         kCounter);
-    dead_lettered.metric.push_back(
-        Value(kCounter, stats.dead_lettered_malformed, {{"reason", "malformed"}}));
-    dead_lettered.metric.push_back(
-        Value(kCounter, stats.dead_lettered_type_mismatch, {{"reason", "type-mismatch"}}));
-    dead_lettered.metric.push_back(
-        Value(kCounter, stats.dead_lettered_foreign_table, {{"reason", "foreign-table"}}));
+    for (DeadLetterReason reason : kDeadLetterReasons) {
+      dead_lettered.metric.push_back(
+          Value(kCounter, stats.dead_lettered_by_reason[static_cast<int>(reason)],
+                {{"reason", DeadLetterReasonName(reason)}}));
+    }
     families.push_back(std::move(dead_lettered));
     families.push_back(Single("cdcjoin_key_disagreements_total",
                               "Events whose Kafka record key and row image carry different key "

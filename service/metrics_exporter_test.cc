@@ -28,6 +28,10 @@ class FakePipeline : public Pipeline {
   absl::StatusOr<SwitchReport> SwitchMode(v1::JoinMode) override {
     return absl::UnimplementedError("fake");
   }
+  absl::Status DeadLetterHeld(const std::string&, int32_t, int64_t,
+                              const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
   v1::JoinMode mode() const override { return mode_; }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_; }
@@ -84,8 +88,8 @@ TEST(MetricsExporterTest, RendersCountersGaugesHistogramsModeAndState) {
   pipeline.stats_.skipped_nulls = 2;
   pipeline.stats_.rows_written = 7;
   pipeline.stats_.deadlocks = 1;
-  pipeline.stats_.dead_lettered_type_mismatch = 4;
-  pipeline.stats_.dead_lettered_foreign_table = 6;
+  pipeline.stats_.dead_lettered_by_reason[static_cast<int>(DeadLetterReason::kTypeMismatch)] = 4;
+  pipeline.stats_.dead_lettered_by_reason[static_cast<int>(DeadLetterReason::kForeignTable)] = 6;
   pipeline.stats_.key_disagreements = 8;
   pipeline.stats_.sink_latency.Record(absl::Microseconds(100));  // Bucket < 128 µs.
   pipeline.stats_.sink_latency.Record(absl::Milliseconds(3));    // Bucket < 4096 µs.

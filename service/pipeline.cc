@@ -11,8 +11,10 @@
 #include "service/debezium_decoder.h"
 #include "service/logging.h"
 #include "service/loop_call.h"
+#include "service/rejected_row.h"
 #include "service/sink_feed.h"
 #include "service/stage.h"
+#include "storage/retry_classifier.h"
 
 namespace cdcjoin {
 
@@ -61,6 +63,10 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
                    [this](absl::Span<const RowCommand> applied) {
                      for (const RowCommand& command : applied) tracker_.Done(command.covers);
                      if (window_.stage != nullptr) window_.stage->Applied(applied);
+                   },
+                   [this](RowCommand command, const absl::Status& why) {
+                     absl::MutexLock lock(&rejected_mu_);
+                     rejected_.push_back({std::move(command), why});
                    },
                    &stats_),
                &lanes_);
@@ -112,6 +118,27 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   }
 
   v1::JoinMode mode() const override { return mode_.load(); }
+
+  absl::Status DeadLetterHeld(const std::string& topic, int32_t partition, int64_t offset,
+                              const std::string& note) override {
+    const int source = schema_.SourceIndexOfTopic(topic);
+    if (source < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("topic: ", topic, " is no source's topic"));
+    }
+    EventPosition position;
+    position.partition = SourcePartition{source, partition};
+    position.offset = offset;
+    const std::string where = absl::StrCat(topic, "[", partition, "]@", offset);
+    if (!lanes_->RejectHeld(position, absl::CancelledError(absl::StrCat(
+                                          "dead-lettered by the operator",
+                                          note.empty() ? "" : ": ", note)))) {
+      return absl::NotFoundError(absl::StrCat(
+          "no sink lane holds on ", where,
+          lanes_->Degraded() ? " (a lane holds other events: see the lanes in status)" : ""));
+    }
+    LogWarning("the operator dead-letters ", where, note.empty() ? "" : ": ", note);
+    return absl::OkStatus();
+  }
   const v1::Config& config() const override { return options_.config; }
   void Pause() override { operator_paused_.store(true); }
   void Resume() override { operator_paused_.store(false); }
@@ -186,6 +213,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
         DeliverAcknowledgements();
         if (absl::Status s = stage_->Advance(NowMillis(), CaughtUp()); !s.ok()) Hold(s);
       }
+      DeadLetterRejectedRows();
       dead_letters_->Poll();
       if (absl::Now() - last_commit >= commit_interval) {
         last_commit = absl::Now();
@@ -218,6 +246,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
           hold = absl::UnavailableError("the dead-letter queue refused a record");
           break;
         }
+        stats_.dead_lettered_undecoded.fetch_add(1, std::memory_order_relaxed);
         if (!events_before_dead_letters.has_value()) events_before_dead_letters = events.size();
         continue;
       }
@@ -239,6 +268,43 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     if (absl::Status s = stage_->OnEvents(std::move(events), CaughtUp()); !s.ok()) return Hold(s);
     if (!hold.ok()) Hold(hold);
+  }
+
+  // The rows the sink lanes could not apply (the database refused them, or the operator took them
+  // out): each event they carry becomes a dead letter holding the row, and counts as done once
+  // that is delivered. Until then nothing is committed past them; if the dead-letter topic
+  // refuses them, consumption holds.
+  void DeadLetterRejectedRows() {
+    std::vector<std::pair<RowCommand, absl::Status>> rejected;
+    {
+      absl::MutexLock lock(&rejected_mu_);
+      rejected.swap(rejected_);
+    }
+    if (rejected.empty()) return;
+    std::vector<RowCommand> delivered;
+    for (auto& [command, why] : rejected) {
+      const std::string row = RejectedRowJson(command, schema_);
+      const std::optional<int> sql_code = MySqlErrorCode(why);
+      const DeadLetterReason reason =
+          sql_code.has_value() ? DeadLetterReason::kRowRejected : DeadLetterReason::kOperator;
+      for (const EventPosition& position : command.covers) {
+        ConsumedRecord record;
+        record.position = position;
+        record.topic = options_.config.sources(position.partition.source).topic();
+        record.value = row;
+        record.timestamp_ms = NowMillis();
+        if (sql_code.has_value()) {
+          record.headers.push_back({"cdcjoin.sql.code", absl::StrCat(*sql_code)});
+        }
+        if (!dead_letters_->Send(record, why, reason)) {
+          return Hold(absl::UnavailableError(
+              "the dead-letter queue refused a row the database rejected"));
+        }
+      }
+      delivered.push_back(std::move(command));
+    }
+    if (absl::Status s = dead_letters_->Flush(kDeadLetterFlushTimeout); !s.ok()) return Hold(s);
+    if (window_.stage != nullptr) window_.stage->Applied(delivered);
   }
 
   // Whether a source's partition has nothing left to fetch: what the broker has is consumed.
@@ -338,6 +404,9 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::atomic<bool> held_{false};
 
   LoopCall<SwitchReport> switch_;
+
+  absl::Mutex rejected_mu_;  // Lanes push, the poll thread takes.
+  std::vector<std::pair<RowCommand, absl::Status>> rejected_ ABSL_GUARDED_BY(rejected_mu_);
 
   absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;

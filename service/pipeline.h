@@ -80,6 +80,14 @@ class Pipeline {
   virtual absl::StatusOr<SwitchReport> SwitchMode(v1::JoinMode mode) = 0;
   virtual v1::JoinMode mode() const = 0;
 
+  // The operator's way out of a hold no classifier lets go (cdcjoinctl dead-letter): when a
+  // sink lane holds a batch with the event at `offset` of `topic`'s `partition`, its row is taken
+  // out at the lane's next attempt and dead-lettered with reason "operator" and `note`, and the
+  // rest goes on. NotFound when nothing holds on that event; InvalidArgument for a topic that is
+  // no source's.
+  virtual absl::Status DeadLetterHeld(const std::string& topic, int32_t partition,
+                                      int64_t offset, const std::string& note) = 0;
+
   // The running configuration (defaults applied; secrets are references, never values).
   virtual const v1::Config& config() const = 0;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <set>
 
 #include "absl/random/random.h"
@@ -20,16 +21,18 @@ SinkLanesOptions SinkLanesOptions::FromConfig(const v1::SinkConfig& sink) {
   options.max_attempts = sink.retry().max_attempts();
   options.initial_backoff = absl::Milliseconds(sink.retry().initial_backoff_ms());
   options.max_backoff = absl::Milliseconds(sink.retry().max_backoff_ms());
+  options.stall_after = absl::Milliseconds(sink.stall_after_ms());
   return options;
 }
 
 class SinkLanes::Impl {
  public:
   Impl(const SinkLanesOptions& options, WriterFactory connect, AppliedCallback on_applied,
-       PipelineStats* stats)
+       RejectedCallback on_rejected, PipelineStats* stats)
       : options_(options),
         connect_(std::move(connect)),
         on_applied_(std::move(on_applied)),
+        on_rejected_(std::move(on_rejected)),
         stats_(stats),
         lanes_(options.lanes) {}
 
@@ -106,10 +109,37 @@ class SinkLanes::Impl {
   }
 
   std::vector<LaneStatus> Status() const {
+    const absl::Time now = absl::Now();
     absl::MutexLock lock(&mu_);
     std::vector<LaneStatus> statuses;
-    for (const Lane& lane : lanes_) statuses.push_back(lane.status);
+    for (const Lane& lane : lanes_) {
+      LaneStatus status = lane.status;
+      const absl::Duration idle = now - lane.last_progress;
+      if (lane.busy && idle >= options_.stall_after) {
+        status.stalled_for = idle;
+        status.last_error = absl::StrCat("sink stalled: nothing applied for ",
+                                         absl::FormatDuration(absl::Trunc(idle, absl::Seconds(1))),
+                                         status.last_error.empty() ? "" : "; last error: ",
+                                         status.last_error);
+      }
+      statuses.push_back(std::move(status));
+    }
     return statuses;
+  }
+
+  bool RejectHeld(const EventPosition& position, const absl::Status& why) {
+    absl::MutexLock lock(&mu_);
+    for (Lane& lane : lanes_) {
+      if (!lane.status.holding) continue;
+      const bool carried = std::any_of(
+          lane.held.begin(), lane.held.end(), [&position](const EventPosition& held) {
+            return held.partition == position.partition && held.offset == position.offset;
+          });
+      if (!carried) continue;
+      lane.operator_rejects.push_back({position, why});
+      return true;
+    }
+    return false;
   }
 
   int64_t Queued() const {
@@ -124,7 +154,12 @@ class SinkLanes::Impl {
   struct Lane {
     std::unique_ptr<RowWriter> writer;
     absl::BitGen rng;
+    // Under mu_:
     LaneStatus status;
+    bool busy = false;  // Has a batch.
+    absl::Time last_progress = absl::InfinitePast();  // Took a batch or applied some of it.
+    std::vector<EventPosition> held;  // The events of the batch, once the lane holds.
+    std::vector<std::pair<EventPosition, absl::Status>> operator_rejects;  // RejectHeld.
   };
 
   // Sleeps for `delay` unless the lanes are stopped first; false when stopping.
@@ -144,6 +179,96 @@ class SinkLanes::Impl {
     if (!error.empty()) status.last_error = error;
   }
 
+  void MarkProgress(int index, bool busy) {
+    absl::MutexLock lock(&mu_);
+    lanes_[index].busy = busy;
+    lanes_[index].last_progress = absl::Now();
+  }
+
+  // Publishes the batch's events, so that RejectHeld can find them, and the first one, which the
+  // lane holds on.
+  void MarkHeld(int index, const std::vector<RowCommand>& commands) {
+    absl::MutexLock lock(&mu_);
+    std::vector<EventPosition>& held = lanes_[index].held;
+    lanes_[index].status.held_on.reset();
+    if (!commands.empty() && !commands.front().covers.empty()) {
+      lanes_[index].status.held_on = commands.front().covers.front();
+    }
+    held.clear();
+    for (const RowCommand& command : commands) {
+      held.insert(held.end(), command.covers.begin(), command.covers.end());
+    }
+  }
+
+  // Takes out the commands the operator rejected (RejectHeld) and hands them over.
+  void TakeOperatorRejects(int index, std::vector<RowCommand>* commands) {
+    std::vector<std::pair<EventPosition, absl::Status>> rejects;
+    {
+      absl::MutexLock lock(&mu_);
+      rejects.swap(lanes_[index].operator_rejects);
+    }
+    for (const auto& [position, why] : rejects) {
+      auto carries = [&position = position](const RowCommand& command) {
+        return std::any_of(command.covers.begin(), command.covers.end(),
+                           [&position](const EventPosition& p) {
+                             return p.partition == position.partition &&
+                                    p.offset == position.offset;
+                           });
+      };
+      auto it = std::find_if(commands->begin(), commands->end(), carries);
+      if (it == commands->end()) continue;
+      RowCommand rejected = std::move(*it);
+      commands->erase(it);
+      LogWarning("sink lane ", index, ": the operator took a command out of the held batch: ",
+                 why.message());
+      on_rejected_(std::move(rejected), why);
+    }
+  }
+
+  // Applies `pending` in order through `writer`. When the database refuses a row for its own
+  // data, the row is found by applying ever shorter prefixes (the rows before it go in, in
+  // order), handed to the rejection callback, and the rest goes on. Returns the first error
+  // that is not a row error, with `pending` holding what is still to do (after a permanent
+  // error, starting with the command that fails alone) and `applied` what went in.
+  absl::Status ApplyIsolatingRowErrors(int index, RowWriter& writer,
+                                       std::vector<RowCommand>* pending,
+                                       std::vector<RowCommand>* applied) {
+    size_t prefix = pending->size();
+    while (!pending->empty()) {
+      prefix = std::min(prefix, pending->size());
+      const absl::Time start = absl::Now();
+      absl::Status status;
+      if (prefix == pending->size()) {
+        status = writer.Apply(*pending);
+      } else {
+        status = writer.Apply(std::vector<RowCommand>(pending->begin(), pending->begin() + prefix));
+      }
+      stats_->sink_latency.Record(absl::Now() - start);
+      if (status.ok()) {
+        std::move(pending->begin(), pending->begin() + prefix, std::back_inserter(*applied));
+        pending->erase(pending->begin(), pending->begin() + prefix);
+        prefix = pending->size();
+        MarkProgress(index, /*busy=*/true);
+        continue;
+      }
+      if (IsRetriable(status)) return status;
+      // Narrowed down also for errors of no known row, so the lane can say which event it
+      // holds on (the operator may dead-letter it).
+      if (prefix > 1) {
+        prefix = (prefix + 1) / 2;
+        continue;
+      }
+      if (!IsRowError(status)) return status;
+      RowCommand rejected = std::move(pending->front());
+      pending->erase(pending->begin());
+      prefix = pending->size();
+      LogWarning("sink lane ", index, ": the database refused a row, which is dead-lettered: ",
+                 status.message());
+      on_rejected_(std::move(rejected), status);
+    }
+    return absl::OkStatus();
+  }
+
   // The executor's sink: applies the batch, retrying until it succeeds. An error comes back
   // only when stopping, which cancels the batch's keys (their events are never acknowledged).
   absl::Status ApplyBatch(int index, absl::Span<RowCommand> batch) {
@@ -151,10 +276,12 @@ class SinkLanes::Impl {
     // The writer takes a vector; commands move in and out so nothing is copied.
     std::vector<RowCommand> commands(std::make_move_iterator(batch.begin()),
                                      std::make_move_iterator(batch.end()));
+    std::vector<RowCommand> applied;
     const int64_t resolved = static_cast<int64_t>(commands.size());
     absl::Duration backoff = options_.initial_backoff;
     int attempts = 0;
     bool holding = false;
+    MarkProgress(index, /*busy=*/true);
     SetStatus(index, 0, false, "", static_cast<int64_t>(commands.size()));
     while (true) {
       absl::Status status;
@@ -169,11 +296,13 @@ class SinkLanes::Impl {
       // Re-checked before every attempt: a partition may have been revoked while this batch
       // waited or retried, and nothing of it may be written afterwards.
       DropFenced(&commands);
+      if (holding) {
+        TakeOperatorRejects(index, &commands);
+        MarkHeld(index, commands);
+      }
       if (commands.empty()) break;
       if (lane.writer != nullptr) {
-        const absl::Time start = absl::Now();
-        status = lane.writer->Apply(commands);
-        stats_->sink_latency.Record(absl::Now() - start);
+        status = ApplyIsolatingRowErrors(index, *lane.writer, &commands, &applied);
         if (status.ok()) break;
         if (NeedsReconnect(status)) lane.writer.reset();
       }
@@ -183,16 +312,22 @@ class SinkLanes::Impl {
       const std::string message =
           absl::StrCat("sink lane ", index, ": attempt ", attempts, " failed: ", status.ToString());
       stats_->RecordError(message);
-      if (attempts >= options_.max_attempts && !holding) {
+      // Retrying cannot fix a missing column or a revoked grant: hold at once, so status says
+      // so, and keep retrying slowly in case someone fixes the database.
+      if ((attempts >= options_.max_attempts || !IsRetriable(status)) && !holding) {
         holding = true;
-        LogError(message, "; retries exhausted, the lane holds its batch of ", commands.size(),
+        LogError(message,
+                 IsRetriable(status) ? "; retries exhausted" : "; retrying cannot fix this",
+                 ", the lane holds its batch of ", commands.size(),
                  " commands and keeps retrying every ", absl::FormatDuration(options_.max_backoff),
-                 "; nothing is committed past it");
+                 "; nothing is committed past it (cdcjoinctl dead-letter takes a command out)");
+        backoff = options_.max_backoff;
       } else if (IsRetriable(status)) {
         LogWarning(message);
       } else {
         LogError(message);
       }
+      if (holding) MarkHeld(index, commands);
       SetStatus(index, attempts, holding, status.ToString(),
                 static_cast<int64_t>(commands.size()));
       const absl::Duration ceiling = std::min(backoff, options_.max_backoff);
@@ -200,23 +335,38 @@ class SinkLanes::Impl {
       const absl::Duration delay =
           absl::Microseconds(absl::Uniform<int64_t>(lane.rng, ceiling_us / 2, ceiling_us + 1));
       if (!SleepUnlessStopping(delay)) {
+        // What went in is acknowledged; the rest never is (Kafka redelivers it).
+        Acknowledge(applied);
         std::move(commands.begin(), commands.end(), batch.begin());
+        MarkProgress(index, /*busy=*/false);
         return absl::CancelledError("sink lanes stopping");
       }
       backoff = std::min(backoff * 2, options_.max_backoff);
     }
     if (holding) LogInfo("sink lane ", index, ": recovered after ", attempts, " attempts");
-    SetStatus(index, 0, false, "", 0);
-    on_applied_(commands);
-    stats_->batches.fetch_add(1, std::memory_order_relaxed);
-    stats_->rows_written.fetch_add(static_cast<int64_t>(commands.size()),
-                                   std::memory_order_relaxed);
     {
       absl::MutexLock lock(&mu_);
-      applied_ += resolved;  // Applied, or dropped by a fence: either way done with.
+      lane.held.clear();
+      lane.operator_rejects.clear();
+      lane.status.held_on.reset();
     }
-    std::move(commands.begin(), commands.end(), batch.begin());
+    SetStatus(index, 0, false, "", 0);
+    MarkProgress(index, /*busy=*/false);
+    Acknowledge(applied);
+    stats_->batches.fetch_add(1, std::memory_order_relaxed);
+    {
+      absl::MutexLock lock(&mu_);
+      applied_ += resolved;  // Applied, rejected, or dropped by a fence: either way done with.
+    }
+    std::move(applied.begin(), applied.end(), batch.begin());
     return absl::OkStatus();
+  }
+
+  void Acknowledge(const std::vector<RowCommand>& applied) {
+    if (applied.empty()) return;
+    on_applied_(applied);
+    stats_->rows_written.fetch_add(static_cast<int64_t>(applied.size()),
+                                   std::memory_order_relaxed);
   }
 
   void OnFinished() {
@@ -246,6 +396,7 @@ class SinkLanes::Impl {
   const SinkLanesOptions options_;
   const WriterFactory connect_;
   const AppliedCallback on_applied_;
+  const RejectedCallback on_rejected_;
   PipelineStats* const stats_;
   std::vector<Lane> lanes_;  // One per executor worker; sized once.
 
@@ -264,8 +415,10 @@ class SinkLanes::Impl {
 absl::StatusOr<std::unique_ptr<SinkLanes>> SinkLanes::Start(const SinkLanesOptions& options,
                                                             WriterFactory connect,
                                                             AppliedCallback on_applied,
+                                                            RejectedCallback on_rejected,
                                                             PipelineStats* stats) {
-  auto impl = std::make_unique<Impl>(options, std::move(connect), std::move(on_applied), stats);
+  auto impl = std::make_unique<Impl>(options, std::move(connect), std::move(on_applied),
+                                     std::move(on_rejected), stats);
   if (absl::Status s = impl->Start(); !s.ok()) return s;
   return std::unique_ptr<SinkLanes>(new SinkLanes(std::move(impl)));
 }
@@ -278,13 +431,16 @@ bool SinkLanes::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
 void SinkLanes::Stop() { impl_->Stop(); }
 void SinkLanes::Fence(const std::set<SourcePartition>& partitions) { impl_->Fence(partitions); }
 void SinkLanes::Admit(const std::vector<SourcePartition>& partitions) { impl_->Admit(partitions); }
+bool SinkLanes::RejectHeld(const EventPosition& position, const absl::Status& why) {
+  return impl_->RejectHeld(position, why);
+}
 std::vector<LaneStatus> SinkLanes::Status() const { return impl_->Status(); }
 int64_t SinkLanes::Queued() const { return impl_->Queued(); }
 int64_t SinkLanes::Capacity() const { return impl_->Capacity(); }
 
 bool SinkLanes::Degraded() const {
   for (const LaneStatus& lane : impl_->Status()) {
-    if (lane.holding) return true;
+    if (lane.holding || lane.stalled_for > absl::ZeroDuration()) return true;
   }
   return false;
 }

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct SinkLanesOptions {
   // Exponential backoff with jitter between attempts. Defaults: 20 ms, 2 s.
   absl::Duration initial_backoff = absl::Milliseconds(20);
   absl::Duration max_backoff = absl::Seconds(2);
+  // A lane with work that applied nothing for this long counts as stalled (Degraded()).
+  // Default: 10 s.
+  absl::Duration stall_after = absl::Seconds(10);
 
   static SinkLanesOptions FromConfig(const v1::SinkConfig& sink);
 };
@@ -43,9 +47,17 @@ struct SinkLanesOptions {
 // The state of one lane, for status and health.
 struct LaneStatus {
   int64_t queued = 0;    // Commands in the batch the lane is applying now.
-  bool holding = false;  // Retries exhausted: the lane keeps retrying slowly.
+  // Retries exhausted, or an error retrying cannot fix (a missing column): the lane keeps
+  // retrying slowly until someone fixes the database.
+  bool holding = false;
+  // Has work and applied nothing for SinkLanesOptions::stall_after (a frozen database answers
+  // nothing, so there may be no error at all): how long. Zero when not stalled.
+  absl::Duration stalled_for;
   int attempts = 0;      // Failed attempts of the current batch.
   std::string last_error;
+  // While holding: the first event of the command that fails (alone, when the error is
+  // permanent), for SinkLanes::RejectHeld.
+  std::optional<EventPosition> held_on;
 };
 
 // Applies row commands through N lanes built on the keyed ordered executor (join/keyed_executor):
@@ -57,20 +69,28 @@ struct LaneStatus {
 // order, and the writer reduces them by the command algebra to one row (two for a delete
 // followed by an upsert); otherwise a batch holds distinct keys. It retries failures with
 // backoff, and only then reports the batch as applied, so no command's covers are acknowledged
-// before it took effect. Nothing is ever dropped: a batch that keeps failing holds its lane
-// until it succeeds or the lanes are stopped, and the queue filling up pauses consumption
-// upstream.
+// before it took effect. A command the database refuses for its own data (a row error,
+// storage/retry_classifier.h) is found by applying ever shorter prefixes of the batch: the
+// commands before it are applied, it is handed to the rejection callback (which dead-letters its
+// events), and the rest goes on. Nothing else is ever dropped: a batch that keeps failing holds
+// its lane until it succeeds, the operator takes the command out (RejectHeld), or the lanes are
+// stopped; the queue filling up pauses consumption upstream.
 class SinkLanes {
  public:
   using WriterFactory = std::function<absl::StatusOr<std::unique_ptr<RowWriter>>()>;
   // Called on the lane's thread after a batch took effect.
   using AppliedCallback = std::function<void(absl::Span<const RowCommand>)>;
+  // Called on the lane's thread for a command that is not applied and never will be: `why` is
+  // the database's row error or the operator's reason. Its events are the callee's to account
+  // for (dead-letter them); the lanes neither apply nor acknowledge them.
+  using RejectedCallback = std::function<void(RowCommand command, const absl::Status& why)>;
 
   // Starts the lanes; each connects through `connect` when it first has work (retrying, like a
   // batch).
   static absl::StatusOr<std::unique_ptr<SinkLanes>> Start(const SinkLanesOptions& options,
                                                           WriterFactory connect,
                                                           AppliedCallback on_applied,
+                                                          RejectedCallback on_rejected,
                                                           PipelineStats* stats);
   ~SinkLanes();  // Stops: see Stop().
 
@@ -86,12 +106,17 @@ class SinkLanes {
   // when the partitions come back.
   void Fence(const std::set<SourcePartition>& partitions);
   void Admit(const std::vector<SourcePartition>& partitions);
+  // The operator's way out of a batch nobody's classifier lets go: when a holding lane's batch
+  // has a command that carries the event at `position`, that command is taken out before the
+  // lane's next attempt and handed to the rejection callback with `why`. False when no holding
+  // lane carries that event.
+  bool RejectHeld(const EventPosition& position, const absl::Status& why);
   // Stops the lanes after their current attempt. Queued commands are discarded unapplied (they
   // were never acknowledged, so Kafka redelivers them).
   void Stop();
 
   std::vector<LaneStatus> Status() const;
-  // True when any lane holds a failing batch.
+  // True when any lane holds a failing batch or is stalled.
   bool Degraded() const;
   // Commands accepted and not yet applied, and how many may be.
   int64_t Queued() const;

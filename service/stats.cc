@@ -43,7 +43,7 @@ absl::Duration LatencyHistogram::Quantile(double q) const {
 int64_t PipelineStats::EventsConsumed() const {
   return events_create.load() + events_update.load() + events_read.load() +
          events_delete.load() + tombstones.load() + skipped_ops.load() + skipped_nulls.load() +
-         dead_lettered.load();
+         dead_lettered_undecoded.load();
 }
 
 void PipelineStats::RecordError(const std::string& message) {

@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/dead_letter_sink.h"
 #include "service/record_decoder.h"
 
 namespace cdcjoin {
@@ -43,11 +44,10 @@ struct PipelineStats {
   std::atomic<int64_t> skipped_ops{0};    // Debezium t (truncate) and m (message).
   std::atomic<int64_t> skipped_nulls{0};  // skip_event_if_null.
   std::atomic<int64_t> dead_lettered{0};  // Every reason; the reasons below add up to it.
-  std::atomic<int64_t> dead_lettered_malformed{0};  // Reason "malformed": the decoder refused it.
-  // Reason "type-mismatch": a value its target column cannot hold exactly.
-  std::atomic<int64_t> dead_lettered_type_mismatch{0};
-  // Reason "foreign-table": an event of another table than the source's database/table.
-  std::atomic<int64_t> dead_lettered_foreign_table{0};
+  // Indexed by DeadLetterReason (service/dead_letter_sink.h).
+  std::array<std::atomic<int64_t>, kDeadLetterReasonCount> dead_lettered_by_reason{};
+  // Records dead-lettered before they became events (the rest were counted as events already).
+  std::atomic<int64_t> dead_lettered_undecoded{0};
   // Events whose record key and row image carried different key values (key_source wins).
   std::atomic<int64_t> key_disagreements{0};
   std::atomic<int64_t> ignored_by_policy{0};        // Deletes of a source whose on_delete: IGNORE.

@@ -131,8 +131,12 @@ std::string FormatStatus(const v1::Status& status, const std::string& address) {
   absl::StrAppendFormat(&out, "%-5s %8s %8s %9s  %s\n", "LANE", "QUEUED", "HOLDING", "ATTEMPTS",
                         "LAST ERROR");
   for (const v1::LaneStatus& lane : status.lanes()) {
-    absl::StrAppendFormat(&out, "%-5d %8s %8s %9d  %s\n", lane.lane(), Number(lane.queued()),
-                          lane.holding() ? "yes" : "no", lane.attempts(), lane.last_error());
+    absl::StrAppendFormat(&out, "%-5d %8s %8s %9d  %s%s\n", lane.lane(), Number(lane.queued()),
+                          lane.holding() ? "yes" : "no", lane.attempts(),
+                          lane.held_on().empty()
+                              ? ""
+                              : absl::StrCat("held on ", lane.held_on(), ": "),
+                          lane.last_error());
   }
   if (status.last_error().empty()) {
     out += "\nlast error: none\n";

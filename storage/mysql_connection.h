@@ -35,8 +35,8 @@ struct MySqlOptions {
   int connect_timeout_ms = 10000;
   // Reading or writing one packet gives up after this long and the connection counts as lost
   // (2013, retriable). Must exceed the lock wait timeout, or lock waits turn into reconnects.
-  // The connector counts whole seconds, rounded up. Default: 60000 (0: wait forever).
-  int read_write_timeout_ms = 60000;
+  // The connector counts whole seconds, rounded up. Default: 30000 (0: wait forever).
+  int read_write_timeout_ms = 30000;
   // Rows per multi-row statement at most; also capped so a statement binds at most 65,535
   // parameters. Default: 500 (PLATFORM.md: ~10x the rows/s of one-row statements here).
   size_t max_rows_per_statement = 500;

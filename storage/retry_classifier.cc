@@ -61,11 +61,13 @@ absl::StatusCode StatusCodeForMySqlError(int code) {
     case 1062:  // ER_DUP_ENTRY
     case 1064:  // ER_PARSE_ERROR
     case 1264:  // ER_WARN_DATA_OUT_OF_RANGE
+    case 1265:  // WARN_DATA_TRUNCATED
     case 1292:  // ER_TRUNCATED_WRONG_VALUE
     case 1366:  // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
     case 1406:  // ER_DATA_TOO_LONG
     case 1451:  // ER_ROW_IS_REFERENCED_2
     case 1452:  // ER_NO_REFERENCED_ROW_2
+    case 4025:  // ER_CONSTRAINT_FAILED
       return absl::StatusCode::kInvalidArgument;
     default:
       return absl::StatusCode::kInternal;
@@ -105,6 +107,24 @@ bool NeedsReconnect(const absl::Status& status) {
     return ClassifyMySqlError(*code) == MySqlErrorClass::kRetryAfterReconnect;
   }
   return status.code() == absl::StatusCode::kUnavailable;
+}
+
+bool IsRowError(const absl::Status& status) {
+  switch (MySqlErrorCode(status).value_or(0)) {
+    case 1048:  // ER_BAD_NULL_ERROR
+    case 1062:  // ER_DUP_ENTRY
+    case 1264:  // ER_WARN_DATA_OUT_OF_RANGE
+    case 1265:  // WARN_DATA_TRUNCATED
+    case 1292:  // ER_TRUNCATED_WRONG_VALUE
+    case 1366:  // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+    case 1406:  // ER_DATA_TOO_LONG
+    case 1451:  // ER_ROW_IS_REFERENCED_2
+    case 1452:  // ER_NO_REFERENCED_ROW_2
+    case 4025:  // ER_CONSTRAINT_FAILED (MariaDB CHECK)
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool IsDeadlock(const absl::Status& status) { return MySqlErrorCode(status) == kErLockDeadlock; }

@@ -57,6 +57,13 @@ bool IsRetriable(const absl::Status& status);
 // cannot connect). Without a MySQL code: kUnavailable.
 bool NeedsReconnect(const absl::Status& status);
 
+// The database refused one row for its own data (1048 NULL into NOT NULL, 1062 duplicate on a
+// unique index, 1264 out of range, 1265 truncated, 1292/1366 wrong value, 1406 too long, 1451/1452
+// foreign key, 4025 CHECK constraint): the batch's other rows would be accepted. Errors that
+// concern every row (1054 no such column, 1146 no such table, 1045/1142 access, 1290/1836 read
+// only) are not row errors: they hold the lane until someone fixes the database.
+bool IsRowError(const absl::Status& status);
+
 // The server chose this transaction as a deadlock victim (1213).
 bool IsDeadlock(const absl::Status& status);
 

@@ -101,5 +101,21 @@ TEST(StatusClassificationTest, WithoutPayloadTheStatusCodeDecides) {
   EXPECT_TRUE(IsRetriable(garbage));
 }
 
+TEST(RowErrorTest, ErrorsOfOneRowAreRowErrors) {
+  for (int code : {1048, 1062, 1264, 1265, 1292, 1366, 1406, 1451, 1452, 4025}) {
+    const absl::Status status = MySqlErrorToStatus(code, "HY000", "bad row", "apply");
+    EXPECT_TRUE(IsRowError(status)) << code;
+    EXPECT_FALSE(IsRetriable(status)) << code;
+  }
+}
+
+TEST(RowErrorTest, ErrorsOfEveryRowAndTransientErrorsAreNot) {
+  for (int code : {1054, 1146, 1045, 1142, 1290, 1836, 1064, 1213, 1205, 2006, 2013}) {
+    EXPECT_FALSE(IsRowError(MySqlErrorToStatus(code, "HY000", "x", "apply"))) << code;
+  }
+  EXPECT_FALSE(IsRowError(absl::InvalidArgumentError("no MySQL code")));
+  EXPECT_FALSE(IsRowError(absl::OkStatus()));
+}
+
 }  // namespace
 }  // namespace cdcjoin

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_callback.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -68,6 +70,15 @@ class ScriptedPipeline : public Pipeline {
     report.paused = absl::Now() - begin;
     return report;
   }
+  absl::Status DeadLetterHeld(const std::string& topic, int32_t partition, int64_t offset,
+                              const std::string&) override {
+    if (topic != held_topic_ || offset != held_offset_) {
+      return absl::NotFoundError(
+          absl::StrCat("no sink lane holds on ", topic, "[", partition, "]@", offset));
+    }
+    dead_lettered_.fetch_add(1);
+    return absl::OkStatus();
+  }
   v1::JoinMode mode() const override { return mode_.load(); }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_.load(); }
@@ -97,6 +108,10 @@ class ScriptedPipeline : public Pipeline {
   std::atomic<bool> paused_{false};
   std::atomic<int> switch_calls_{0};
   absl::Duration switch_duration = absl::Milliseconds(300);
+  // The one event a lane holds on, for DeadLetter.
+  std::string held_topic_ = "users";
+  int64_t held_offset_ = 41;
+  std::atomic<int> dead_lettered_{0};
 
  private:
   v1::Config config_;
@@ -173,6 +188,7 @@ TEST_F(AdminServerTest, GetStatusReportsEverythingThePipelineKnows) {
   pipeline_.stats_.retries.store(3);
   pipeline_.stats_.deadlocks.store(1);
   pipeline_.stats_.dead_lettered.store(9);
+  pipeline_.stats_.dead_lettered_undecoded.store(9);
   pipeline_.stats_.late_drops.store(11);
   pipeline_.stats_.windows_opened.store(12);
   pipeline_.stats_.windows_emitted.store(13);
@@ -309,6 +325,79 @@ TEST_F(AdminServerTest, BadArgumentsNameTheField) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("mode:"));
   EXPECT_EQ(pipeline_.switch_calls_.load(), 0);
+}
+
+// Bytes that are no protobuf message: a field tag with wire type 7, which does not exist.
+grpc::ByteBuffer NotAMessage() {
+  grpc::Slice slice(std::string("\x0f\xff\xff\xff"));
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+TEST_F(AdminServerTest, ARequestThatDoesNotParseIsInvalidArgumentNamingTheMessage) {
+  StartServer();
+  const std::vector<std::pair<std::string, std::string>> unary = {
+      {"GetStatus", "cdcjoin.v1.GetStatusRequest"},
+      {"SwitchMode", "cdcjoin.v1.SwitchModeRequest"},
+      {"Pause", "cdcjoin.v1.PauseRequest"},
+      {"Resume", "cdcjoin.v1.ResumeRequest"},
+      {"GetConfig", "cdcjoin.v1.GetConfigRequest"},
+      {"DeadLetter", "cdcjoin.v1.DeadLetterRequest"},
+  };
+  for (const auto& [method, message] : unary) {
+    const std::string path = absl::StrCat("/cdcjoin.v1.Admin/", method);
+    grpc::ClientContext context;
+    grpc::ByteBuffer response;
+    grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel_.get(),
+        grpc::internal::RpcMethod(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC),
+        &context, NotAMessage(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr(message)) << method;
+  }
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
+          channel_.get(),
+          grpc::internal::RpcMethod("/cdcjoin.v1.Admin/WatchStatus",
+                                    grpc::internal::RpcMethod::SERVER_STREAMING),
+          &context, NotAMessage()));
+  grpc::ByteBuffer update;
+  EXPECT_FALSE(reader->Read(&update));
+  grpc::Status finished = reader->Finish();
+  EXPECT_EQ(finished.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(finished.error_message(), HasSubstr("cdcjoin.v1.WatchStatusRequest"));
+  // Nothing was acted on.
+  EXPECT_EQ(pipeline_.switch_calls_.load(), 0);
+  EXPECT_FALSE(pipeline_.paused_.load());
+}
+
+TEST_F(AdminServerTest, DeadLetterIsAMutatingCallThatNamesWhatIsNotHeld) {
+  AdminServerOptions options;
+  options.token = "s3cret";
+  StartServer(options);
+  v1::DeadLetterRequest request;
+  request.set_topic("users");
+  request.set_partition(3);
+  request.set_offset(41);
+  v1::DeadLetterResponse response;
+  EXPECT_EQ(stub_->DeadLetter(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(pipeline_.dead_lettered_.load(), 0);
+
+  auto with_token = [] { return Context("s3cret"); };
+  EXPECT_TRUE(stub_->DeadLetter(with_token().get(), request, &response).ok());
+  EXPECT_EQ(pipeline_.dead_lettered_.load(), 1);
+
+  request.set_offset(42);
+  grpc::Status missing = stub_->DeadLetter(with_token().get(), request, &response);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(missing.error_message(), HasSubstr("users[3]@42"));
+
+  request.clear_topic();
+  grpc::Status no_topic = stub_->DeadLetter(with_token().get(), request, &response);
+  EXPECT_EQ(no_topic.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(no_topic.error_message(), HasSubstr("topic:"));
+  EXPECT_EQ(pipeline_.dead_lettered_.load(), 1);
 }
 
 TEST_F(AdminServerTest, SwitchModeReportsThePauseAndIsIdempotent) {

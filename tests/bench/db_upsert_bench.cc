@@ -238,7 +238,11 @@ absl::StatusOr<HotKeyResult> RunHotKeys(const MySqlEndpoint& mysql,
         return std::unique_ptr<RowWriter>(
             std::make_unique<CountingWriter>(*std::move(writer), &counts));
       },
-      [](absl::Span<const RowCommand>) {}, &stats);
+      [](absl::Span<const RowCommand>) {},
+      [](RowCommand, const absl::Status& why) {
+        std::fprintf(stderr, "the database refused a row: %s\n", std::string(why.message()).c_str());
+      },
+      &stats);
   if (!lanes.ok()) return lanes.status();
   HotKeyResult result;
   result.events = static_cast<int64_t>(records.size());

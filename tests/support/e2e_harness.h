@@ -68,7 +68,8 @@ class EndToEndTest : public ::testing::Test {
   void ExpectTableIsModelOf(const std::vector<SeedRecord>& records, size_t more_rows_than = 0);
 
   // Injects a fault into the mock cluster (a command of tests/support/mock_kafka.cc: "down",
-  // "up", "rtt MS", "fail API_KEY COUNT ERROR_CODE") and waits until it took effect.
+  // "up", "rtt MS", "fail API_KEY COUNT ERROR_CODE", "clear API_KEY") and waits until it took
+  // effect.
   bool KafkaFault(const std::string& command);
 
   // Waits until the log of the last start contains `text`; false on timeout.

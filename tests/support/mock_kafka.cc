@@ -8,6 +8,7 @@
 //   down | up                        every broker stops / starts answering
 //   rtt MS                           every broker answers MS later
 //   fail API_KEY COUNT ERROR_CODE    the next COUNT requests of that API fail with that error
+//   clear API_KEY                    the failures still queued for that API are forgotten
 
 #include <csignal>
 #include <cstdio>
@@ -44,6 +45,8 @@ bool Control(cdcjoin::EmbeddedKafka& cluster, const std::string& command) {
   } else if (words.size() == 4 && words[0] == "fail" && absl::SimpleAtoi(words[1], &a) &&
              absl::SimpleAtoi(words[2], &b) && absl::SimpleAtoi(words[3], &c)) {
     cluster.FailRequests(a, b, c);
+  } else if (words.size() == 2 && words[0] == "clear" && absl::SimpleAtoi(words[1], &a)) {
+    cluster.ClearFailures(a);
   } else {
     return false;
   }
