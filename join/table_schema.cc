@@ -19,6 +19,8 @@ absl::StatusOr<TableSchema> TableSchema::FromConfig(const v1::Config& config) {
     mapping.key_fields.assign(source.key_fields().begin(), source.key_fields().end());
     mapping.key_source =
         source.key_source() == v1::KEY_SOURCE_UNSPECIFIED ? v1::ROW : source.key_source();
+    mapping.database = source.database();
+    mapping.table = source.table();
     mapping.on_delete =
         source.on_delete() == v1::DELETE_POLICY_UNSPECIFIED ? v1::IGNORE : source.on_delete();
     for (int c = 0; c < source.columns_size(); ++c) {
@@ -42,7 +44,22 @@ absl::StatusOr<TableSchema> TableSchema::FromConfig(const v1::Config& config) {
     }
     schema.sources.push_back(std::move(mapping));
   }
+  schema.key_facts.resize(schema.key_columns.size());
+  schema.column_facts.resize(schema.columns.size());
   return schema;
+}
+
+void TableSchema::SetColumnFacts(const std::map<std::string, ColumnFacts>& by_name) {
+  auto fill = [&](const std::vector<std::string>& names,
+                  std::vector<std::optional<ColumnFacts>>* facts) {
+    facts->assign(names.size(), std::nullopt);
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto it = by_name.find(names[i]);
+      if (it != by_name.end()) (*facts)[i] = it->second;
+    }
+  };
+  fill(key_columns, &key_facts);
+  fill(columns, &column_facts);
 }
 
 int TableSchema::SourceIndexOfTopic(const std::string& topic) const {

@@ -58,6 +58,29 @@ constexpr uint8_t kEntryOtherKeyPartition = 0x40;
 
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 
+// Event times are whatever the source wrote (any int64), and window_ms + grace_ms may be large:
+// time arithmetic saturates instead of wrapping, so an event near either end of int64 is never
+// taken for late, and a huge window never makes everything look late.
+// REQUIRES: b >= 0.
+int64_t AddSaturating(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<int64_t>::max() : sum;
+}
+
+// hi - lo, exact for any int64 pair. REQUIRES: lo <= hi.
+uint64_t Span(int64_t lo, int64_t hi) {
+  return static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+}
+
+// The difference of two event times modulo 2^64, for the log's delta encoding (the reader adds
+// it back the same way): wraps by definition instead of overflowing.
+int64_t WrappingDelta(int64_t to, int64_t from) {
+  return static_cast<int64_t>(static_cast<uint64_t>(to) - static_cast<uint64_t>(from));
+}
+int64_t WrappingAdd(int64_t a, int64_t delta) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(delta));
+}
+
 std::string BigEndianKey(char prefix, uint64_t n) {
   std::string out(9, '\0');
   out[0] = prefix;
@@ -397,7 +420,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
           const int32_t key_partition = (flags & kEntryOtherKeyPartition)
                                             ? static_cast<int32_t>(r.Signed())
                                             : position.partition.partition;
-          t += r.Signed();
+          t = WrappingAdd(t, r.Signed());
           std::string k = r.Bytes();
           if (!r.ok()) break;
           if (position.partition.source >= static_cast<int>(plans_.size())) {
@@ -671,7 +694,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
     PartitionState& ps = partitions_[sp.partition];
     const int64_t t = event.event_time_ms;
     if (ps.stream_time != kNoTime &&
-        t + options_.window_ms + options_.grace_ms < ps.stream_time) {
+        AddSaturating(AddSaturating(t, options_.window_ms), options_.grace_ms) <
+            ps.stream_time) {
       if (options_.join_type != v1::OUTER) {
         ++stats_.late_drops;
         return;
@@ -692,8 +716,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
       entry.partition = sp.partition;
     }
     Window* window = entry.windows.empty() ? nullptr : &entry.windows.back();
-    if (window == nullptr || std::max(window->max_ms, t) - std::min(window->min_ms, t) >
-                                 options_.window_ms) {
+    if (window == nullptr || Span(std::min(window->min_ms, t), std::max(window->max_ms, t)) >
+                                 static_cast<uint64_t>(options_.window_ms)) {
       entry.windows.emplace_back();
       window = &entry.windows.back();
       window->id = next_window_id_++;
@@ -742,7 +766,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
   }
 
   int64_t CloseTime(const Window& window) const {
-    return window.min_ms + options_.window_ms + options_.grace_ms;
+    // Never kNoTime (the index's "none"), even for a window at INT64_MIN with no span.
+    return std::max(kNoTime + 1, AddSaturating(AddSaturating(window.min_ms, options_.window_ms),
+                                               options_.grace_ms));
   }
 
   // Keeps the close index in step with the entry's oldest window (or removes the key).
@@ -881,7 +907,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
       w.Signed(sp.partition);
       if (event.position.offset >= 0) w.Varint(static_cast<uint64_t>(event.position.offset));
       if (entry.key_partition != sp.partition) w.Signed(entry.key_partition);
-      w.Signed(event.event_time_ms - t);
+      w.Signed(WrappingDelta(event.event_time_ms, t));
       t = event.event_time_ms;
       w.Bytes(entry.key);
       if (!entry.has_cmd) continue;

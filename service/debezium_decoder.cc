@@ -4,11 +4,14 @@
 // goes through error codes: a throwing accessor would not even compile.
 #include <simdjson.h>
 
+#include <cfloat>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/debezium_conversions.h"
 
@@ -222,6 +225,223 @@ Kind KindFromSchema(const StructSchema& schema, std::string_view field, int* sca
   return Kind::kJson;  // Not in the schema: trust the JSON type.
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Whether a decoded value fits its target column (ColumnFacts from the database). Every refusal
+// is an InvalidArgument with reason "type-mismatch" naming the field, the value's JSON type and
+// the column, so the record is dead-lettered here rather than converted, rounded, truncated or
+// refused by MySQL at write time.
+
+// The value as the message shows it: the JSON text of a number, an excerpt of a string.
+std::string Shown(const dom::element& el) {
+  switch (el.type()) {
+    case dom::element_type::INT64:
+      return absl::StrCat(el.get_int64().value_unsafe());
+    case dom::element_type::UINT64:
+      return absl::StrCat(el.get_uint64().value_unsafe());
+    case dom::element_type::DOUBLE:
+      return absl::StrCat(el.get_double().value_unsafe());
+    case dom::element_type::BOOL:
+      return el.get_bool().value_unsafe() ? "true" : "false";
+    case dom::element_type::STRING: {
+      const std::string_view text = el.get_string().value_unsafe();
+      if (text.size() <= 64) return Excerpt(text);
+      return absl::StrCat("of ", text.size(), " bytes");
+    }
+    default:
+      return "";
+  }
+}
+
+absl::Status Mismatch(std::string_view image, std::string_view field, const dom::element& el,
+                      const std::string& column, const ColumnFacts& facts,
+                      std::string_view problem) {
+  const std::string shown = Shown(el);
+  return WithDecodeReason(
+      absl::InvalidArgumentError(absl::StrCat(
+          AV(image), ".", AV(field), ": JSON ", TypeName(el), shown.empty() ? "" : " ", shown,
+          " does not fit column ", column, " ", facts.column_type, ": ", AV(problem))),
+      "type-mismatch");
+}
+
+// UTF-8 characters in `text` (MySQL measures CHAR/VARCHAR lengths in characters).
+int64_t Utf8Characters(std::string_view text) {
+  int64_t count = 0;
+  for (char c : text) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return count;
+}
+
+// Splits decimal text "[-]digits[.digits]" into its sign and integer digits (leading zeros
+// dropped); false when it is not such text.
+bool DecimalIntegerPart(std::string_view text, bool* negative, std::string_view* integer,
+                        bool* has_fraction) {
+  *negative = !text.empty() && text[0] == '-';
+  if (*negative || (!text.empty() && text[0] == '+')) text.remove_prefix(1);
+  const size_t point = text.find('.');
+  *integer = text.substr(0, point);
+  const std::string_view fraction =
+      point == std::string_view::npos ? std::string_view() : text.substr(point + 1);
+  if (integer->empty() && fraction.empty()) return false;
+  for (std::string_view part : {*integer, fraction}) {
+    for (char c : part) {
+      if (c < '0' || c > '9') return false;
+    }
+  }
+  *has_fraction = fraction.find_first_not_of('0') != std::string_view::npos;
+  while (!integer->empty() && integer->front() == '0') integer->remove_prefix(1);
+  return true;
+}
+
+int DecimalDigits(uint64_t magnitude) {
+  int digits = 0;
+  for (; magnitude > 0; magnitude /= 10) ++digits;
+  return digits;
+}
+
+absl::Status CheckFits(const dom::element& el, Kind kind, std::string_view image,
+                       std::string_view field, const std::string& column,
+                       const ColumnFacts& facts, Value* value) {
+  auto mismatch = [&](std::string_view problem) {
+    return Mismatch(image, field, el, column, facts, problem);
+  };
+  if (IsNull(*value)) {
+    return facts.nullable ? absl::OkStatus() : mismatch("the column is NOT NULL");
+  }
+  // A JSON string that the decoder kept as text (not a Debezium encoding it rendered, such as a
+  // decimal or an unsigned 64-bit integer).
+  const bool raw_text =
+      el.type() == dom::element_type::STRING && (kind == Kind::kJson || kind == Kind::kString);
+  const int64_t* integer = std::get_if<int64_t>(value);
+  const double* real = std::get_if<double>(value);
+  const std::string* text = std::get_if<std::string>(value);
+  switch (facts.kind) {
+    case ColumnFacts::Kind::kInteger: {
+      bool negative = false;
+      uint64_t magnitude = 0;
+      if (integer != nullptr) {
+        negative = *integer < 0;
+        magnitude = negative ? 0 - static_cast<uint64_t>(*integer) : static_cast<uint64_t>(*integer);
+      } else if (real != nullptr) {
+        if (!std::isfinite(*real) || std::trunc(*real) != *real) {
+          return mismatch("not an integral number, and the column holds integers");
+        }
+        // Integral: written as that integer, so MySQL rounds nothing. 2^63 is exact in double.
+        if (*real >= -9223372036854775808.0 && *real < 9223372036854775808.0) {
+          *value = static_cast<int64_t>(*real);
+          integer = std::get_if<int64_t>(value);
+          negative = *integer < 0;
+          magnitude =
+              negative ? 0 - static_cast<uint64_t>(*integer) : static_cast<uint64_t>(*integer);
+        } else {
+          return mismatch("out of the column's range");
+        }
+      } else if (raw_text) {
+        return mismatch("the column holds integers, not text");
+      } else {
+        std::string_view digits;
+        bool has_fraction = false;
+        if (!DecimalIntegerPart(*text, &negative, &digits, &has_fraction) || has_fraction) {
+          return mismatch("not an integral number, and the column holds integers");
+        }
+        // Leading zeros are gone: "0" has no digits left.
+        if (!digits.empty() &&
+            (digits.size() > 20 ||
+             !absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &magnitude))) {
+          return mismatch("out of the column's range");
+        }
+      }
+      if (magnitude == 0) negative = false;  // "-0" is 0.
+      const bool fits =
+          negative ? (facts.min_integer < 0 &&
+                      magnitude <= 0 - static_cast<uint64_t>(facts.min_integer))
+                   : magnitude <= facts.max_integer;
+      if (!fits) {
+        return mismatch(absl::StrCat("out of the column's range [", facts.min_integer, ", ",
+                                     facts.max_integer, "]"));
+      }
+      return absl::OkStatus();
+    }
+    case ColumnFacts::Kind::kBit:
+      if (integer == nullptr) return mismatch("the column holds bits (an integer)");
+      if (*integer < 0 || (facts.precision < 63 && *integer >= (int64_t{1} << facts.precision))) {
+        return mismatch(absl::StrCat("out of the column's range [0, 2^", facts.precision, ")"));
+      }
+      return absl::OkStatus();
+    case ColumnFacts::Kind::kFloat:
+    case ColumnFacts::Kind::kDouble:
+    case ColumnFacts::Kind::kDecimal: {
+      if (raw_text && facts.kind != ColumnFacts::Kind::kDecimal) {
+        return mismatch("the column holds numbers, not text");
+      }
+      if (real != nullptr) {
+        if (!std::isfinite(*real)) return mismatch("not a finite number");
+        if (facts.kind == ColumnFacts::Kind::kFloat && std::fabs(*real) > FLT_MAX) {
+          return mismatch("out of the column's range");
+        }
+      }
+      bool negative = integer != nullptr ? *integer < 0 : real != nullptr && *real < 0;
+      int integer_digits = 0;
+      if (integer != nullptr) {
+        integer_digits = DecimalDigits(negative ? 0 - static_cast<uint64_t>(*integer)
+                                                : static_cast<uint64_t>(*integer));
+      } else if (text != nullptr) {
+        std::string_view digits;
+        bool has_fraction = false;
+        if (!DecimalIntegerPart(*text, &negative, &digits, &has_fraction)) {
+          return mismatch("not a decimal number");
+        }
+        if (digits.empty() && !has_fraction) negative = false;  // "-0.00" is 0.
+        integer_digits = static_cast<int>(std::min<size_t>(digits.size(), 1000));
+      }
+      if (negative && facts.is_unsigned) {
+        return mismatch("negative, and the column is unsigned");
+      }
+      if (facts.kind == ColumnFacts::Kind::kDecimal) {
+        const int room = facts.precision - facts.scale;
+        const bool too_big = real != nullptr ? std::fabs(*real) >= std::pow(10.0, room)
+                                             : integer_digits > room;
+        if (too_big) {
+          return mismatch(absl::StrCat("out of the column's range (", room,
+                                       " digits before the point)"));
+        }
+      }
+      return absl::OkStatus();
+    }
+    case ColumnFacts::Kind::kText: {
+      if (real != nullptr) return mismatch("the column holds text, not a floating-point number");
+      const std::string rendered = integer != nullptr ? absl::StrCat(*integer) : std::string();
+      const std::string_view stored = integer != nullptr ? std::string_view(rendered)
+                                                         : std::string_view(*text);
+      const int64_t characters = Utf8Characters(stored);
+      if (facts.max_chars >= 0 && characters > facts.max_chars) {
+        return mismatch(absl::StrCat(characters, " characters, longer than the column's ",
+                                     facts.max_chars));
+      }
+      if (facts.max_bytes >= 0 && static_cast<int64_t>(stored.size()) > facts.max_bytes) {
+        return mismatch(absl::StrCat(stored.size(), " bytes, longer than the column's ",
+                                     facts.max_bytes));
+      }
+      return absl::OkStatus();
+    }
+    case ColumnFacts::Kind::kBinary:
+      if (text == nullptr) return mismatch("the column holds bytes, not a number");
+      if (facts.max_bytes >= 0 && static_cast<int64_t>(text->size()) > facts.max_bytes) {
+        return mismatch(absl::StrCat(text->size(), " bytes, longer than the column's ",
+                                     facts.max_bytes));
+      }
+      return absl::OkStatus();
+    case ColumnFacts::Kind::kTemporal:
+      if (text == nullptr) {
+        return mismatch(
+            "the column holds dates or times, and a number would be converted by the "
+            "database; set the column's type (e.g. TIMESTAMP_MILLIS) to say its encoding");
+      }
+      return absl::OkStatus();
+    case ColumnFacts::Kind::kOther:
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
 }  // namespace
 
 struct DebeziumDecoder::Impl {
@@ -239,6 +459,8 @@ struct DebeziumDecoder::Impl {
                                Key* key) const;
   absl::Status DecodeRecordKey(std::optional<std::string_view> record_key,
                                const SourceMapping& mapping, Key* key);
+  absl::Status CheckSourceTable(const dom::object& envelope, int source,
+                                const SourceMapping& mapping) const;
   absl::Status EventTime(const dom::object& envelope, int64_t record_timestamp_ms,
                          int64_t* event_time_ms) const;
   absl::StatusOr<Decoded> Decode(int source, std::optional<std::string_view> record_key,
@@ -488,6 +710,12 @@ absl::Status DebeziumDecoder::Impl::DecodeKeyFields(const dom::object& row,
     key->emplace_back();
     absl::Status status = ConvertValue(el, kind, scale, image, name, &key->back());
     if (!status.ok()) return status;
+    const size_t k = key->size() - 1;
+    if (k < this->schema->key_facts.size() && this->schema->key_facts[k].has_value()) {
+      status = CheckFits(el, kind, image, name, this->schema->key_columns[k],
+                         *this->schema->key_facts[k], &key->back());
+      if (!status.ok()) return status;
+    }
   }
   return absl::OkStatus();
 }
@@ -524,6 +752,37 @@ absl::Status DebeziumDecoder::Impl::DecodeRecordKey(std::optional<std::string_vi
     }
   }
   return DecodeKeyFields(object, schema, "key", mapping, key);
+}
+
+absl::Status DebeziumDecoder::Impl::CheckSourceTable(const dom::object& envelope, int source,
+                                                     const SourceMapping& mapping) const {
+  if (mapping.database.empty() && mapping.table.empty()) return absl::OkStatus();
+  dom::element source_el;
+  dom::object source_object;
+  const bool has_source = Lookup(envelope, "source", &source_el) &&
+                          source_el.get_object().get(source_object) == simdjson::SUCCESS;
+  struct Expected {
+    const char* envelope_field;
+    const char* config_field;
+    const std::string& want;
+  };
+  for (const Expected& expected : {Expected{"db", "database", mapping.database},
+                                   Expected{"table", "table", mapping.table}}) {
+    if (expected.want.empty()) continue;
+    std::string_view got;
+    dom::element el;
+    const bool has = has_source && Lookup(source_object, expected.envelope_field, &el) &&
+                     el.get_string().get(got) == simdjson::SUCCESS;
+    if (has && got == expected.want) continue;
+    return WithDecodeReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "source.", expected.envelope_field, ": ",
+            has ? absl::StrCat("'", AV(got), "'") : std::string("missing"), " but sources[",
+            source, "].", expected.config_field, " (", mapping.name, ") is '", expected.want,
+            "': an event of another table is not applied as a row of this source")),
+        "foreign-table");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DebeziumDecoder::Impl::EventTime(const dom::object& envelope,
@@ -637,6 +896,9 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
                                       " (expected one of c, u, r, d, t, m)"));
   }
   out.event.op = change_op;
+  if (absl::Status status = CheckSourceTable(envelope, source, mapping); !status.ok()) {
+    return status;
+  }
 
   // The row image. A delete keyed by the record key may have no `before` (e.g. PostgreSQL with
   // REPLICA IDENTITY NOTHING); everything else needs its image.
@@ -660,6 +922,17 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
     status = DecodeRecordKey(record_key, mapping, &out.event.key);
   }
   if (!status.ok()) return status;
+  // The other place's key, when it has every key field: key_source decides, a difference is
+  // only reported (a producer keying records differently from the row is worth knowing about).
+  {
+    Key other;
+    const bool other_ok =
+        key_from_row
+            ? record_key.has_value() && record_key->data() != nullptr &&
+                  DecodeRecordKey(record_key, mapping, &other).ok()
+            : has_row && DecodeKeyFields(row, row_schema, image, mapping, &other).ok();
+    out.key_disagreed = other_ok && other != out.event.key;
+  }
 
   if (change_op == ChangeOp::kUpsert) {
     out.event.values.resize(mapping.fields.size());
@@ -678,6 +951,12 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
                             : KindOfConfigured(field.type);
       status = ConvertValue(el, kind, scale, image, field.from, &out.event.values[f]);
       if (!status.ok()) return status;
+      const size_t column = static_cast<size_t>(field.column);
+      if (column < schema->column_facts.size() && schema->column_facts[column].has_value()) {
+        status = CheckFits(el, kind, image, field.from, schema->columns[column],
+                           *schema->column_facts[column], &out.event.values[f]);
+        if (!status.ok()) return status;
+      }
     }
   }
 

@@ -41,6 +41,19 @@ namespace cdcjoin {
 // - Debezium "bytes" fields without a logical type arrive as base64 text and are kept as that
 //   text; org.apache.kafka.connect.data.Decimal is decoded to decimal text.
 //
+// - Values are checked against the target's columns when the schema carries their facts
+//   (TableSchema::SetColumnFacts, from the start-up check): a value a column cannot hold
+//   exactly is refused with reason "type-mismatch" (record_decoder.h), the message naming the
+//   field, the value's JSON type and the column, e.g. "after.id: JSON string 'abc' does not fit
+//   column userId bigint(20): the column holds integers, not text". Key fields are typed by the
+//   envelope's schema (else the JSON type) and checked against the key columns the same way. An
+//   integral floating-point number for an integer column is written as that integer; nothing
+//   is left to the database's implicit conversion.
+// - When the source names its database/table, an event whose source.db/source.table differ is
+//   refused with reason "foreign-table". When the record key and the row image both carry the
+//   key fields, the source's key_source decides the key and a difference sets
+//   Decoded::key_disagreed.
+//
 // Every problem with the record is an InvalidArgument whose message names the place and the
 // problem, e.g. "after.simpleName: expected string, got array" (the caller dead-letters it).
 // The one other code is ResourceExhausted when the parser cannot allocate memory: that is not

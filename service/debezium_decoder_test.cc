@@ -1,6 +1,7 @@
 #include "service/debezium_decoder.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
@@ -886,6 +888,304 @@ TEST(DebeziumDecoderFuzz, MutationsNeverCrash) {
   // Both paths were exercised: the mutations are neither all harmless nor all fatal.
   EXPECT_GT(decoded, 300);
   EXPECT_GT(rejected, 3000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed decoding against the target's columns (the facts the start-up check reads from
+// information_schema): what a column cannot hold exactly is refused at decode time with reason
+// "type-mismatch", never left to MySQL's implicit conversion.
+
+ColumnFacts Integer(const char* column_type, int64_t min, uint64_t max, bool nullable = true) {
+  ColumnFacts f;
+  f.kind = ColumnFacts::Kind::kInteger;
+  f.column_type = column_type;
+  f.min_integer = min;
+  f.max_integer = max;
+  f.is_unsigned = min == 0;
+  f.nullable = nullable;
+  return f;
+}
+
+ColumnFacts Facts(ColumnFacts::Kind kind, const char* column_type, int precision = 0,
+                  int scale = 0, int64_t max_chars = -1, int64_t max_bytes = -1) {
+  ColumnFacts f;
+  f.kind = kind;
+  f.column_type = column_type;
+  f.precision = precision;
+  f.scale = scale;
+  f.max_chars = max_chars;
+  f.max_bytes = max_bytes;
+  return f;
+}
+
+constexpr char kColumnCheckConfig[] = R"pb(
+  target { table: "T" key_columns: "k" }
+  sources {
+    name: "s"
+    topic: "s"
+    key_fields: "id"
+    columns { from: "tiny" to: "tiny" }
+    columns { from: "utiny" to: "utiny" }
+    columns { from: "ubig" to: "ubig" type: UINT64 }
+    columns { from: "dec" to: "dec" }
+    columns { from: "flt" to: "flt" }
+    columns { from: "txt" to: "txt" }
+    columns { from: "bin" to: "bin" type: BYTES }
+    columns { from: "dt" to: "dt" }
+    columns { from: "ms" to: "ms" type: TIMESTAMP_MILLIS }
+    columns { from: "nn" to: "nn" }
+    columns { from: "bits" to: "bits" }
+  }
+)pb";
+
+std::map<std::string, ColumnFacts> TypedColumns() {
+  using K = ColumnFacts::Kind;
+  std::map<std::string, ColumnFacts> columns = {
+      {"k", Integer("bigint(20)", INT64_MIN, INT64_MAX, /*nullable=*/false)},
+      {"tiny", Integer("tinyint(4)", -128, 127)},
+      {"utiny", Integer("tinyint(3) unsigned", 0, 255)},
+      {"ubig", Integer("bigint(20) unsigned", 0, UINT64_MAX)},
+      {"dec", Facts(K::kDecimal, "decimal(5,2)", 5, 2)},
+      {"flt", Facts(K::kFloat, "float")},
+      {"txt", Facts(K::kText, "varchar(5)", 0, 0, 5, 20)},
+      {"bin", Facts(K::kBinary, "varbinary(4)", 0, 0, 4, 4)},
+      {"dt", Facts(K::kTemporal, "datetime(6)")},
+      {"ms", Facts(K::kTemporal, "datetime(3)")},
+      {"nn", Facts(K::kText, "varchar(10)", 0, 0, 10, 40)},
+      {"bits", Facts(K::kBit, "bit(3)", 3)},
+  };
+  columns["nn"].nullable = false;
+  return columns;
+}
+
+// A create whose row holds a good value for every field, except `field`, which is `json`.
+std::string TypedCreate(const std::string& field, const std::string& json) {
+  std::map<std::string, std::string> row = {
+      {"id", "1"},       {"tiny", "1"},     {"utiny", "1"},      {"ubig", "1"},
+      {"dec", "1.5"},    {"flt", "1.5"},    {"txt", "\"ab\""},   {"bin", "\"AQID\""},
+      {"dt", "\"2021-06-21 00:00:00\""},    {"ms", "1700000000123"},
+      {"nn", "\"x\""},   {"bits", "5"}};
+  row[field] = json;
+  std::string after;
+  for (const auto& [name, value] : row) {
+    absl::StrAppend(&after, after.empty() ? "" : ",", "\"", name, "\":", value);
+  }
+  return absl::StrCat(R"({"after":{)", after, R"(},"source":{"ts_ms":5},"op":"c"})");
+}
+
+struct TypedCase {
+  const char* name;
+  std::string field;
+  std::string json;
+  // Empty: decodes. Else the error message must contain every one of these.
+  std::vector<std::string> error;
+  std::optional<Value> expected;  // For a decoded case: the field's value (the key for "id").
+};
+
+TEST(DebeziumDecoderTyped, ValuesTheColumnCannotHoldAreTypeMismatches) {
+  TableSchema schema = SchemaFrom(kColumnCheckConfig);
+  schema.SetColumnFacts(TypedColumns());
+  DebeziumDecoder decoder = MakeDecoder(&schema);
+  const std::string too_long(60000, 'x');
+  const std::vector<TypedCase> cases = {
+      // The key: the issue's string key and float key.
+      {"string key", "id", R"("abc")",
+       {"after.id: JSON string 'abc'", "column k bigint(20)", "integers"}, {}},
+      {"numeric string key", "id", R"("12")", {"after.id: JSON string '12'", "column k"}, {}},
+      {"float key", "id", "1.5",
+       {"after.id: JSON floating-point number 1.5", "column k", "not an integral number"}, {}},
+      {"integral float key", "id", "2.0", {}, I(2)},
+      {"huge float key", "id", "1e300", {"after.id", "column k", "range"}, {}},
+      {"int64 max key", "id", "9223372036854775807", {}, I(INT64_MAX)},
+      {"null key", "id", "null", {"after.id: null key"}, {}},
+      // Integers: the column's range, not int64's.
+      {"tinyint max", "tiny", "127", {}, I(127)},
+      {"tinyint min", "tiny", "-128", {}, I(-128)},
+      {"tinyint over", "tiny", "128",
+       {"after.tiny: JSON integer 128", "column tiny tinyint(4)", "range [-128, 127]"}, {}},
+      {"tinyint under", "tiny", "-129", {"after.tiny", "range"}, {}},
+      {"tinyint float", "tiny", "3.25", {"after.tiny", "not an integral number"}, {}},
+      {"tinyint string", "tiny", R"("7")", {"after.tiny: JSON string '7'", "not text"}, {}},
+      {"tinyint boolean", "tiny", "true", {}, I(1)},
+      {"unsigned negative", "utiny", "-1", {"after.utiny", "tinyint(3) unsigned", "range"}, {}},
+      {"unsigned max", "utiny", "255", {}, I(255)},
+      {"unsigned over", "utiny", "256", {"after.utiny", "range [0, 255]"}, {}},
+      {"wrapped bigint unsigned", "ubig", "-1", {}, S("18446744073709551615")},
+      {"bigint unsigned zero", "ubig", "0", {}, S("0")},
+      // Decimals: digits before the point; text only when it is a number.
+      {"decimal fits", "dec", "999.99", {}, D(999.99)},
+      {"decimal over", "dec", "1000", {"after.dec: JSON integer 1000", "decimal(5,2)", "3 digits"},
+       {}},
+      {"decimal float over", "dec", "1e10", {"after.dec", "range"}, {}},
+      {"decimal as text", "dec", R"("-12.50")", {}, S("-12.50")},
+      {"decimal zero as text", "dec", R"("0.00")", {}, S("0.00")},
+      {"decimal text over", "dec", R"("12345.1")", {"after.dec", "range"}, {}},
+      {"decimal not a number", "dec", R"("abc")", {"after.dec: JSON string 'abc'", "decimal"},
+       {}},
+      // Floating point.
+      {"float over", "flt", "1e39", {"after.flt", "column flt float", "range"}, {}},
+      {"float as text", "flt", R"("1.5")", {"after.flt: JSON string", "not text"}, {}},
+      {"float from integer", "flt", "3", {}, I(3)},
+      // Text: characters and bytes.
+      {"text fits", "txt", R"("hello")", {}, S("hello")},
+      {"text of multibyte characters", "txt", R"("héllo")", {}, S("héllo")},
+      {"text too long", "txt", R"("toolong")",
+       {"after.txt: JSON string 'toolong'", "column txt varchar(5)", "7 characters"}, {}},
+      {"60 KB text", "txt", absl::StrCat("\"", too_long, "\""),
+       {"after.txt: JSON string of 60000 bytes", "varchar(5)", "60000 characters"}, {}},
+      {"integer into text", "txt", "12345", {}, I(12345)},
+      {"long integer into text", "txt", "123456", {"after.txt", "6 characters"}, {}},
+      {"float into text", "txt", "1.5", {"after.txt: JSON floating-point number", "text"}, {}},
+      // Bytes.
+      {"bytes fit", "bin", R"("AQIDBA==")", {}, S(std::string("\x01\x02\x03\x04"))},
+      {"bytes too long", "bin", R"("AQIDBAU=")", {"after.bin", "varbinary(4)", "5 bytes"}, {}},
+      // Dates and times: a bare number would be converted by the database.
+      {"number into datetime", "dt", "1700000000",
+       {"after.dt: JSON integer 1700000000", "datetime(6)", "TIMESTAMP_MILLIS"}, {}},
+      {"typed timestamp", "ms", "1700000000123", {}, S("2023-11-14 22:13:20.123000")},
+      // NOT NULL.
+      {"null for NOT NULL", "nn", "null", {"after.nn: JSON null", "varchar(10)", "NOT NULL"}, {}},
+      {"null for nullable", "txt", "null", {}, Null()},
+      // Bits.
+      {"bits fit", "bits", "7", {}, I(7)},
+      {"bits over", "bits", "8", {"after.bits", "bit(3)", "range"}, {}},
+  };
+  for (const TypedCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<Decoded> d =
+        decoder.Decode(0, std::nullopt, TypedCreate(c.field, c.json), 0, Pos(0, 1));
+    if (c.error.empty()) {
+      ASSERT_TRUE(d.ok()) << d.status();
+      ASSERT_EQ(d->outcome, DecodeOutcome::kEvent);
+      if (c.field == "id") {
+        EXPECT_EQ(d->event.key, Key{*c.expected});
+        continue;
+      }
+      for (const FieldMapping& field : schema.sources[0].fields) {
+        if (field.from != c.field) continue;
+        EXPECT_EQ(Debug({d->event.values[static_cast<size_t>(field.column)]}),
+                  Debug({*c.expected}));
+      }
+      continue;
+    }
+    ASSERT_FALSE(d.ok()) << "decoded " << Debug(d->event.values);
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
+    for (const std::string& part : c.error) {
+      EXPECT_NE(d.status().message().find(part), absl::string_view::npos)
+          << "'" << part << "' not in: " << d.status().message().substr(0, 300);
+    }
+    if (c.json != "null" || c.field != "id") {
+      EXPECT_EQ(d.status().GetPayload(kDecodeReasonPayload).value_or(absl::Cord("none")),
+                "type-mismatch")
+          << d.status();
+    }
+  }
+}
+
+TEST(DebeziumDecoderTyped, KeyFromTheRecordKeyIsCheckedToo) {
+  TableSchema schema = SchemaFrom(kRecordKeyConfig);
+  schema.SetColumnFacts({{"userId", Integer("bigint(20)", INT64_MIN, INT64_MAX, false)}});
+  DebeziumDecoder decoder = MakeDecoder(&schema);
+  const std::string value = R"({"after":{"id":1,"simpleName":"a"},"op":"c","ts_ms":3})";
+  absl::StatusOr<Decoded> d = decoder.Decode(0, R"({"id":"abc"})", value, 0, Pos(0, 1));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("key.id: JSON string 'abc' does not fit column userId"),
+            absl::string_view::npos)
+      << d.status();
+  d = decoder.Decode(0, R"({"id":1.5})", value, 0, Pos(0, 2));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("not an integral number"), absl::string_view::npos)
+      << d.status();
+}
+
+TEST(DebeziumDecoderTyped, WithoutColumnFactsOnlyTheConfiguredTypesApply) {
+  // The start-up check could not read the table: values are decoded as before.
+  TableSchema schema = SchemaFrom(kColumnCheckConfig);
+  DebeziumDecoder decoder = MakeDecoder(&schema);
+  absl::StatusOr<Decoded> d = decoder.Decode(0, std::nullopt, TypedCreate("tiny", "300"), 0,
+                                             Pos(0, 1));
+  ASSERT_TRUE(d.ok()) << d.status();
+  // An envelope schema still types the key: int64 refuses a string (reason malformed).
+  const std::string wrapped = Wrap(EnvelopeSchema(kUserRowSchema),
+                                   R"({"after":{"id":"abc","simpleName":"a","dateCreated":1},)"
+                                   R"("op":"c"})");
+  TableSchema seed = SchemaFrom(kSeedConfig);
+  DebeziumDecoder seed_decoder = MakeDecoder(&seed);
+  d = seed_decoder.Decode(kUser, std::nullopt, wrapped, 0, Pos(0, 2));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("after.id: expected integer, got string"),
+            absl::string_view::npos)
+      << d.status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source checks.
+
+TEST(DebeziumDecoderSourceChecks, AnEventOfAnotherTableIsAForeignTable) {
+  TableSchema schema = SchemaFrom(absl::StrReplaceAll(
+      kSeedConfig, {{R"(key_fields: "id")", R"(key_fields: "id" database: "app" table: "User")"}}));
+  DebeziumDecoder decoder = MakeDecoder(&schema);
+  absl::StatusOr<Decoded> d = decoder.Decode(kUser, std::nullopt, kUserCreate, 0, Pos(kUser, 1));
+  ASSERT_TRUE(d.ok()) << d.status();
+
+  struct Case {
+    std::string value;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {absl::StrReplaceAll(kUserCreate, {{R"("table":"User")", R"("table":"Orders")"}}),
+       "source.table: 'Orders' but sources[0].table (user) is 'User'"},
+      {absl::StrReplaceAll(kUserCreate, {{R"("db":"app")", R"("db":"billing")"}}),
+       "source.db: 'billing' but sources[0].database (user) is 'app'"},
+      {absl::StrReplaceAll(kUserCreate, {{R"(,"db":"app","table":"User")", ""}}),
+       "source.db: missing but sources[0].database (user) is 'app'"},
+  };
+  for (const Case& c : cases) {
+    d = decoder.Decode(kUser, std::nullopt, c.value, 0, Pos(kUser, 2));
+    ASSERT_FALSE(d.ok()) << c.value;
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(d.status().message().find(c.message), absl::string_view::npos) << d.status();
+    EXPECT_EQ(d.status().GetPayload(kDecodeReasonPayload).value_or(absl::Cord("none")),
+              "foreign-table");
+  }
+  // The other source names no table: not checked.
+  const std::string ext =
+      R"({"after":{"userId":5,"originalName":"o"},"source":{"db":"x","table":"y"},"op":"c"})";
+  d = decoder.Decode(kUserExt, std::nullopt, ext, 0, Pos(kUserExt, 3));
+  ASSERT_TRUE(d.ok()) << d.status();
+}
+
+TEST(DebeziumDecoderSourceChecks, KeySourceWinsAndDisagreementsAreReported) {
+  TableSchema seed = SchemaFrom(kSeedConfig);
+  DebeziumDecoder row_keyed = MakeDecoder(&seed);
+  // ROW: the row's id wins over the record key's.
+  absl::StatusOr<Decoded> d = row_keyed.Decode(kUser, R"({"id":43})", kUserCreate, 0, Pos(0, 1));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->event.key, Key{I(42)});
+  EXPECT_TRUE(d->key_disagreed);
+  d = row_keyed.Decode(kUser, R"({"id":42})", kUserCreate, 0, Pos(0, 2));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->key_disagreed);
+  // A record key without the key fields (or none, or not JSON) cannot disagree.
+  for (std::optional<std::string_view> key :
+       {std::optional<std::string_view>(R"({"pk":7})"), std::optional<std::string_view>(),
+        std::optional<std::string_view>("not json")}) {
+    d = row_keyed.Decode(kUser, key, kUserCreate, 0, Pos(0, 3));
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_FALSE(d->key_disagreed);
+  }
+
+  // RECORD_KEY: the record key wins over the row's id.
+  TableSchema record = SchemaFrom(kRecordKeyConfig);
+  DebeziumDecoder record_keyed = MakeDecoder(&record);
+  const std::string value = R"({"after":{"id":1,"simpleName":"a"},"op":"c","ts_ms":3})";
+  d = record_keyed.Decode(0, R"({"id":77})", value, 0, Pos(0, 4));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->event.key, Key{I(77)});
+  EXPECT_TRUE(d->key_disagreed);
+  d = record_keyed.Decode(0, R"({"id":1})", value, 0, Pos(0, 5));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->key_disagreed);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <vector>
 #include <cstdio>
 #include <cstdlib>
@@ -84,11 +85,13 @@ std::vector<std::string> StateDirProblems(const v1::Config& config) {
 // with --check_config --connect, the database cannot be reached), or 0 to go on. An unreachable
 // database at start-up is not fatal: the sink lanes retry until it answers.
 int CheckBeforeFirstEvent(const v1::Config& config, const std::string& config_path,
-                          const MySqlOptions& mysql, bool only_checking) {
+                          const MySqlOptions& mysql, bool only_checking,
+                          std::map<std::string, ColumnFacts>* columns) {
   std::vector<std::string> problems = StateDirProblems(config);
-  absl::StatusOr<std::vector<std::string>> table = CheckTargetTable(mysql, config);
+  absl::StatusOr<TargetTableReport> table = CheckTargetTable(mysql, config);
   if (table.ok()) {
-    problems.insert(problems.end(), table->begin(), table->end());
+    problems.insert(problems.end(), table->problems.begin(), table->problems.end());
+    *columns = std::move(table->columns);
   } else if (!IsRetriable(table.status())) {
     // The server answered, and no retry changes its answer (access denied, no such database).
     problems.push_back(absl::StrCat("target.database: ", table.status().message()));
@@ -98,7 +101,8 @@ int CheckBeforeFirstEvent(const v1::Config& config, const std::string& config_pa
     return 1;
   } else {
     LogWarning("cannot check the target table now (", table.status().ToString(),
-               "); the sink retries until the database answers");
+               "); the sink retries until the database answers, and values are checked "
+               "against the configured types only, not the columns'");
   }
   for (const std::string& problem : problems) {
     std::fprintf(stderr, "cdcjoind: %s: %s\n", config_path.c_str(), problem.c_str());
@@ -166,8 +170,12 @@ int Run() {
   }
   const MySqlOptions mysql = MySqlOptions::FromConfig(*config, *std::move(password));
   const bool only_checking = absl::GetFlag(FLAGS_check_config);
+  // What the database says about the target's columns: the decoder checks values against it.
+  std::map<std::string, ColumnFacts> target_columns;
   if (!only_checking || absl::GetFlag(FLAGS_connect)) {
-    if (int code = CheckBeforeFirstEvent(*config, config_path, mysql, only_checking); code != 0) {
+    if (int code = CheckBeforeFirstEvent(*config, config_path, mysql, only_checking,
+                                         &target_columns);
+        code != 0) {
       return code;
     }
   }
@@ -208,6 +216,7 @@ int Run() {
   Pipeline::Options options;
   options.config = *config;
   options.bootstrap_servers = brokers;
+  options.target_columns = std::move(target_columns);
   options.connect_writer =
       MySqlWriter::Factory(mysql, &*schema);
 

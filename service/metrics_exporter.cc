@@ -97,8 +97,9 @@ class PipelineCollector : public prometheus::Collectable {
     MetricFamily dead_lettered = Family(
         "cdcjoin_dead_lettered_total",
         "Records sent to the dead-letter topic, by reason (the cdcjoin.reason header): malformed "
-        "(the decoder refused the record), row-rejected (the database refused the row), operator "
-        "(cdcjoinctl dead-letter).",
+        "(the decoder refused the record), type-mismatch (a value its target column cannot "
+        "hold), foreign-table (an event of another table than the source's), row-rejected (the "
+        "database refused the row), operator (cdcjoinctl dead-letter).",
         kCounter);
     for (DeadLetterReason reason : kDeadLetterReasons) {
       dead_lettered.metric.push_back(
@@ -106,6 +107,10 @@ class PipelineCollector : public prometheus::Collectable {
                 {{"reason", DeadLetterReasonName(reason)}}));
     }
     families.push_back(std::move(dead_lettered));
+    families.push_back(Single("cdcjoin_key_disagreements_total",
+                              "Events whose Kafka record key and row image carry different key "
+                              "values; the source's key_source decided the key.",
+                              kCounter, stats.key_disagreements));
     families.push_back(Single("cdcjoin_commands_total",
                               "Row commands the joiner handed to the sink lanes.", kCounter,
                               stats.commands));

@@ -48,6 +48,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
 
   absl::Status Init(const Connectors& connectors) {
     absl::Status s = Take(TableSchema::FromConfig(options_.config), &schema_);
+    if (s.ok()) schema_.SetColumnFacts(options_.target_columns);
     if (s.ok()) s = Take(DebeziumDecoder::ForConfig(&schema_, options_.config), &decoder_);
     if (s.ok()) s = Take(OpenWindowState(options_.config.window(), schema_), &window_);
     if (s.ok()) s = Take(connectors.source(&stats_), &source_);
@@ -250,7 +251,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
           hold = decoded.status();
           break;
         }
-        if (!dead_letters_->Send(record, decoded.status(), DeadLetterReason::kMalformed)) {
+        if (!dead_letters_->Send(record, decoded.status(),
+                                 DeadLetterReasonOfDecodeError(decoded.status()))) {
           hold = absl::UnavailableError("the dead-letter queue refused a record");
           break;
         }
@@ -259,6 +261,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
         continue;
       }
       stats_.CountDecoded(decoded->outcome, decoded->op);
+      if (decoded->key_disagreed) stats_.key_disagreements.fetch_add(1, std::memory_order_relaxed);
       if (decoded->outcome != DecodeOutcome::kEvent) {
         tracker_.Done(record.position);
         continue;

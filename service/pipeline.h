@@ -3,12 +3,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "join/table_schema.h"
 #include "proto/cdcjoin/v1/config.pb.h"
 #include "service/dead_letter_sink.h"
 #include "service/pipeline_status.h"
@@ -35,6 +37,10 @@ class Pipeline {
     std::string bootstrap_servers;
     // Opens one writer per sink lane.
     SinkLanes::WriterFactory connect_writer;
+    // What the database says about the target table's columns, by name (the start-up check
+    // reads them): the decoder refuses values these columns cannot hold. Default: empty (values
+    // are checked against the configured types only).
+    std::map<std::string, ColumnFacts> target_columns;
   };
 
   // Consumes from Kafka (options.bootstrap_servers) and dead-letters to its dead-letter topic.

@@ -8,6 +8,10 @@
 // The contract every implementation keeps (the pipeline relies on it):
 // - InvalidArgument: the record itself is malformed or does not fit the configuration. The
 //   message names the place and the problem; the record is dead-lettered and the stream goes on.
+//   Which dead-letter reason (the `cdcjoin.reason` header) applies rides on the status as a
+//   payload under kDecodeReasonPayload (see WithDecodeReason): "type-mismatch" for a value the
+//   target column cannot hold, "foreign-table" for an event of another table; without one the
+//   reason is "malformed".
 // - Any other error (ResourceExhausted when memory runs out, Unavailable when a registry cannot
 //   be reached, ...) is not the record's fault: it must not be dead-lettered; consumption holds
 //   and nothing is committed past it.
@@ -18,10 +22,21 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "join/change_event.h"
 
 namespace cdcjoin {
+
+// The status payload type URL that names the dead-letter reason of an InvalidArgument.
+inline constexpr char kDecodeReasonPayload[] = "cdcjoin.reason";
+
+// `status` with its dead-letter reason (a cdcjoin.reason string) attached.
+inline absl::Status WithDecodeReason(absl::Status status, const char* reason) {
+  status.SetPayload(kDecodeReasonPayload, absl::Cord(reason));
+  return status;
+}
 
 struct DecoderOptions {
   // A string value longer than this many bytes is rejected (the record is dead-lettered).
@@ -53,6 +68,9 @@ struct Decoded {
   // The Debezium op letter for kEvent and kSkippedOp ('c', 'u', 'r', 'd', 't', 'm'), so the
   // caller can count events by op; 0 otherwise.
   char op = 0;
+  // For kEvent: the record key and the row image both carried every key field, with different
+  // values. The source's key_source decided event.key; the caller counts it.
+  bool key_disagreed = false;
 };
 
 class RecordDecoder {

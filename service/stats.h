@@ -48,6 +48,8 @@ struct PipelineStats {
   std::array<std::atomic<int64_t>, kDeadLetterReasonCount> dead_lettered_by_reason{};
   // Records dead-lettered before they became events (the rest were counted as events already).
   std::atomic<int64_t> dead_lettered_undecoded{0};
+  // Events whose record key and row image carried different key values (key_source wins).
+  std::atomic<int64_t> key_disagreements{0};
   std::atomic<int64_t> ignored_by_policy{0};        // Deletes of a source whose on_delete: IGNORE.
   std::atomic<int64_t> commands{0};
   std::atomic<int64_t> rows_written{0};

@@ -8,7 +8,10 @@
 #include <memory>
 #include <set>
 
+#include <cstdint>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -17,6 +20,7 @@ namespace {
 
 struct Column {
   std::string data_type;  // Lower case, as information_schema.COLUMNS.DATA_TYPE.
+  ColumnFacts facts;
 };
 
 // Edit distance, to suggest the column a typo meant.
@@ -97,7 +101,50 @@ bool Compatible(v1::ValueType value_type, const std::string& t) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> CheckTargetTable(const MySqlOptions& options,
+ColumnFacts ColumnFactsOf(const std::string& data_type, const std::string& column_type,
+                          bool nullable, int64_t max_chars, int64_t max_bytes, int64_t precision,
+                          int64_t scale) {
+  ColumnFacts facts;
+  facts.column_type = column_type;
+  facts.nullable = nullable;
+  facts.is_unsigned = absl::StrContains(absl::AsciiStrToLower(column_type), "unsigned");
+  const std::string& t = data_type;
+  if (IsInteger(t)) {
+    facts.kind = ColumnFacts::Kind::kInteger;
+    const int bits = t == "tinyint" ? 8 : t == "smallint" ? 16 : t == "mediumint" ? 24
+                     : t == "bigint"  ? 64 : 32;
+    if (facts.is_unsigned) {
+      facts.min_integer = 0;
+      facts.max_integer = bits == 64 ? UINT64_MAX : (uint64_t{1} << bits) - 1;
+    } else {
+      facts.min_integer = bits == 64 ? INT64_MIN : -(int64_t{1} << (bits - 1));
+      facts.max_integer = bits == 64 ? uint64_t{INT64_MAX} : (uint64_t{1} << (bits - 1)) - 1;
+    }
+  } else if (t == "float") {
+    facts.kind = ColumnFacts::Kind::kFloat;
+  } else if (OneOf(t, {"double", "real", "double precision"})) {
+    facts.kind = ColumnFacts::Kind::kDouble;
+  } else if (OneOf(t, {"decimal", "numeric"}) && precision > 0 && scale >= 0) {
+    facts.kind = ColumnFacts::Kind::kDecimal;
+    facts.precision = static_cast<int>(precision);
+    facts.scale = static_cast<int>(scale);
+  } else if (t == "bit" && precision > 0) {
+    facts.kind = ColumnFacts::Kind::kBit;
+    facts.precision = static_cast<int>(precision);
+  } else if (OneOf(t, {"char", "varchar", "tinytext", "text", "mediumtext", "longtext"})) {
+    facts.kind = ColumnFacts::Kind::kText;
+    facts.max_chars = max_chars;
+    facts.max_bytes = max_bytes;
+  } else if (OneOf(t, {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})) {
+    facts.kind = ColumnFacts::Kind::kBinary;
+    facts.max_bytes = max_bytes >= 0 ? max_bytes : max_chars;
+  } else if (IsDateTime(t) || OneOf(t, {"date", "time"})) {
+    facts.kind = ColumnFacts::Kind::kTemporal;
+  }
+  return facts;
+}
+
+absl::StatusOr<TargetTableReport> CheckTargetTable(const MySqlOptions& options,
                                                           const v1::Config& config) {
   absl::StatusOr<std::unique_ptr<sql::Connection>> connection = OpenMySqlConnection(options);
   if (!connection.ok()) return connection.status();
@@ -108,12 +155,20 @@ absl::StatusOr<std::vector<std::string>> CheckTargetTable(const MySqlOptions& op
   std::vector<std::string> primary_key;
   absl::Status read = CatchMySqlErrors(absl::StrCat("reading the definition of ", where), [&] {
     std::unique_ptr<sql::PreparedStatement> statement((*connection)->prepareStatement(
-        "SELECT COLUMN_NAME, LOWER(DATA_TYPE) FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?"));
+        "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, "
+        "IFNULL(CHARACTER_MAXIMUM_LENGTH, -1), IFNULL(CHARACTER_OCTET_LENGTH, -1), "
+        "IFNULL(NUMERIC_PRECISION, -1), IFNULL(NUMERIC_SCALE, -1) "
+        "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?"));
     statement->setString(1, schema);
     statement->setString(2, table);
     std::unique_ptr<sql::ResultSet> rows(statement->executeQuery());
-    while (rows->next()) columns[rows->getString(1)] = Column{rows->getString(2)};
+    while (rows->next()) {
+      const std::string data_type = rows->getString(2);
+      columns[rows->getString(1)] = Column{
+          data_type, ColumnFactsOf(data_type, rows->getString(3), rows->getString(4) == "YES",
+                                   rows->getInt64(5), rows->getInt64(6), rows->getInt64(7),
+                                   rows->getInt64(8))};
+    }
     statement.reset((*connection)->prepareStatement(
         "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? "
         "AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"));
@@ -124,12 +179,14 @@ absl::StatusOr<std::vector<std::string>> CheckTargetTable(const MySqlOptions& op
   });
   if (!read.ok()) return read;
 
-  std::vector<std::string> problems;
+  TargetTableReport report;
+  std::vector<std::string>& problems = report.problems;
   if (columns.empty()) {
     problems.push_back(absl::StrCat("target.table: table ", where,
                                     " does not exist (or the user cannot see it)"));
-    return problems;
+    return report;
   }
+  for (const auto& [name, column] : columns) report.columns[name] = column.facts;
   const std::vector<std::string> keys(config.target().key_columns().begin(),
                                       config.target().key_columns().end());
   for (size_t k = 0; k < keys.size(); ++k) {
@@ -159,7 +216,7 @@ absl::StatusOr<std::vector<std::string>> CheckTargetTable(const MySqlOptions& op
       }
     }
   }
-  return problems;
+  return report;
 }
 
 }  // namespace cdcjoin
