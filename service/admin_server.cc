@@ -347,6 +347,7 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
           stats.dead_lettered_by_reason[static_cast<int>(reason)].load();
     }
     counters->set_ignored_by_policy(stats.ignored_by_policy.load());
+    counters->set_key_disagreements(stats.key_disagreements.load());
     counters->set_late_drops(stats.late_drops.load());
     counters->set_windows_opened(stats.windows_opened.load());
     counters->set_windows_emitted(stats.windows_emitted.load());

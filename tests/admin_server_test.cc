@@ -189,6 +189,9 @@ TEST_F(AdminServerTest, GetStatusReportsEverythingThePipelineKnows) {
   pipeline_.stats_.deadlocks.store(1);
   pipeline_.stats_.dead_lettered.store(9);
   pipeline_.stats_.dead_lettered_undecoded.store(9);
+  pipeline_.stats_.dead_lettered_by_reason[static_cast<int>(DeadLetterReason::kRowRejected)]
+      .store(4);
+  pipeline_.stats_.key_disagreements.store(3);
   pipeline_.stats_.late_drops.store(11);
   pipeline_.stats_.windows_opened.store(12);
   pipeline_.stats_.windows_emitted.store(13);
@@ -219,6 +222,9 @@ TEST_F(AdminServerTest, GetStatusReportsEverythingThePipelineKnows) {
   EXPECT_EQ(status.counters().events_total(), 26 + 2 + 9);  // With tombstones and dead letters.
   EXPECT_EQ(status.counters().events_delete(), 8);
   EXPECT_EQ(status.counters().tombstones(), 2);
+  EXPECT_EQ(status.counters().key_disagreements(), 3);
+  EXPECT_EQ(status.counters().dead_lettered_by_reason().at("row-rejected"), 4);
+  EXPECT_EQ(status.counters().dead_lettered_by_reason().at("type-mismatch"), 0);
   EXPECT_EQ(status.counters().rows_written(), 20);
   EXPECT_EQ(status.counters().deadlocks(), 1);
   EXPECT_EQ(status.counters().dead_lettered(), 9);
