@@ -10,7 +10,8 @@ the topic back with kcat (raw bytes) and checks, record by record:
   - a key and a value start with the magic byte 0 and a 4-byte big-endian schema id;
   - the registry answers GET /apis/ccompat/v7/schemas/ids/{id} for every id seen: a key schema
     (a record holding the primary key) and a Debezium envelope (before/after/source/op);
-  - the ops seen are exactly those of the workload (r, c, u, d and a tombstone after each d).
+  - the ops seen are exactly those of the workload (r, c, u, d and a tombstone after each d);
+  - ALTER TABLE ADD COLUMN and DROP COLUMN mid-stream give the later records new schema ids.
 
 Everything it started is stopped by PID, on failure too. Not part of `bazel test //...` (it takes
 3-5 minutes on 2 shared cores). Run:
@@ -72,7 +73,14 @@ STREAM = [
     ("DELETE FROM Typed WHERE id = 2", [(2, "d"), (2, None)]),  # None: the tombstone
     ("INSERT INTO Typed (id) VALUES (5)", [(5, "c")]),
     ("DELETE FROM Typed WHERE id = 4", [(4, "d"), (4, None)]),
+    # Schema evolution: each change of the table gives its records a new writer schema id.
+    ("ALTER TABLE Typed ADD COLUMN extra INT NULL", []),
+    ("INSERT INTO Typed (id, amount, note, extra) VALUES (6, 6.5, 'with extra', 66)", [(6, "c")]),
+    ("ALTER TABLE Typed DROP COLUMN note", []),
+    ("UPDATE Typed SET extra = 11 WHERE id = 1", [(1, "u")]),
 ]
+# Envelope schema ids the workload must produce: the table as created, after ADD, after DROP.
+ENVELOPE_VERSIONS = 3
 
 # Records saved as fixtures (--save_fixtures): (name, key, op, what it shows).
 FIXTURES = [
@@ -89,6 +97,10 @@ FIXTURES = [
     ("delete", 2, "d", "delete; before set, after null"),
     ("tombstone", 2, None, "the tombstone after the delete: a key, a null value"),
     ("insert_only_key", 5, "c", "insert of the key alone; every other column NULL"),
+    ("after_add_column", 6, "c", "insert after ALTER TABLE ADD COLUMN extra INT NULL: a new "
+     "writer schema id (the envelope with `extra`)"),
+    ("after_drop_column", 1, "u", "update after ALTER TABLE DROP COLUMN note: a third writer "
+     "schema id; before and after lack `note`"),
 ]
 
 
@@ -311,6 +323,9 @@ def main():
         checks.check(seen == expected, f"keys and ops in order: {seen} == {expected}")
 
         value_ids = sorted({r["value_id"] for r in records if r.get("value_id") is not None})
+        checks.check(len(value_ids) == ENVELOPE_VERSIONS,
+                     f"{ENVELOPE_VERSIONS} envelope schema ids (created, ADD COLUMN, DROP COLUMN):"
+                     f" {value_ids}")
         for vid in value_ids:
             s = schema(vid)
             env = json.loads(s["schema"])
@@ -377,8 +392,11 @@ def save_fixtures(directory, records, schema, info, references):
     os.makedirs(directory, exist_ok=True)
     saved = []
     used_ids = set()
+    taken = set()
     for name, key, op, what in FIXTURES:
-        r = next(r for r in records if r["key_value"] == key and r["op"] == op)
+        r = next(r for r in records
+                 if r["key_value"] == key and r["op"] == op and r["offset"] not in taken)
+        taken.add(r["offset"])
         entry = {
             "name": name,
             "description": what,
