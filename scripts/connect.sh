@@ -6,13 +6,22 @@
 #
 #   scripts/connect.sh start DIR --bootstrap=HOST:PORT --source_port=P --database=NAME \
 #       [--schemas=true|false] [--topic_prefix=cdc] [--server_id=5401] [--set KEY=VALUE]...
+#       [--converter=json|avro --registry=http://127.0.0.1:R [--avro_references=false|true]]
 #       # prints `export CONNECT_URL=http://127.0.0.1:R`; returns once the connector and its
 #       # task are RUNNING and a topic of every captured table exists
 #   scripts/connect.sh restart DIR     # restarts the connector and its task over REST, waits
 #   scripts/connect.sh stop DIR
 #
 # Topics are PREFIX.DATABASE.TABLE; the JSON converter's schemas.enable is --schemas for keys
-# and values. --set adds connector properties (e.g. --set bigint.unsigned.handling.mode=precise).
+# and values. --converter=avro writes keys and values as Avro in the Confluent wire format (magic
+# byte 0, 4-byte schema id, Avro body) through Apicurio's AvroConverter, registering the schemas
+# in the registry at --registry (one of scripts/registry.sh; the converter's jars come from
+# scripts/registry_deps.sh --converter); --schemas does not apply then. By default each schema is
+# registered whole (apicurio.registry.dereference-schema=true, like Confluent's AvroConverter);
+# --avro_references=true keeps Apicurio's default, where a nested record of another namespace
+# (Debezium's `source` block) is registered as a subject of its own and the envelope names it in
+# `references` (the reader must fetch GET /subjects/{subject}/versions/{version} for each).
+# --set adds connector properties (e.g. --set bigint.unsigned.handling.mode=precise).
 # A second `start` of a stopped DIR keeps its offsets file (Debezium resumes from its binlog
 # position instead of snapshotting again).
 # Environment: CDCJOIN_CONNECT_HEAP (default 512m), CDCJOIN_CONNECT_START_TIMEOUT_S (default 180).
@@ -27,7 +36,7 @@ die() {
 source "$(dirname "$0")/jvm_common.sh"
 
 usage() {
-  sed -n '6,11p' "$0" >&2
+  sed -n '7,13p' "$0" >&2
   exit 2
 }
 
@@ -79,6 +88,7 @@ start() {
   local dir=$1
   shift
   local bootstrap="" source_port="" database="" schemas=true prefix=cdc server_id=5401
+  local converter=json registry="" avro_references=false
   local extra=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -88,6 +98,9 @@ start() {
       --schemas=*) schemas=${1#*=} ;;
       --topic_prefix=*) prefix=${1#*=} ;;
       --server_id=*) server_id=${1#*=} ;;
+      --converter=*) converter=${1#*=} ;;
+      --registry=*) registry=${1#*=} ;;
+      --avro_references=*) avro_references=${1#*=} ;;
       --set) shift; extra+=("$1") ;;
       --set=*) extra+=("${1#*=}") ;;
       *) usage ;;
@@ -98,6 +111,20 @@ start() {
   [[ "$schemas" == true || "$schemas" == false ]] || die "--schemas is true or false"
   local lib
   lib=$(realstack_lib) || die "the real-stack jars are missing (scripts/realstack_deps.sh failed)"
+  local classpath="$lib/*"
+  case "$converter" in
+    json) ;;
+    avro)
+      [[ -n "$registry" ]] || die "--converter=avro needs --registry=URL (scripts/registry.sh start)"
+      local converter_lib
+      converter_lib=$("$(dirname "$0")/registry_deps.sh" --converter) ||
+        die "the Avro converter's jars are missing (scripts/registry_deps.sh failed)"
+      # After the real-stack jars: Connect's Kafka, Jackson and SLF4J serve the converter too.
+      classpath+=":$converter_lib/*"
+      ;;
+    *) die "--converter is json or avro" ;;
+  esac
+  [[ "$avro_references" == true || "$avro_references" == false ]] || die "--avro_references is true or false"
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [[ -f "$dir/connect.pid" ]] && pid_alive "$(cat "$dir/connect.pid")"; then
@@ -120,12 +147,32 @@ start() {
     fi
   done
 
-  cat >"$dir/worker.properties" <<PROPS
-bootstrap.servers=$bootstrap
-key.converter=org.apache.kafka.connect.json.JsonConverter
+  local converters
+  if [[ "$converter" == json ]]; then
+    converters="key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
 key.converter.schemas.enable=$schemas
-value.converter.schemas.enable=$schemas
+value.converter.schemas.enable=$schemas"
+  else
+    # Apicurio 2.4.2.Final's converter in the Confluent format: as-confluent = 4-byte ids,
+    # headers.enabled=false puts magic byte + id in the value itself (the default is Kafka
+    # headers), use-id=contentId is the id that /apis/ccompat/v7/schemas/ids/{id} serves.
+    converters=""
+    for side in key value; do
+      converters+="$side.converter=io.apicurio.registry.utils.converter.AvroConverter
+$side.converter.apicurio.registry.url=$registry/apis/registry/v2
+$side.converter.apicurio.registry.auto-register=true
+$side.converter.apicurio.registry.find-latest=true
+$side.converter.apicurio.registry.as-confluent=true
+$side.converter.apicurio.registry.use-id=contentId
+$side.converter.apicurio.registry.headers.enabled=false
+$side.converter.apicurio.registry.dereference-schema=$([[ $avro_references == true ]] && echo false || echo true)
+"
+    done
+  fi
+  cat >"$dir/worker.properties" <<PROPS
+bootstrap.servers=$bootstrap
+$converters
 offset.storage.file.filename=$dir/connect.offsets
 offset.flush.interval.ms=1000
 listeners=http://127.0.0.1:$rest_port
@@ -149,6 +196,8 @@ include.schema.changes=false
 schema.history.internal.kafka.bootstrap.servers=$bootstrap
 schema.history.internal.kafka.topic=$prefix.schema-history
 PROPS
+  # Avro names allow [A-Za-z0-9_] only: Debezium's recommended adjustment for Avro.
+  [[ "$converter" == avro ]] && echo "schema.name.adjustment.mode=avro" >>"$dir/connector.properties"
   for kv in "${extra[@]}"; do echo "$kv" >>"$dir/connector.properties"; done
   write_log4j2 "$dir/log4j2.xml" "$dir/connect.log" INFO
 
@@ -156,7 +205,7 @@ PROPS
   began=$(now_ms)
   log "starting Kafka Connect (REST 127.0.0.1:$rest_port) capturing $database on 127.0.0.1:$source_port"
   setsid java -Xmx"${CDCJOIN_CONNECT_HEAP:-512m}" -Xms128m -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$dir/log4j2.xml" -cp "$lib/*" \
+    -Dlog4j2.configurationFile="$dir/log4j2.xml" -cp "$classpath" \
     org.apache.kafka.connect.cli.ConnectStandalone "$dir/worker.properties" \
     "$dir/connector.properties" </dev/null >"$dir/stdout.log" 2>&1 &
   local pid=$!
