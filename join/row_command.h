@@ -29,6 +29,19 @@ enum class RowCommandKind {
   kDelete,
 };
 
+// "upsert", "clear", "delete": for logs and dead letters.
+inline const char* RowCommandKindName(RowCommandKind kind) {
+  switch (kind) {
+    case RowCommandKind::kUpsert:
+      return "upsert";
+    case RowCommandKind::kClear:
+      return "clear";
+    case RowCommandKind::kDelete:
+      return "delete";
+  }
+  return "?";
+}
+
 // What reaches the sink. Both joiners emit these; the sink lanes apply them.
 struct RowCommand {
   RowCommandKind kind = RowCommandKind::kUpsert;

@@ -58,24 +58,12 @@ void AppendJsonValue(const Value& value, std::string* out) {
   }
 }
 
-const char* CommandName(RowCommandKind kind) {
-  switch (kind) {
-    case RowCommandKind::kUpsert:
-      return "upsert";
-    case RowCommandKind::kClear:
-      return "clear";
-    case RowCommandKind::kDelete:
-      return "delete";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 std::string RejectedRowJson(const RowCommand& command, const TableSchema& schema) {
   std::string out = "{\"table\":";
   AppendJsonString(schema.table, &out);
-  absl::StrAppend(&out, ",\"command\":\"", CommandName(command.kind), "\",\"key\":{");
+  absl::StrAppend(&out, ",\"command\":\"", RowCommandKindName(command.kind), "\",\"key\":{");
   for (size_t i = 0; i < command.key.size() && i < schema.key_columns.size(); ++i) {
     if (i > 0) out.push_back(',');
     AppendJsonString(schema.key_columns[i], &out);

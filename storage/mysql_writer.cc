@@ -42,18 +42,6 @@ std::string Quote(const std::string& identifier) {
   return quoted;
 }
 
-const char* KindName(RowCommandKind kind) {
-  switch (kind) {
-    case RowCommandKind::kUpsert:
-      return "upsert";
-    case RowCommandKind::kClear:
-      return "clear";
-    case RowCommandKind::kDelete:
-      return "delete";
-  }
-  return "?";
-}
-
 // `(k1 = ? AND k2 = ?) OR ...` for composite keys, `k IN (?, ...)` for one key column: both
 // let the server find the rows by primary key and lock them in index order.
 std::string KeyPredicate(const std::vector<std::string>& key_columns, size_t rows) {
@@ -184,8 +172,9 @@ class MySqlWriter::Impl {
     try {
       for (size_t round = 0; round < plan.rounds.size(); ++round) {
         for (const PlannedStatement& planned : plan.rounds[round]) {
-          context = absl::StrCat(KindName(planned.shape.kind), " of ", planned.rows.size(),
-                                 " rows into ", Quote(schema_->table), " (round ", round, ")");
+          context = absl::StrCat(RowCommandKindName(planned.shape.kind), " of ",
+                                 planned.rows.size(), " rows into ", Quote(schema_->table),
+                                 " (round ", round, ")");
           Execute(planned);
           ++statements;
         }

@@ -20,6 +20,25 @@ constexpr int kCrServerGoneError = 2006;    // CR_SERVER_GONE_ERROR
 constexpr int kCrServerLost = 2013;         // CR_SERVER_LOST
 constexpr int kCrServerLostExtended = 2055; // CR_SERVER_LOST_EXTENDED
 
+// The errors that belong to one row: the batch's other rows would be accepted.
+bool IsRowErrorCode(int code) {
+  switch (code) {
+    case 1048:  // ER_BAD_NULL_ERROR
+    case 1062:  // ER_DUP_ENTRY
+    case 1264:  // ER_WARN_DATA_OUT_OF_RANGE
+    case 1265:  // WARN_DATA_TRUNCATED
+    case 1292:  // ER_TRUNCATED_WRONG_VALUE
+    case 1366:  // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+    case 1406:  // ER_DATA_TOO_LONG
+    case 1451:  // ER_ROW_IS_REFERENCED_2
+    case 1452:  // ER_NO_REFERENCED_ROW_2
+    case 4025:  // ER_CONSTRAINT_FAILED (MariaDB CHECK)
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 MySqlErrorClass ClassifyMySqlError(int code) {
@@ -56,21 +75,13 @@ absl::StatusCode StatusCodeForMySqlError(int code) {
     case 1142:  // ER_TABLEACCESS_DENIED_ERROR
     case 1146:  // ER_NO_SUCH_TABLE
       return absl::StatusCode::kFailedPrecondition;
-    case 1048:  // ER_BAD_NULL_ERROR
     case 1054:  // ER_BAD_FIELD_ERROR
-    case 1062:  // ER_DUP_ENTRY
     case 1064:  // ER_PARSE_ERROR
-    case 1264:  // ER_WARN_DATA_OUT_OF_RANGE
-    case 1265:  // WARN_DATA_TRUNCATED
-    case 1292:  // ER_TRUNCATED_WRONG_VALUE
-    case 1366:  // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
-    case 1406:  // ER_DATA_TOO_LONG
-    case 1451:  // ER_ROW_IS_REFERENCED_2
-    case 1452:  // ER_NO_REFERENCED_ROW_2
-    case 4025:  // ER_CONSTRAINT_FAILED
       return absl::StatusCode::kInvalidArgument;
     default:
-      return absl::StatusCode::kInternal;
+      // The data is wrong: a row error.
+      return IsRowErrorCode(code) ? absl::StatusCode::kInvalidArgument
+                                  : absl::StatusCode::kInternal;
   }
 }
 
@@ -110,21 +121,7 @@ bool NeedsReconnect(const absl::Status& status) {
 }
 
 bool IsRowError(const absl::Status& status) {
-  switch (MySqlErrorCode(status).value_or(0)) {
-    case 1048:  // ER_BAD_NULL_ERROR
-    case 1062:  // ER_DUP_ENTRY
-    case 1264:  // ER_WARN_DATA_OUT_OF_RANGE
-    case 1265:  // WARN_DATA_TRUNCATED
-    case 1292:  // ER_TRUNCATED_WRONG_VALUE
-    case 1366:  // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
-    case 1406:  // ER_DATA_TOO_LONG
-    case 1451:  // ER_ROW_IS_REFERENCED_2
-    case 1452:  // ER_NO_REFERENCED_ROW_2
-    case 4025:  // ER_CONSTRAINT_FAILED (MariaDB CHECK)
-      return true;
-    default:
-      return false;
-  }
+  return IsRowErrorCode(MySqlErrorCode(status).value_or(0));
 }
 
 bool IsDeadlock(const absl::Status& status) { return MySqlErrorCode(status) == kErLockDeadlock; }

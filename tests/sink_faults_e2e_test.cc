@@ -155,28 +155,12 @@ class SinkFaultsTest : public EndToEndTest {
     return status;
   }
 
-  // Waits until the group committed the end of every partition.
-  void WaitUntilAllCommitted(absl::Duration timeout) {
-    auto highs = HighWatermarks(bootstrap_, Topics(), kPartitions);
-    ASSERT_TRUE(highs.ok()) << highs.status();
-    const absl::Time deadline = absl::Now() + timeout;
-    std::string lagging = "never checked";
-    while (absl::Now() < deadline) {
-      absl::StatusOr<PartitionOffsets> committed = Committed();
-      lagging.clear();
-      if (committed.ok()) {
-        for (const auto& [partition, high] : *highs) {
-          const int64_t at = committed->count(partition) ? committed->at(partition) : -1;
-          if (high > 0 && at < high) {
-            absl::StrAppend(&lagging, partition.first, "[", partition.second, "] ", at, "/", high,
-                            " ");
-          }
-        }
-        if (lagging.empty()) return;
-      }
-      absl::SleepFor(absl::Milliseconds(250));
-    }
-    FAIL() << "not committed in time: " << lagging << "\n" << ReadFile(DaemonLog());
+  // Makes the target refuse (MariaDB error 4025) a row whose maskingName is REJECT-ME.
+  void RefuseRejectMe() {
+    ASSERT_TRUE(ExecuteSql(mysql_, database_,
+                           {"ALTER TABLE Nickname ADD CONSTRAINT not_rejected "
+                            "CHECK (maskingName IS NULL OR maskingName <> 'REJECT-ME')"})
+                    .ok());
   }
 
   // The committed offset of `position`'s partition is not past it: its event is not done.
@@ -210,10 +194,7 @@ TEST_P(RowRejectedTest, ARowTheDatabaseRefusesIsDeadLetteredAndTheRestApplied) {
   const size_t bad = LastPlainUserUpsert(records);
   ASSERT_LT(bad, records.size());
   Rename(&records[bad], "REJECT-ME");
-  ASSERT_TRUE(ExecuteSql(mysql_, database_,
-                         {"ALTER TABLE Nickname ADD CONSTRAINT not_rejected "
-                          "CHECK (maskingName IS NULL OR maskingName <> 'REJECT-ME')"})
-                  .ok());
+  RefuseRejectMe();
   Produce(records, 0, records.size());
   if (GetParam() == v1::WINDOWED) {
     StartDaemon({WindowedConfig(/*window_ms=*/500)});
@@ -359,10 +340,7 @@ TEST_F(SinkFaultsTest, ADeadLetterTopicThatRefusesWritesHoldsAndCommitsNothingPa
   const size_t bad = LastPlainUserUpsert(records);
   ASSERT_LT(bad, records.size());
   Rename(&records[bad], "REJECT-ME");
-  ASSERT_TRUE(ExecuteSql(mysql_, database_,
-                         {"ALTER TABLE Nickname ADD CONSTRAINT not_rejected "
-                          "CHECK (maskingName IS NULL OR maskingName <> 'REJECT-ME')"})
-                  .ok());
+  RefuseRejectMe();
   Produce(records, 0, records.size());
   ASSERT_TRUE(KafkaFault(absl::StrCat("fail ", kProduce, " 100000 ", kTopicAuthorizationFailed)));
   StartDaemon();

@@ -60,6 +60,8 @@ class EndToEndTest : public ::testing::Test {
   // The offsets the group (of the running config) committed.
   absl::StatusOr<PartitionOffsets> Committed() const;
 
+  // Waits until the group committed the end of every partition (every event took effect).
+  void WaitUntilAllCommitted(absl::Duration timeout);
   // Waits until the group committed the end of every partition (every event took effect), then
   // compares the table with the reference model of `records` under the running config.
   void ExpectConverges(const std::vector<SeedRecord>& records, absl::Duration timeout);
