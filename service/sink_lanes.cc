@@ -20,6 +20,7 @@ SinkLanesOptions SinkLanesOptions::FromConfig(const v1::SinkConfig& sink) {
   options.max_attempts = sink.retry().max_attempts();
   options.initial_backoff = absl::Milliseconds(sink.retry().initial_backoff_ms());
   options.max_backoff = absl::Milliseconds(sink.retry().max_backoff_ms());
+  options.coalesce_keys = !sink.disable_coalesce_keys();
   return options;
 }
 
