@@ -454,6 +454,7 @@ restart_after_kill() {
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   produce_extra
+  cp "$work/$name.watch.json" "$work/$name.watch.main.json"
   watch_start "$name" 300 "$baseline"
   t0=$(date +%s%3N)
   "$start_fn"
@@ -482,11 +483,14 @@ if want_side cdcjoin_windowed; then
   rows1=$(innodb_rows)
   state_mb=$(du -sm "$work/$side.state" | cut -f1)
   table=$(judge "$db")
+  main_out=$out
+  main_pid=$daemon_pid
   restart_after_kill "$side" "$daemon_pid" start_windowed "$(jq .records_end <<<"$out")"
+  out=$main_out
   restart=$(cat "$work/$side.restart.json")
   stop_pid "$daemon_pid"
   result "$side" "$(jq -c --arg load "$load" --argjson rows "$((rows1 - rows0))" --argjson table "$table" \
-    --arg d "$daemon_pid" --arg m "$mariadb_pid" --argjson state "$state_mb" --argjson restart "$restart" \
+    --arg d "$main_pid" --arg m "$mariadb_pid" --argjson state "$state_mb" --argjson restart "$restart" \
     '{load: ($load | tonumber), records, wall_s, records_per_s, innodb_rows: $rows,
       cpu_s: .["cpu_s_" + $d], mariadbd_cpu_s: .["cpu_s_" + $m],
       records_per_cpu_s: (.records / .["cpu_s_" + $d]),
@@ -516,10 +520,12 @@ run_kstreams() {  # run_kstreams SIDE MODE
   # The broker side of Kafka Streams' state: its repartition and changelog topics.
   topics_mb=$(du -smc "$work"/kafka/data/"$side"-* 2>/dev/null | tail -1 | cut -f1)
   local restart
+  local main_out=$out main_pid=$ks_pid
   restart_after_kill "$side" "$ks_pid" start_ks "$(jq .records_end <<<"$out")"
+  out=$main_out
   restart=$(cat "$work/$side.restart.json")
   stop_pid "$ks_pid"
-  result "$side" "$(jq -c --arg load "$load" --arg d "$ks_pid" --argjson state "$state_mb" \
+  result "$side" "$(jq -c --arg load "$load" --arg d "$main_pid" --argjson state "$state_mb" \
     --argjson topics "${topics_mb:-0}" --argjson restart "$restart" \
     '{load: ($load | tonumber), records, wall_s, records_per_s, cpu_s: .["cpu_s_" + $d],
       records_per_cpu_s: (.records / .["cpu_s_" + $d]), rss_mb: .["hwm_mb_" + $d],
@@ -536,7 +542,10 @@ import json, os, sys
 d, records, events, keys, expected = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 s = {}
 for f in os.listdir(d):
-    s[f[:-5]] = json.load(open(os.path.join(d, f)))
+    try:
+        s[f[:-5]] = json.load(open(os.path.join(d, f)))
+    except ValueError:
+        print(f"(no result for {f[:-5]}: see the log above)")
 def g(side, *path):
     v = s.get(side)
     for p in path:

@@ -120,6 +120,10 @@ public final class Watch {
             pids = new String[0];
           }
         }
+        if (pids.length > 0 && !Files.exists(Paths.get("/proc/" + pids[0]))) {
+          System.out.println("{\"error\":\"the measured process " + pids[0] + " exited\",\"group\":\"" + group + "\"}");
+          System.exit(1);
+        }
         if (tFirst < 0 && inputCommitted > baseline) {
           tFirst = now;
           cpuFirst = new double[pids.length];
