@@ -10,8 +10,9 @@
 #   --lanes L       cdcjoind's sink lanes = the JDBC sink's tasks.max (default 4)
 #   --work DIR      work directory (default /tmp/h2-peer-bench); emptied first
 #   --keep          keep the work directory (logs, configs, state) afterwards
-#   --jdbc_timeout_s S  stop measuring the JDBC sink after S seconds (default 480) and report its
+#   --jdbc_timeout_s S  stop measuring the JDBC sink after S seconds (default 300) and report its
 #                   rate over what it had committed by then, marked "partial"
+#   --app_timeout_s S  the same for each Kafka Streams side (default 240)
 #   --sides LIST    comma list of sides to run (default all):
 #                   limit,cdcjoin_db,cdcjoin_db_nocoalesce,jdbc_sink,cdcjoin_windowed,kstreams_stream,kstreams_table
 #
@@ -51,7 +52,8 @@ keep=false
 sides=limit,cdcjoin_db,cdcjoin_db_nocoalesce,jdbc_sink,cdcjoin_windowed,kstreams_stream,kstreams_table
 window_ms=5000
 grace_ms=1000
-jdbc_timeout_s=480
+jdbc_timeout_s=300
+app_timeout_s=240
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --events) shift; events=$1 ;;
@@ -66,6 +68,8 @@ while [[ $# -gt 0 ]]; do
     --sides=*) sides=${1#*=} ;;
     --jdbc_timeout_s) shift; jdbc_timeout_s=$1 ;;
     --jdbc_timeout_s=*) jdbc_timeout_s=${1#*=} ;;
+    --app_timeout_s) shift; app_timeout_s=$1 ;;
+    --app_timeout_s=*) app_timeout_s=${1#*=} ;;
     --keep) keep=true ;;
     -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -235,7 +239,7 @@ watch_wait() {  # sets $out (not in a subshell: only this shell can wait for the
   out=$(cat "$work/$1.watch.json")
 }
 
-timeout_s=$((600 + events / 500))
+timeout_s=$((300 + events / 2000))  # cdcjoind sides (they are not expected to need it)
 
 cdcjoin_config() {  # cdcjoin_config NAME MODE DB COALESCE(true|false)
   local disable=false
@@ -455,12 +459,13 @@ restart_after_kill() {
   wait "$pid" 2>/dev/null || true
   produce_extra
   cp "$work/$name.watch.json" "$work/$name.watch.main.json"
-  watch_start "$name" 300 "$baseline"
+  watch_start "$name" 120 "$baseline"
   t0=$(date +%s%3N)
   "$start_fn"
   if watch_wait "$name"; then
     jq -c --argjson t0 "$t0" '{restart_to_first_commit_s: ((.t_first_ms - $t0) / 1000),
-      restart_to_caught_up_s: ((.t_done_ms - $t0) / 1000)}' <<<"$out" >"$work/$name.restart.json"
+      restart_to_caught_up_s: (if .timeout then null else (.t_done_ms - $t0) / 1000 end)}' \
+      <<<"$out" >"$work/$name.restart.json"
   else
     log "$name did not come back: $out"
     echo null >"$work/$name.restart.json"
@@ -493,7 +498,7 @@ if want_side cdcjoin_windowed; then
     --arg d "$main_pid" --arg m "$mariadb_pid" --argjson state "$state_mb" --argjson restart "$restart" \
     '{load: ($load | tonumber), records, wall_s, records_per_s, innodb_rows: $rows,
       cpu_s: .["cpu_s_" + $d], mariadbd_cpu_s: .["cpu_s_" + $m],
-      records_per_cpu_s: (.records / .["cpu_s_" + $d]),
+      records_per_cpu_s: (if .["cpu_s_" + $d] > 0 then .records / .["cpu_s_" + $d] else null end),
       rss_mb: .["hwm_mb_" + $d], state_mb: $state, table: $table, restart: $restart,
       note: "includes writing the merged rows to MariaDB"}' <<<"$out")"
 fi
@@ -512,7 +517,7 @@ run_kstreams() {  # run_kstreams SIDE MODE
     ks_pid=$!
     pids_to_stop+=("$ks_pid")
   }
-  watch_start "$side" "$timeout_s" 0
+  watch_start "$side" "$app_timeout_s" 0
   start_ks
   echo "$ks_pid" >"$work/$side.pids"
   watch_wait "$side" || die "$side did not finish"
@@ -528,8 +533,8 @@ run_kstreams() {  # run_kstreams SIDE MODE
   result "$side" "$(jq -c --arg load "$load" --arg d "$main_pid" --argjson state "$state_mb" \
     --argjson topics "${topics_mb:-0}" --argjson restart "$restart" \
     '{load: ($load | tonumber), records, wall_s, records_per_s, cpu_s: .["cpu_s_" + $d],
-      records_per_cpu_s: (.records / .["cpu_s_" + $d]), rss_mb: .["hwm_mb_" + $d],
-      state_mb: $state, internal_topics_mb: $topics, restart: $restart,
+      records_per_cpu_s: (if .["cpu_s_" + $d] > 0 then .records / .["cpu_s_" + $d] else null end), rss_mb: .["hwm_mb_" + $d],
+      state_mb: $state, internal_topics_mb: $topics, restart: $restart, partial: .timeout,
       note: "writes the merged rows to an output topic"}' <<<"$out")"
 }
 want_side kstreams_stream && run_kstreams kstreams_stream stream
@@ -574,15 +579,15 @@ for side in ["limit", "cdcjoin_db", "cdcjoin_db_nocoalesce", "jdbc_sink", "cdcjo
     if side not in s:
         continue
     if side == "limit":
-        print(f"| limit (MariaDB alone, 500-row upserts) | {fmt(g(side,'load'))} | {fmt(g(side,'rows'))} rows x2 | {fmt((g(side,'insert_s') or 0)+(g(side,'update_s') or 0),2)} | - | {fmt(g(side,'rows_per_s'))} (insert {fmt(g(side,'insert_rows_per_s'))}, update {fmt(g(side,'update_rows_per_s'))}) | - | {fmt(g(side,'mariadbd_cpu_s'),2)} | - | - | - | - | - |")
+        print(f"| limit (MariaDB alone, 500-row upserts) | {fmt(g(side,'load'),1)} | {fmt(g(side,'rows'))} rows x2 | {fmt((g(side,'insert_s') or 0)+(g(side,'update_s') or 0),2)} | - | {fmt(g(side,'rows_per_s'))} (insert {fmt(g(side,'insert_rows_per_s'))}, update {fmt(g(side,'update_rows_per_s'))}) | - | {fmt(g(side,'mariadbd_cpu_s'),2)} | - | - | - | - | - |")
         continue
     rst = g(side, "restart")
-    rs = "-" if not rst else f"{rst['restart_to_first_commit_s']:.1f} / {rst['restart_to_caught_up_s']:.1f}"
+    rs = "-" if not rst else f"{rst['restart_to_first_commit_s']:.1f} / " + ("-" if rst.get('restart_to_caught_up_s') is None else f"{rst['restart_to_caught_up_s']:.1f}")
     state = g(side, "state_mb")
     if g(side, "internal_topics_mb") is not None:
         state = f"{state} (+{g(side,'internal_topics_mb')} in topics)"
     name = side + (" (partial: timeout)" if g(side, "partial") else "")
-    print(f"| {name} | {fmt(g(side,'load'))} | {fmt(g(side,'records'))} | {fmt(g(side,'wall_s'),1)} | {fmt(g(side,'records_per_s'))} | {fmt(g(side,'rows_per_s'))} | {fmt(g(side,'cpu_s'),1)} | {fmt(g(side,'mariadbd_cpu_s'),1)} | {fmt(g(side,'records_per_cpu_s'))} | {fmt(g(side,'rss_mb'),1)} | {fmt(state)} | {rs} | {table_ok(side)} |")
+    print(f"| {name} | {fmt(g(side,'load'),1)} | {fmt(g(side,'records'))} | {fmt(g(side,'wall_s'),1)} | {fmt(g(side,'records_per_s'))} | {fmt(g(side,'rows_per_s'))} | {fmt(g(side,'cpu_s'),1)} | {fmt(g(side,'mariadbd_cpu_s'),1)} | {fmt(g(side,'records_per_cpu_s'))} | {fmt(g(side,'rss_mb'),1)} | {fmt(state)} | {rs} | {table_ok(side)} |")
 def ratio(a, b):
     return round(a / b, 2) if a and b else None
 cdb = g("cdcjoin_db", "records_per_s")

@@ -105,6 +105,8 @@ public final class JoinApp {
     p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
     p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
     p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+    // cdcjoind's session timeout in this benchmark (the default 45 s decides the restart time).
+    p.put(StreamsConfig.consumerPrefix("session.timeout.ms"), 10000);
 
     StreamsBuilder builder = new StreamsBuilder();
     KStream<String, String> users = side(builder, Produce.USER_TOPIC, true);
