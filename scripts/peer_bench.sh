@@ -14,7 +14,8 @@
 #                   rate over what it had committed by then, marked "partial"
 #   --app_timeout_s S  the same for each Kafka Streams side (default 240)
 #   --sides LIST    comma list of sides to run (default all):
-#                   limit,cdcjoin_db,cdcjoin_db_nocoalesce,jdbc_sink,cdcjoin_windowed,kstreams_stream,kstreams_table
+#                   limit,cdcjoin_db,cdcjoin_db_nocoalesce,jdbc_sink,cdcjoin_windowed,
+#                   cdcjoin_windowed_fetch2m,kstreams_stream,kstreams_table
 #
 # Sides (docs/benchmarks.md, "Peers", has the figures and the exact configurations):
 #   limit                  MariaDB alone: the final rows as multi-row INSERT ... ON DUPLICATE KEY
@@ -24,6 +25,7 @@
 #   jdbc_sink              Debezium's JDBC sink connector in Kafka Connect standalone, upsert,
 #                          record_key, ReplaceField renames, batch 500, tasks.max = lanes
 #   cdcjoin_windowed       cdcjoind WINDOWED OUTER (window 5000 ms, grace 1000 ms), pinned to core 0
+#   cdcjoin_windowed_fetch2m  the same with librdkafka's queued.max.messages.kbytes=2048
 #   kstreams_stream        Kafka Streams KStream-KStream outerJoin, same window and grace, core 0
 #   kstreams_table         Kafka Streams KTable-KTable outerJoin, core 0
 #
@@ -49,7 +51,7 @@ partitions=8
 lanes=4
 work=/tmp/h2-peer-bench
 keep=false
-sides=limit,cdcjoin_db,cdcjoin_db_nocoalesce,jdbc_sink,cdcjoin_windowed,kstreams_stream,kstreams_table
+sides=limit,cdcjoin_db,cdcjoin_db_nocoalesce,jdbc_sink,cdcjoin_windowed,cdcjoin_windowed_fetch2m,kstreams_stream,kstreams_table
 window_ms=5000
 grace_ms=1000
 jdbc_timeout_s=300
@@ -241,7 +243,7 @@ watch_wait() {  # sets $out (not in a subshell: only this shell can wait for the
 
 timeout_s=$((300 + events / 2000))  # cdcjoind sides (they are not expected to need it)
 
-cdcjoin_config() {  # cdcjoin_config NAME MODE DB COALESCE(true|false)
+cdcjoin_config() {  # cdcjoin_config NAME MODE DB COALESCE(true|false) [KAFKA_PROPERTY_LINES]
   local disable=false
   [[ "$4" == false ]] && disable=true
   cat <<CONF
@@ -251,6 +253,7 @@ kafka {
   dead_letter_topic: "cdcjoin.dlq.$1"
   session_timeout_ms: 10000
   commit_interval_ms: 500
+${5:-}
 }
 target {
   table: "Nickname"
@@ -472,15 +475,16 @@ restart_after_kill() {
   fi
 }
 
-if want_side cdcjoin_windowed; then
-  side=cdcjoin_windowed
-  db=peer_cdcjoin_windowed
+# run_cdcjoin_windowed SIDE [KAFKA_PROPERTY_LINES]
+run_cdcjoin_windowed() {
+  local side=$1 db="peer_$1" load rows0 rows1 state_mb table restart main_out main_pid
   new_target "$db"
-  cdcjoin_config "$side" WINDOWED "$db" true >"$work/$side.textproto"
+  cdcjoin_config "$side" WINDOWED "$db" true "${2:-}" >"$work/$side.textproto"
   load=$(load1)
   log "side $side (load $load)"
   rows0=$(innodb_rows)
-  start_windowed() { start_cdcjoind cdcjoin_windowed taskset -c 0; }
+  windowed_side=$side
+  start_windowed() { start_cdcjoind "$windowed_side" taskset -c 0; }
   watch_start "$side" "$timeout_s" 0
   start_windowed
   echo "$daemon_pid,$mariadb_pid" >"$work/$side.pids"
@@ -501,7 +505,12 @@ if want_side cdcjoin_windowed; then
       records_per_cpu_s: (if .["cpu_s_" + $d] > 0 then .records / .["cpu_s_" + $d] else null end),
       rss_mb: .["hwm_mb_" + $d], state_mb: $state, table: $table, restart: $restart,
       note: "includes writing the merged rows to MariaDB"}' <<<"$out")"
-fi
+}
+want_side cdcjoin_windowed && run_cdcjoin_windowed cdcjoin_windowed
+# The same with librdkafka's prefetch bounded (queued.max.messages.kbytes, default 65536 per
+# partition): how much of cdcjoind's RSS is the consumer's fetch queue.
+want_side cdcjoin_windowed_fetch2m && run_cdcjoin_windowed cdcjoin_windowed_fetch2m \
+  '  properties { key: "queued.max.messages.kbytes" value: "2048" }'
 
 run_kstreams() {  # run_kstreams SIDE MODE
   local side=$1 mode=$2 load out state_mb topics_mb
@@ -573,13 +582,13 @@ def table_ok(side):
         return f"not judged: stopped after the timeout ({t['rows']:,} rows by then)"
     return "equal" if bad == 0 else f"differs: {t['wrong']} wrong ({t['wrong_user_cols']} User cols, {t['wrong_ext_cols']} Ext cols), {t['missing']} missing, {t['extra']} extra"
 print(f"\nPeer benchmark: {events:,} change events ({records:,} records with tombstones) over {keys:,} keys, expected rows {expected:,}\n")
-print("| side | load (1 min) | records | wall s | events/s | rows/s (InnoDB) | CPU s (side) | CPU s (mariadbd) | events per CPU-s | RSS MB (VmHWM) | state MB | restart s (to first commit / caught up) | final table vs oracle |")
+print("| side | load (1 min) | records | wall s | events/s | rows/s (Handler_write+update+delete) | CPU s (side) | CPU s (mariadbd) | events per CPU-s | RSS MB (VmHWM) | state MB | restart s (to first commit / caught up) | final table vs oracle |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-for side in ["limit", "cdcjoin_db", "cdcjoin_db_nocoalesce", "jdbc_sink", "cdcjoin_windowed", "kstreams_stream", "kstreams_table"]:
+for side in ["limit", "cdcjoin_db", "cdcjoin_db_nocoalesce", "jdbc_sink", "cdcjoin_windowed", "cdcjoin_windowed_fetch2m", "kstreams_stream", "kstreams_table"]:
     if side not in s:
         continue
     if side == "limit":
-        print(f"| limit (MariaDB alone, 500-row upserts) | {fmt(g(side,'load'),1)} | {fmt(g(side,'rows'))} rows x2 | {fmt((g(side,'insert_s') or 0)+(g(side,'update_s') or 0),2)} | - | {fmt(g(side,'rows_per_s'))} (insert {fmt(g(side,'insert_rows_per_s'))}, update {fmt(g(side,'update_rows_per_s'))}) | - | {fmt(g(side,'mariadbd_cpu_s'),2)} | - | - | - | - | - |")
+        print(f"| limit (MariaDB alone, 500-row upserts) | {fmt(g(side,'load'),1)} | {fmt(g(side,'rows'))} rows x2 | {fmt((g(side,'insert_s') or 0)+(g(side,'update_s') or 0),2)} | - | {fmt(g(side,'handler_rows_per_s'))} (statement rows: {fmt(g(side,'rows_per_s'))}; insert {fmt(g(side,'insert_rows_per_s'))}, update {fmt(g(side,'update_rows_per_s'))}) | - | {fmt(g(side,'mariadbd_cpu_s'),2)} | - | - | - | - | - |")
         continue
     rst = g(side, "restart")
     rs = "-" if not rst else f"{rst['restart_to_first_commit_s']:.1f} / " + ("-" if rst.get('restart_to_caught_up_s') is None else f"{rst['restart_to_caught_up_s']:.1f}")
@@ -592,7 +601,7 @@ def ratio(a, b):
     return round(a / b, 2) if a and b else None
 cdb = g("cdcjoin_db", "records_per_s")
 jdb = g("jdbc_sink", "records_per_s")
-lim = g("limit", "rows_per_s")
+lim = g("limit", "handler_rows_per_s")
 cw = g("cdcjoin_windowed", "records_per_cpu_s")
 ksw = g("kstreams_stream", "records_per_cpu_s")
 kst = g("kstreams_table", "records_per_cpu_s")
@@ -606,13 +615,16 @@ out = {
     "cdcjoin_db_rows_per_s": round(g("cdcjoin_db", "rows_per_s") or 0) or None,
     "db_limit_rows_per_s": round(lim) if lim else None,
     "db_fraction_of_limit": ratio(g("cdcjoin_db", "rows_per_s"), lim),
-    "db_events_fraction_of_limit": ratio(cdb, lim),
+    "db_limit_rows_per_s_statement_rows": round(g("limit", "rows_per_s") or 0) or None,
     "cdcjoin_windowed_events_per_s_core": round(cw) if cw else None,
     "kstreams_events_per_s_core": round(ksw) if ksw else None,
     "kstreams_table_events_per_s_core": round(kst) if kst else None,
     "windowed_ratio": ratio(cw, ksw),
     "windowed_ratio_table": ratio(cw, kst),
-    "rss_mb": {k: g(k, "rss_mb") for k in ["cdcjoin_db", "cdcjoin_db_nocoalesce", "jdbc_sink", "cdcjoin_windowed", "kstreams_stream", "kstreams_table"] if k in s},
+    "cdcjoin_windowed_fetch2m_events_per_s_core": round(g("cdcjoin_windowed_fetch2m", "records_per_cpu_s") or 0) or None,
+    "rss_ratio": ratio(g("cdcjoin_windowed", "rss_mb"), g("kstreams_stream", "rss_mb")),
+    "rss_ratio_fetch2m": ratio(g("cdcjoin_windowed_fetch2m", "rss_mb"), g("kstreams_stream", "rss_mb")),
+    "rss_mb": {k: g(k, "rss_mb") for k in ["cdcjoin_db", "cdcjoin_db_nocoalesce", "jdbc_sink", "cdcjoin_windowed", "cdcjoin_windowed_fetch2m", "kstreams_stream", "kstreams_table"] if k in s},
     "load": {k: g(k, "load") for k in s},
 }
 print()
