@@ -14,6 +14,8 @@ PACKAGES=(
   # The real stack (tests/realstack_e2e_test): Kafka, Connect and Debezium run on Java 17; their
   # jars come from Maven Central through tools/realstack/pom.xml (scripts/realstack_deps.sh).
   openjdk-17-jre-headless maven curl jq
+  # The peer benchmark (scripts/peer_bench.sh) compiles its Java peers (tools/peers/apps): javac.
+  openjdk-17-jdk-headless
 )
 
 missing=()

@@ -22,6 +22,7 @@ SinkLanesOptions SinkLanesOptions::FromConfig(const v1::SinkConfig& sink) {
   options.initial_backoff = absl::Milliseconds(sink.retry().initial_backoff_ms());
   options.max_backoff = absl::Milliseconds(sink.retry().max_backoff_ms());
   options.stall_after = absl::Milliseconds(sink.stall_after_ms());
+  options.coalesce_keys = !sink.disable_coalesce_keys();
   return options;
 }
 
