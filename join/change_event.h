@@ -30,6 +30,10 @@ struct SourcePartition {
 struct EventPosition {
   SourcePartition partition;
   int64_t offset = -1;
+
+  friend bool operator==(const EventPosition& a, const EventPosition& b) {
+    return a.partition == b.partition && a.offset == b.offset;
+  }
 };
 
 enum class ChangeOp {

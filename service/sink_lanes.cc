@@ -132,11 +132,7 @@ class SinkLanes::Impl {
     absl::MutexLock lock(&mu_);
     for (Lane& lane : lanes_) {
       if (!lane.status.holding) continue;
-      const bool carried = std::any_of(
-          lane.held.begin(), lane.held.end(), [&position](const EventPosition& held) {
-            return held.partition == position.partition && held.offset == position.offset;
-          });
-      if (!carried) continue;
+      if (std::find(lane.held.begin(), lane.held.end(), position) == lane.held.end()) continue;
       lane.operator_rejects.push_back({position, why});
       return true;
     }
@@ -210,11 +206,8 @@ class SinkLanes::Impl {
     }
     for (const auto& [position, why] : rejects) {
       auto carries = [&position = position](const RowCommand& command) {
-        return std::any_of(command.covers.begin(), command.covers.end(),
-                           [&position](const EventPosition& p) {
-                             return p.partition == position.partition &&
-                                    p.offset == position.offset;
-                           });
+        return std::find(command.covers.begin(), command.covers.end(), position) !=
+               command.covers.end();
       };
       auto it = std::find_if(commands->begin(), commands->end(), carries);
       if (it == commands->end()) continue;
