@@ -554,7 +554,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     std::sort(order.begin(), order.end(),
               [](const Emitting* a, const Emitting* b) { return a->emission < b->emission; });
     std::vector<RowCommand> out;
-    for (const Emitting* e : order) AppendCommands(e->key, e->window, &out);
+    for (const Emitting* e : order) AppendCommands(e->key, e->window.cmds, e->window, &out);
     return out;
   }
 
@@ -854,7 +854,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
       const uint64_t id = window.id;
       AddMarker(kMarkerEmitted, id);
       ++marker_records_[cur_seq_];
-      AppendCommands(key, window, &pending_out_);
+      AppendCommands(key, std::move(window.cmds), window, &pending_out_);
       ++stats_.windows_emitted;
       Emitting& e = emitting_[id];
       e.key = key;
@@ -871,17 +871,22 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (entry.windows.empty()) keys_.erase(keys_.find(key));
   }
 
-  static void AppendCommands(const std::string& encoded_key, const Window& window,
-                             std::vector<RowCommand>* out) {
+  // `cmds` (a window's reduced commands) as RowCommands of the key, the last one carrying the
+  // window's covers. A window closing now hands its commands over (moved: it is emitted once);
+  // PendingCommands copies those of windows restored by Open.
+  static void AppendCommands(const std::string& encoded_key, std::vector<RowCommand> cmds,
+                             const Window& window, std::vector<RowCommand>* out) {
+    if (cmds.empty()) return;
     Key key;
     DecodeKey(encoded_key, &key);
-    for (size_t i = 0; i < window.cmds.size(); ++i) {
-      RowCommand command;
-      command.kind = window.cmds[i].kind;
-      command.key = key;
-      if (command.kind != RowCommandKind::kDelete) command.writes = window.cmds[i].writes;
-      if (i + 1 == window.cmds.size()) {
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      RowCommand& command = cmds[i];
+      if (command.kind == RowCommandKind::kDelete) command.writes.clear();
+      if (i + 1 == cmds.size()) {
+        command.key = std::move(key);
         command.covers.assign(window.covers.begin(), window.covers.end());
+      } else {
+        command.key = key;
       }
       out->push_back(std::move(command));
     }
