@@ -253,12 +253,19 @@ struct CloseRef {
   }
 };
 
-// A window closed and sent, kept until the sink acknowledges it.
+// A window closed and sent, kept until the sink acknowledges it: only what the acknowledgement
+// needs (a slow sink keeps ~100K windows in flight, so every byte here counts).
 struct Emitting {
-  std::string key;  // EncodeKey bytes.
-  Window window;
+  absl::InlinedVector<EventPosition, 2> covers;  // Window::covers.
+  absl::InlinedVector<uint64_t, 2> records;      // Window::records.
   uint64_t emission = 0;    // Emission order (PendingCommands).
   uint64_t marker_seq = 0;  // The markers record holding its "emitted" marker.
+};
+
+// An emitting window Open restored: the commands PendingCommands sends again.
+struct Restored {
+  std::string key;  // EncodeKey bytes.
+  std::vector<RowCommand> cmds;
 };
 
 struct PartitionState {
@@ -498,12 +505,12 @@ class WindowedJoinerImpl : public WindowedJoiner {
       for (const EventPosition& p : w.window.covers) held_[p.partition].Add(p.offset, id);
       if (w.emitting) {
         ++marker_records_[w.marker_seq];
-        Emitting e;
-        e.key = std::move(w.key);
-        e.window = std::move(w.window);
+        Emitting& e = emitting_[id];
+        e.covers = std::move(w.window.covers);
+        e.records = std::move(w.window.records);
         e.emission = w.emission;
         e.marker_seq = w.marker_seq;
-        emitting_.emplace(id, std::move(e));
+        restored_[id] = Restored{std::move(w.key), std::move(w.window.cmds)};
       } else {
         auto [kit, created] = keys_.try_emplace(w.key);
         if (created) {
@@ -548,13 +555,15 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   std::vector<RowCommand> PendingCommands() const override {
     absl::MutexLock lock(&mu_);
-    std::vector<const Emitting*> order;
-    order.reserve(emitting_.size());
-    for (const auto& [id, e] : emitting_) order.push_back(&e);
-    std::sort(order.begin(), order.end(),
-              [](const Emitting* a, const Emitting* b) { return a->emission < b->emission; });
+    // Windows emitted since Open were handed out when they closed; only restored ones repeat.
+    std::vector<std::pair<const Emitting*, const Restored*>> order;
+    order.reserve(restored_.size());
+    for (const auto& [id, r] : restored_) order.emplace_back(&emitting_.at(id), &r);
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+      return a.first->emission < b.first->emission;
+    });
     std::vector<RowCommand> out;
-    for (const Emitting* e : order) AppendCommands(e->key, e->window.cmds, e->window, &out);
+    for (const auto& [e, r] : order) AppendCommands(r->key, r->cmds, e->covers, &out);
     return out;
   }
 
@@ -641,9 +650,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
       if (entry == nullptr) continue;
       auto e = emitting_.find(entry->window);
       if (e == emitting_.end()) continue;  // Still open: nothing of it was sent.
-      for (const EventPosition& c : e->second.window.covers) ReleaseHeld(c);
+      for (const EventPosition& c : e->second.covers) ReleaseHeld(c);
       ReleaseMarkers(e->second.marker_seq);
-      WindowDied(e->second.window);
+      WindowDied(e->first, e->second.records);
+      if (!restored_.empty()) restored_.erase(e->first);
       emitting_.erase(e);
       ++stats_.windows_acknowledged;
     }
@@ -799,13 +809,14 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (seq != cur_seq_) batch_.Delete(LogKey(seq, kMarkersRecord));
   }
 
-  // `window` (acknowledged or discarded) is gone: its events records need it no more, and
+  // Window `id` (acknowledged or discarded) is gone: its events records need it no more, and
   // where one of them survives, a "dead" marker keeps Open from bringing the window back.
-  void WindowDied(const Window& window) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void WindowDied(uint64_t id, absl::Span<const uint64_t> records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::InlinedVector<uint64_t, 2> surviving;
-    for (uint64_t seq : window.records) {
+    for (uint64_t seq : records) {
       // The current call's record is not written yet: it simply leaves the window out.
-      if (seq == cur_seq_) died_now_.insert(window.id);
+      if (seq == cur_seq_) died_now_.insert(id);
       auto it = event_records_.find(seq);
       if (--it->second.live > 0) {
         if (seq != cur_seq_) surviving.push_back(seq);
@@ -817,7 +828,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
       for (const auto& [m, n] : waiting) ReleaseMarkers(m, n);
     }
     if (surviving.empty()) return;
-    AddMarker(kMarkerDead, window.id);
+    AddMarker(kMarkerDead, id);
     for (uint64_t seq : surviving) {
       std::vector<std::pair<uint64_t, int64_t>>& waiting = event_records_[seq].waiting;
       if (!waiting.empty() && waiting.back().first == cur_seq_) {
@@ -854,16 +865,16 @@ class WindowedJoinerImpl : public WindowedJoiner {
       const uint64_t id = window.id;
       AddMarker(kMarkerEmitted, id);
       ++marker_records_[cur_seq_];
-      AppendCommands(key, std::move(window.cmds), window, &pending_out_);
+      AppendCommands(key, std::move(window.cmds), window.covers, &pending_out_);
       ++stats_.windows_emitted;
       Emitting& e = emitting_[id];
-      e.key = key;
-      e.window = std::move(window);
+      e.covers = std::move(window.covers);
+      e.records = std::move(window.records);
       e.emission = next_emission_++;
       e.marker_seq = cur_seq_;
     } else {
       for (const EventPosition& p : window.covers) ReleaseHeld(p);
-      WindowDied(window);
+      WindowDied(window.id, window.records);
       ++stats_.windows_discarded;
     }
 
@@ -875,7 +886,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
   // window's covers. A window closing now hands its commands over (moved: it is emitted once);
   // PendingCommands copies those of windows restored by Open.
   static void AppendCommands(const std::string& encoded_key, std::vector<RowCommand> cmds,
-                             const Window& window, std::vector<RowCommand>* out) {
+                             absl::Span<const EventPosition> covers,
+                             std::vector<RowCommand>* out) {
     if (cmds.empty()) return;
     Key key;
     DecodeKey(encoded_key, &key);
@@ -884,7 +896,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
       if (command.kind == RowCommandKind::kDelete) command.writes.clear();
       if (i + 1 == cmds.size()) {
         command.key = std::move(key);
-        command.covers.assign(window.covers.begin(), window.covers.end());
+        command.covers.assign(covers.begin(), covers.end());
       } else {
         command.key = key;
       }
@@ -1009,6 +1021,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
   absl::node_hash_map<std::string, KeyEntry> keys_ ABSL_GUARDED_BY(mu_);
   std::map<int32_t, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Emitting> emitting_ ABSL_GUARDED_BY(mu_);  // By window id.
+  absl::flat_hash_map<uint64_t, Restored> restored_ ABSL_GUARDED_BY(mu_);  // Subset of emitting_.
   absl::flat_hash_map<SourcePartition, HeldOffsets> held_ ABSL_GUARDED_BY(mu_);
   std::map<SourcePartition, int64_t> next_offsets_ ABSL_GUARDED_BY(mu_);
   // Live log records: events records by seq, markers records by seq -> how many things need it.

@@ -163,7 +163,8 @@ class WindowedJoiner {
   virtual ~WindowedJoiner() = default;
 
   // Windows emitted before the last shutdown or crash and never acknowledged, in emission
-  // order. Send them before anything Process returns.
+  // order. Send them before anything Process returns. (Windows closed since Open went out once,
+  // from the call that closed them, and are not repeated here.)
   virtual std::vector<RowCommand> PendingCommands() const = 0;
 
   // Per SourcePartition, the next offset to consume: the consumers seek here on start.
