@@ -283,14 +283,18 @@ struct PartitionState {
 // they pile up behind a long-held one.
 class HeldOffsets {
  public:
-  struct Entry {
+  struct Entry {  // 16 bytes: a slow sink keeps hundreds of thousands of them.
     int64_t offset;
-    uint64_t window;
-    bool released;
+    uint64_t window : 63;  // Window ids count up from 0: 63 bits never run out.
+    uint64_t released : 1;
   };
 
   void Add(int64_t offset, uint64_t window) {
-    entries_.push_back(Entry{offset, window, false});
+    Entry entry;
+    entry.offset = offset;
+    entry.window = window;
+    entry.released = 0;
+    entries_.push_back(entry);
     ++live_;
   }
   // The held entry of `offset`, or nullptr.
@@ -310,7 +314,7 @@ class HeldOffsets {
     if (head_ == entries_.size()) {
       entries_.clear();
       head_ = 0;
-    } else if (dead > 1024 && dead > 2 * live_) {
+    } else if (dead > 1024 && dead > live_) {
       entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                     [](const Entry& e) { return e.released; }),
                      entries_.end());
@@ -1005,7 +1009,11 @@ class WindowedJoinerImpl : public WindowedJoiner {
     }
     if (out != nullptr) {
       stats_.commands_emitted += static_cast<int64_t>(pending_out_.size());
-      for (RowCommand& c : pending_out_) out->push_back(std::move(c));
+      if (out->empty()) {
+        out->swap(pending_out_);  // A flush can emit every open window: no second copy.
+      } else {
+        for (RowCommand& c : pending_out_) out->push_back(std::move(c));
+      }
     }
     pending_out_.clear();
     return absl::OkStatus();
