@@ -4,6 +4,8 @@
 //
 // Flags live here only; everything else is configured by the one Config message.
 
+#include <malloc.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -108,6 +110,14 @@ int CheckBeforeFirstEvent(const v1::Config& config, const std::string& config_pa
     std::fprintf(stderr, "cdcjoind: %s: %s\n", config_path.c_str(), problem.c_str());
   }
   return problems.empty() ? 0 : 2;
+}
+
+// glibc's malloc gives threads that allocate at once their own arenas (up to 8 per core) and
+// keeps what is freed in each: cdcjoind's fetchers, sink lanes and joiner each held their own
+// free memory (peer benchmark: ~290 MB RSS for a ~190 MB heap). Two arenas let every thread
+// reuse what the others freed (287 -> 273 MB there, same CPU); MALLOC_ARENA_MAX overrides.
+void ShareMallocArenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 }
 
 std::string ProgressLine(const Pipeline& pipeline) {
@@ -318,6 +328,7 @@ int main(int argc, char** argv) {
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
+  cdcjoin::ShareMallocArenas();  // Before any thread starts.
   absl::ParseCommandLine(argc, argv);
   return cdcjoin::Run();
 }
