@@ -623,14 +623,6 @@ class WindowedJoinerImpl : public WindowedJoiner {
     return CommitAndEmit(out);
   }
 
-  absl::Status DrainPartition(int32_t partition, std::vector<RowCommand>* out) override {
-    absl::MutexLock lock(&mu_);
-    if (!broken_.ok()) return broken_;
-    auto it = partitions_.find(partition);
-    if (it != partitions_.end()) CloseAll(&it->second);
-    return CommitAndEmit(out);
-  }
-
   absl::Status Acknowledge(absl::Span<const EventPosition> applied) override {
     absl::MutexLock lock(&mu_);
     if (!broken_.ok()) return broken_;

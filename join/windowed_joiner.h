@@ -189,9 +189,8 @@ class WindowedJoiner {
   // Idle flush: closes the windows of partitions quiet for idle_flush_ms, commits, appends.
   virtual absl::Status Advance(int64_t now_ms, std::vector<RowCommand>* out) = 0;
 
-  // Closes every open window (of one partition number for DrainPartition), commits, appends.
+  // Closes every open window, commits, appends.
   virtual absl::Status Drain(std::vector<RowCommand>* out) = 0;
-  virtual absl::Status DrainPartition(int32_t partition, std::vector<RowCommand>* out) = 0;
 
   // The sink applied the commands carrying these positions (RowCommand::covers of applied
   // commands, concatenated). A window is acknowledged by any of its positions; its emitting

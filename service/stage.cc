@@ -9,6 +9,13 @@
 #include "service/windowed_mode_stage.h"
 
 namespace cdcjoin {
+namespace {
+
+// How long a revocation waits for statements already at the database (the default
+// target.database.read_write_timeout_ms ends them).
+constexpr absl::Duration kRevokedWriteWait = absl::Seconds(30);
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageContext& context) {
   if (mode == v1::WINDOWED) {
@@ -30,6 +37,14 @@ void ApplyOrDropRevoked(const StageContext& context,
              waiting - context.feed->Waiting(),
              " waiting commands of the revoked partitions dropped unapplied, and the lanes drop "
              "theirs (the new owner consumes their events again)");
+  // A statement at the database now may still carry them: the partitions go only once it has
+  // returned, which the connection's read/write timeout bounds.
+  if (!context.feed->AwaitWritesInFlight(kRevokedWriteWait)) {
+    LogError("revocation: a statement was still at the database ",
+             absl::FormatDuration(kRevokedWriteWait),
+             " after the revoked partitions were fenced; it may land after their new owner's "
+             "writes (the stale-write guard keeps that from rolling a row back)");
+  }
 }
 
 absl::Status ResendWindowState(const StageContext& context, bool flush_open) {

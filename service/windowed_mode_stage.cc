@@ -58,17 +58,16 @@ absl::Status WindowedModeStage::Advance(int64_t now_ms,
 
 void WindowedModeStage::OnRevoked(const std::vector<SourcePartition>& partitions,
                                   absl::Time deadline) {
-  // Windows hold both sources of one partition number (co-partitioning).
-  std::set<int32_t> numbers;
-  for (const SourcePartition& partition : partitions) numbers.insert(partition.partition);
-  for (int32_t number : numbers) {
-    std::vector<EventPosition> absorbed;
-    std::vector<RowCommand> emitted;
-    // A failed flush leaves the windows in the state; the group's offsets never passed them.
-    TakeOutput(context_.window_state->FlushPartition(number, NowMillis(), &absorbed, &emitted),
-               absorbed, emitted)
-        .IgnoreError();
-  }
+  // A key's window holds the events of both sources, and Debezium keys the two topics
+  // differently, so its sides sit on unrelated partition numbers: a window with an event of a
+  // revoked partition can be filed under a kept one. Every window closes, so nothing of the
+  // revoked partitions stays behind to be written after they are gone (OUTER writes the same
+  // rows either way; INNER and LEFT run alone in their group, where a revocation takes all).
+  std::vector<EventPosition> absorbed;
+  std::vector<RowCommand> emitted;
+  // A failed flush leaves the windows in the state; the group's offsets never passed them.
+  TakeOutput(context_.window_state->Flush(NowMillis(), &absorbed, &emitted), absorbed, emitted)
+      .IgnoreError();
   ApplyOrDropRevoked(context_, partitions, deadline);
 }
 
