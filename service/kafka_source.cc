@@ -94,9 +94,11 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     settings["enable.auto.offset.store"] = "false";
     // An out-of-range offset means retention overtook us: data loss, never silently reset.
     settings["auto.offset.reset"] = "error";
-    // Range assignment over one subscription to every topic keeps partition p of all topics on
-    // one instance (co-partitioning, which the windowed joiner needs).
-    settings.emplace("partition.assignment.strategy", "range");
+    // Incremental: a member joining or leaving moves only the partitions that change owner, and
+    // the others go on consuming. Nothing relies on co-partitioning: Debezium keys the topics
+    // differently anyway, a windowed INNER/LEFT join runs alone in its group, and the sides of
+    // an OUTER merge and of DB_UPSERT are written on their own.
+    settings.emplace("partition.assignment.strategy", "cooperative-sticky");
     absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
     if (!conf.ok()) return conf.status();
     (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
@@ -121,25 +123,22 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
   std::vector<ConsumedRecord> Poll(absl::Duration timeout, size_t max) {
-    std::vector<ConsumedRecord> out;
-    while (!held_.empty() && out.size() < max) {
-      out.push_back(std::move(held_.front()));
-      held_.pop_front();
-    }
+    // Every record waits in held_ until it is handed out: a rebalance inside a later consume()
+    // of this loop then drops what it revokes (OnRevoke), wherever it sits in the batch.
     // Block for the first record only; then take what is already fetched.
-    int timeout_ms = out.empty() ? static_cast<int>(absl::ToInt64Milliseconds(timeout)) : 0;
+    int timeout_ms = held_.empty() ? static_cast<int>(absl::ToInt64Milliseconds(timeout)) : 0;
     do {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout_ms));
       timeout_ms = 0;
       if (message == nullptr || message->err() == RdKafka::ERR__TIMED_OUT) break;
       std::optional<ConsumedRecord> record = Accept(std::move(message));
-      if (!record.has_value()) continue;
-      if (out.size() < max) {
-        out.push_back(*std::move(record));
-      } else {
-        held_.push_back(*std::move(record));
-      }
-    } while (out.size() < max);
+      if (record.has_value()) held_.push_back(*std::move(record));
+    } while (held_.size() < max);
+    std::vector<ConsumedRecord> out;
+    while (!held_.empty() && out.size() < max) {
+      out.push_back(std::move(held_.front()));
+      held_.pop_front();
+    }
     return out;
   }
 
