@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,6 +63,11 @@ class WindowedStage {
   // Everything, now (mode switch, revocation, shutdown).
   absl::Status Flush(int64_t now_ms, std::vector<EventPosition>* absorbed,
                      std::vector<RowCommand>* out);
+
+  // The partitions went to another member unapplied (WindowedJoiner::Forget).
+  absl::Status Forget(const std::set<SourcePartition>& partitions) {
+    return joiner_->Forget(partitions);
+  }
 
   // Thread-safe: the sink applied these commands.
   void Applied(absl::Span<const RowCommand> commands);

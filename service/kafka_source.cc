@@ -391,9 +391,11 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   void OnRevoke(TopicPartitions& partitions, bool lost) {
     std::vector<SourcePartition> gone;
     std::set<SourcePartition> gone_set;
+    std::vector<std::string> described;
     for (RdKafka::TopicPartition* tp : partitions) {
       gone.push_back(ToSourcePartition(*tp));
       gone_set.insert(gone.back());
+      described.push_back(absl::StrCat(tp->topic(), "[", tp->partition(), "]"));
     }
     std::deque<ConsumedRecord> kept;
     for (ConsumedRecord& record : held_) {
@@ -402,11 +404,14 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     held_ = std::move(kept);
     if (lost) {
       LogWarning("lost ", partitions.size(),
-                 " partitions (another member owns them now): dropping what they fed us");
+                 " partitions (another member owns them now): dropping what they fed us: ",
+                 absl::StrJoin(described, " "));
       listener_->OnLost(gone);
     } else {
-      LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first");
+      LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first: ",
+              absl::StrJoin(described, " "));
       Commit(listener_->OnRevoked(gone));
+      LogInfo("revoked ", partitions.size(), " partitions: ", absl::StrJoin(described, " "));
     }
     // Leaving the group on close revokes everything: the last status stays for the report.
     if (closing_) return;

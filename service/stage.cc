@@ -28,9 +28,9 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageC
   return std::unique_ptr<Stage>(std::make_unique<DbUpsertStage>(context));
 }
 
-void ApplyOrDropRevoked(const StageContext& context,
+bool ApplyOrDropRevoked(const StageContext& context,
                         const std::vector<SourcePartition>& partitions, absl::Time deadline) {
-  if (context.feed->Drain(deadline)) return;
+  if (context.feed->Drain(deadline)) return true;
   const size_t waiting = context.feed->Waiting();
   context.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
   LogWarning("revocation: the sink did not apply everything in time; ",
@@ -45,6 +45,7 @@ void ApplyOrDropRevoked(const StageContext& context,
              " after the revoked partitions were fenced; it may land after their new owner's "
              "writes (the stale-write guard keeps that from rolling a row back)");
   }
+  return false;
 }
 
 absl::Status ResendWindowState(const StageContext& context, bool flush_open) {

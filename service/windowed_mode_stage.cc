@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/time/clock.h"
+#include "service/logging.h"
 #include "storage/rocksdb_window_store.h"
 
 namespace cdcjoin {
@@ -63,16 +64,34 @@ void WindowedModeStage::OnRevoked(const std::vector<SourcePartition>& partitions
   // revoked partition can be filed under a kept one. Every window closes, so nothing of the
   // revoked partitions stays behind to be written after they are gone (OUTER writes the same
   // rows either way; INNER and LEFT run alone in their group, where a revocation takes all).
+  CloseAllWindows();
+  if (!ApplyOrDropRevoked(context_, partitions, deadline)) Forget(partitions);
+}
+
+void WindowedModeStage::OnLost(const std::vector<SourcePartition>& partitions) {
+  // Fenced first: the windows that also carry kept partitions' events are applied, what carries
+  // only the lost partitions' is dropped, and the new owner applies it.
+  context_.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
+  CloseAllWindows();
+  Forget(partitions);
+}
+
+void WindowedModeStage::CloseAllWindows() {
   std::vector<EventPosition> absorbed;
   std::vector<RowCommand> emitted;
   // A failed flush leaves the windows in the state; the group's offsets never passed them.
   TakeOutput(context_.window_state->Flush(NowMillis(), &absorbed, &emitted), absorbed, emitted)
       .IgnoreError();
-  ApplyOrDropRevoked(context_, partitions, deadline);
 }
 
-void WindowedModeStage::OnLost(const std::vector<SourcePartition>& partitions) {
-  context_.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
+void WindowedModeStage::Forget(const std::vector<SourcePartition>& partitions) {
+  // Left in the state, the dropped windows would hold the partitions' commits forever and, on
+  // their return, move consumption past events nobody applied.
+  if (absl::Status s = context_.window_state->Forget(
+          std::set<SourcePartition>(partitions.begin(), partitions.end()));
+      !s.ok()) {
+    LogError("window state: forgetting the partitions another member took failed: ", s.message());
+  }
 }
 
 absl::Status WindowedModeStage::Drain(absl::Time deadline) {
