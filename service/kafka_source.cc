@@ -32,8 +32,15 @@ using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
 // Owns the TopicPartition pointers librdkafka's C++ API hands out.
 struct TopicPartitionList {
-  TopicPartitions items;
+  TopicPartitionList() = default;
+  TopicPartitionList(TopicPartitionList&& other) noexcept : items(std::move(other.items)) {
+    other.items.clear();
+  }
+  TopicPartitionList(const TopicPartitionList&) = delete;
+  TopicPartitionList& operator=(const TopicPartitionList&) = delete;
   ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
+
+  TopicPartitions items;
 };
 
 // KafkaConfig's static membership id, from the config or the environment; "" for none.
@@ -55,7 +62,7 @@ void DeleteMessage(const void* message) {
 
 }  // namespace
 
-class KafkaSource::Impl final : public RdKafka::RebalanceCb {
+class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::OffsetCommitCb {
  public:
   explicit Impl(Options options)
       : options_(std::move(options)), kafka_events_(options_.stats) {}
@@ -89,8 +96,12 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     absl::StatusOr<std::string> instance = GroupInstanceId(options_.kafka);
     if (!instance.ok()) return instance.status();
     if (!instance->empty()) settings["group.instance.id"] = *instance;
-    // Offsets are committed by hand, only up to what the pipeline reports durable.
-    settings["enable.auto.commit"] = "false";
+    // Offsets are stored by hand, only up to what the pipeline reports durable, and librdkafka
+    // commits what is stored. Its timer skips the moments the group's generation is in flux:
+    // a commit of ours then fails with ILLEGAL_GENERATION, on which librdkafka drops the whole
+    // assignment as lost (every cooperative rebalance has such a moment, between its rounds).
+    settings["enable.auto.commit"] = "true";
+    settings["auto.commit.interval.ms"] = absl::StrCat(options_.kafka.commit_interval_ms());
     settings["enable.auto.offset.store"] = "false";
     // An out-of-range offset means retention overtook us: data loss, never silently reset.
     settings["auto.offset.reset"] = "error";
@@ -102,6 +113,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
     if (!conf.ok()) return conf.status();
     (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
+    (*conf)->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(this), error);
     (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
     consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
     if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
@@ -142,33 +154,38 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     return out;
   }
 
+  // Stores the offsets for librdkafka's next commit.
   void Commit(const std::map<SourcePartition, int64_t>& offsets) {
-    TopicPartitionList list;
-    for (const auto& [partition, offset] : offsets) {
-      auto it = committed_.find(partition);
-      if (it == committed_.end() || offset < 0 || offset <= it->second) continue;
-      list.items.push_back(
-          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
-    }
+    TopicPartitionList list = Forward(offsets, stored_);
     if (!list.items.empty()) {
-      RdKafka::ErrorCode err = consumer_->commitSync(list.items);
-      if (err != RdKafka::ERR_NO_ERROR) {
-        // Nothing is lost: the next commit covers these offsets too.
-        LogWarning("kafka commit: ", RdKafka::err2str(err));
-        options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
-      } else {
-        for (RdKafka::TopicPartition* tp : list.items) {
-          if (tp->err() != RdKafka::ERR_NO_ERROR) {
-            LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
-                       RdKafka::err2str(tp->err()));
-            continue;
-          }
-          committed_[ToSourcePartition(*tp)] = tp->offset();
-        }
-        options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+      RdKafka::ErrorCode err = consumer_->offsets_store(list.items);
+      if (err != RdKafka::ERR_NO_ERROR) LogWarning("kafka offsets store: ", RdKafka::err2str(err));
+      for (RdKafka::TopicPartition* tp : list.items) {
+        if (tp->err() == RdKafka::ERR_NO_ERROR) stored_[ToSourcePartition(*tp)] = tp->offset();
       }
     }
     RefreshStatus();
+  }
+
+  // RdKafka::OffsetCommitCb: every commit's outcome, inside consume() on the polling thread.
+  void offset_commit_cb(RdKafka::ErrorCode err, TopicPartitions& offsets) override {
+    if (err == RdKafka::ERR__NO_OFFSET) return;  // Nothing was stored since the last commit.
+    if (err != RdKafka::ERR_NO_ERROR) {
+      // Nothing is lost: the next commit covers these offsets too.
+      LogWarning("kafka commit: ", RdKafka::err2str(err));
+      options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
+      return;
+    }
+    for (RdKafka::TopicPartition* tp : offsets) {
+      if (tp->err() != RdKafka::ERR_NO_ERROR) {
+        LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
+                   RdKafka::err2str(tp->err()));
+        continue;
+      }
+      auto it = committed_.find(ToSourcePartition(*tp));
+      if (it != committed_.end() && tp->offset() > it->second) it->second = tp->offset();
+    }
+    options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
   }
 
   void SetPaused(PauseReason reason, bool paused) {
@@ -274,6 +291,38 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
  private:
+  // The offsets that move an assigned partition past `baseline`.
+  TopicPartitionList Forward(const std::map<SourcePartition, int64_t>& offsets,
+                             const std::map<SourcePartition, int64_t>& baseline) const {
+    TopicPartitionList list;
+    for (const auto& [partition, offset] : offsets) {
+      auto it = baseline.find(partition);
+      if (it == baseline.end() || offset < 0 || offset <= it->second) continue;
+      list.items.push_back(
+          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
+    }
+    return list;
+  }
+
+  // A revocation's offsets, committed before the partitions go (the generation is still ours
+  // inside the rebalance callback).
+  void CommitNow(const std::map<SourcePartition, int64_t>& offsets) {
+    TopicPartitionList list = Forward(offsets, committed_);
+    if (list.items.empty()) return;
+    RdKafka::ErrorCode err = consumer_->commitSync(list.items);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      LogWarning("kafka commit on revocation: ", RdKafka::err2str(err),
+                 " (the partitions' new owner consumes again from the last commit)");
+      options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
+      return;
+    }
+    for (RdKafka::TopicPartition* tp : list.items) {
+      if (tp->err() == RdKafka::ERR_NO_ERROR) committed_[ToSourcePartition(*tp)] = tp->offset();
+    }
+    options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+    RefreshStatus();
+  }
+
   const std::string& Topic(const SourcePartition& partition) const {
     return options_.topics[static_cast<size_t>(partition.source)];
   }
@@ -377,6 +426,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
                      : from_latest        ? RdKafka::Topic::OFFSET_END
                                           : RdKafka::Topic::OFFSET_BEGINNING);
       committed_[partition.partition] = partition.committed;
+      stored_[partition.partition] = partition.committed;
       if (data_loss_.erase(partition.partition) > 0) {
         data_loss_count_.store(static_cast<int>(data_loss_.size()));
       }
@@ -410,12 +460,15 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     } else {
       LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first: ",
               absl::StrJoin(described, " "));
-      Commit(listener_->OnRevoked(gone));
+      CommitNow(listener_->OnRevoked(gone));
       LogInfo("revoked ", partitions.size(), " partitions: ", absl::StrJoin(described, " "));
     }
     // Leaving the group on close revokes everything: the last status stays for the report.
     if (closing_) return;
-    for (const SourcePartition& partition : gone) committed_.erase(partition);
+    for (const SourcePartition& partition : gone) {
+      committed_.erase(partition);
+      stored_.erase(partition);
+    }
   }
 
   // The status snapshot for other threads. A paused partition is not fetched, so its cached
@@ -542,6 +595,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   // Polling thread only (the rebalance callback runs inside its consume and close calls).
   std::deque<ConsumedRecord> held_;
   std::map<SourcePartition, int64_t> committed_;  // Every assigned partition.
+  std::map<SourcePartition, int64_t> stored_;     // For librdkafka's next commit.
   std::set<SourcePartition> data_loss_;
   std::set<PauseReason> pause_reasons_;
   bool closing_ = false;

@@ -229,13 +229,20 @@ metrics {{ disabled: true }}
         return [d for d in self.daemons if d.name not in self.deaths and d.name not in self.frozen]
 
     def events_consumed(self):
-        """Records consumed by every instance that ever ran (the dead ones as last seen)."""
+        """Records consumed by every instance that ever ran: a stopped one's own final count, a
+        SIGKILLed one's as last seen (at most a second before its death)."""
         for daemon in self.live():
             status = self.test.status(daemon)
             if status is not None:
                 counters = status.get("counters", {})
                 self.last_events[daemon.name] = int(counters.get("eventsTotal",
                                                                  counters.get("events_total", 0)))
+        for daemon in self.daemons:
+            with open(daemon.log_path, errors="replace") as f:
+                for line in f:
+                    stopped = re.search(r" INFO stopped: (\d+) events consumed", line)
+                    if stopped:
+                        self.last_events[daemon.name] = int(stopped.group(1))
         return sum(self.last_events.values())
 
     def ownership_gaps(self, steps):
@@ -380,7 +387,6 @@ class ScaleOutTest:
 
         def terminate(group):
             victim = group.live()[0]
-            group.events_consumed()
             victim.stop()
             group.deaths[victim.name] = time.time()
             if victim.process.returncode != 0:
