@@ -356,6 +356,37 @@ class ScriptedDeadLetters final : public DeadLetterSink {
   std::vector<EventPosition> queued_;
 };
 
+// The group's control topic as a log in memory, which outlives the pipelines of a test.
+struct ControlLog {
+  void Append(ControlRecord record) {
+    absl::MutexLock lock(&mu);
+    records.push_back(std::move(record));
+  }
+  absl::Mutex mu;
+  std::vector<ControlRecord> records ABSL_GUARDED_BY(mu);
+};
+
+class InMemoryControl final : public GroupControl {
+ public:
+  explicit InMemoryControl(ControlLog* log) : log_(log) {}
+  absl::Status Publish(const ControlRecord& record, absl::Duration) override {
+    log_->Append(record);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<ControlRecord>> ReadToEnd(absl::Duration) override { return Poll(); }
+  std::vector<ControlRecord> Poll() override {
+    absl::MutexLock lock(&log_->mu);
+    std::vector<ControlRecord> records(log_->records.begin() + static_cast<ptrdiff_t>(next_),
+                                       log_->records.end());
+    next_ = log_->records.size();
+    return records;
+  }
+
+ private:
+  ControlLog* const log_;
+  size_t next_ = 0;
+};
+
 std::string Upsert(int source, int64_t key, int64_t version) {
   return absl::StrCat(R"({"op":"u","after":{"id":)", key, source == kA ? R"(,"v":")" : R"(,"w":")",
                       "v", version, R"("},"source":{"ts_ms":)", 1700000000000 + version, "}}");
@@ -400,6 +431,9 @@ class PipelineLoopTest : public ::testing::Test {
       return std::unique_ptr<DeadLetterSink>(
           std::make_unique<ScriptedDeadLetters>(&dead_letter_script_, std::move(on_delivered)));
     };
+    connectors.control = [this](PipelineStats*) -> absl::StatusOr<std::unique_ptr<GroupControl>> {
+      return std::unique_ptr<GroupControl>(std::make_unique<InMemoryControl>(&control_log_));
+    };
     Pipeline::Options options;
     options.config = config;
     options.connect_writer = [this]() -> absl::StatusOr<std::unique_ptr<RowWriter>> {
@@ -432,6 +466,7 @@ class PipelineLoopTest : public ::testing::Test {
   }
 
   std::string window_timing_ = "window_ms: 100 grace_ms: 0 idle_flush_ms: 100";
+  ControlLog control_log_;  // The group's control topic, across restarts.
   ScriptedWriter::Shared writer_;
   ScriptedDeadLetters::Script dead_letter_script_;
   ScriptedSource* source_ = nullptr;
@@ -513,6 +548,31 @@ TEST_F(PipelineLoopTest, WindowedLossForgetsWhatOnlyTheLostPartitionCarried) {
   EXPECT_EQ(source_->Committed(b1), 20) << Describe(b1);
   ExpectWrittenBefore(b1, 20, source_->RevokedAt(b1));
   ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 20; })) << Describe(a0);
+}
+
+// A runtime switch is the group's: written to its control topic, so a member that starts later
+// (a restart, a new instance) joins in that mode whatever its configuration says, and a member
+// that reads another's switch follows it.
+TEST_F(PipelineLoopTest, TheModeIsTheGroupsAndOutlivesARestart) {
+  Start();  // Configured DB_UPSERT.
+  absl::StatusOr<Pipeline::SwitchReport> report = pipeline_->SwitchMode(v1::WINDOWED);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(pipeline_->Members().size(), 1u);
+  EXPECT_EQ(pipeline_->Members()[0].mode(), v1::WINDOWED);
+  ASSERT_TRUE(pipeline_->Stop(absl::Seconds(30)).ok());
+  pipeline_.reset();
+
+  Start();  // Configured DB_UPSERT again.
+  EXPECT_EQ(pipeline_->mode(), v1::WINDOWED);
+  // Another member switches the group back: this one follows at its next barrier.
+  v1::GroupMode back;
+  back.set_mode(v1::DB_UPSERT);
+  back.set_by_member("another");
+  control_log_.Append({"mode", back.SerializeAsString()});
+  ASSERT_TRUE(WaitFor([&] { return pipeline_->mode() == v1::DB_UPSERT; }));
+  const std::vector<v1::GroupMember> members = pipeline_->Members();
+  ASSERT_EQ(members.size(), 1u);  // One member, restarted: the same name.
+  EXPECT_TRUE(WaitFor([&] { return pipeline_->Members()[0].mode() == v1::DB_UPSERT; }));
 }
 
 TEST_F(PipelineLoopTest, RevokeDuringAModeSwitch) {

@@ -416,6 +416,36 @@ class ScaleOutTest:
         step("SIGCONT the zombie", thaw, 8)
         return steps
 
+    def switch_the_group(self, group):
+        """A switch taken by one member reaches every member, and a member that starts later
+        joins in the group's mode, whatever its configuration says."""
+        target = "DB_UPSERT"
+        member = group.live()[0]
+        run([self.args.cdcjoinctl, f"--address={member.admin_address()}", "switch-mode", "db"],
+            timeout=120)
+
+        def every_member_switched():
+            modes = {}
+            for daemon in group.live():
+                daemon.check_running()
+                status = self.status(daemon) or {}
+                modes[daemon.name] = status.get("mode")
+            return all(mode == target for mode in modes.values()), modes
+        wait_for(f"{group.name}: every member in {target}", every_member_switched, 60, 0.5)
+        newcomer = group.add_instance()  # Configured WINDOWED, like the others.
+        self.every_partition_owned(group)
+        wait_for(f"{group.name}: the new member in the group's {target}",
+                 lambda: ((self.status(newcomer) or {}).get("mode") == target,
+                          self.status(newcomer)), 60, 0.5)
+        status = self.status(newcomer)
+        # Members are named host/pid here (no static membership); the dead ones stay listed with
+        # their last mode.
+        listed = {m["member"]: m.get("mode") for m in status.get("members", [])}
+        if sum(1 for mode in listed.values() if mode == target) < len(group.live()):
+            raise Failure(f"{group.name}: fewer members in {target} than live ones in status: "
+                          f"{listed}")
+        log(f"{group.name}: switched by {member.name}; members in status: {listed}")
+
     def converges(self, group):
         expected_sql = SeedPair.expected_sql
 
@@ -478,6 +508,11 @@ class ScaleOutTest:
             self.feed.start()
             began = time.monotonic()
             steps = self.run_steps(groups)
+            for group in groups:
+                if group.mode == "WINDOWED":
+                    self.check(f"{group.name}: a switch on one member moves the whole group, and "
+                               "a new member joins in the group's mode",
+                               lambda g=group: self.switch_the_group(g))
             self.feed.stop()
             log(f"feed: {self.feed.statements} statements in {time.monotonic() - began:.0f} s")
             for group in groups:
