@@ -350,7 +350,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
   WindowedJoinerImpl(const TableSchema& schema, const WindowedJoinerOptions& options,
                      WindowStore* store)
       : options_(options), store_(store) {
-    for (const SourceMapping& source : schema.sources) plans_.emplace_back(source);
+    for (size_t s = 0; s < schema.sources.size(); ++s) {
+      plans_.emplace_back(schema.sources[s], static_cast<int>(s), /*guarded=*/false);
+    }
   }
 
   absl::Status Load() {

@@ -36,6 +36,10 @@ struct MySqlWriterStats {
   uint64_t deadlocks = 0;            // 1213 seen.
   uint64_t lock_wait_timeouts = 0;   // 1205 seen.
   uint64_t reconnects = 0;           // Connections opened after the first one.
+  // Stale-write guard: (row, source) writes not applied because the row held a version of
+  // that source at least as new, in committed transactions (storage/statement_sql.h says why
+  // the count is exact), plus stale commands the batch's reduction folded away.
+  uint64_t stale_writes_stopped = 0;
 };
 
 class MySqlWriter : public RowWriter {
@@ -68,11 +72,14 @@ class MySqlWriter : public RowWriter {
   // Thread-safe.
   MySqlWriterStats Stats() const;
 
+  int64_t TakeStaleWritesStopped() override;
+
  private:
   class Impl;
   explicit MySqlWriter(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;
+  uint64_t stale_writes_reported_ = 0;  // By TakeStaleWritesStopped (the caller's thread).
 };
 
 }  // namespace cdcjoin
