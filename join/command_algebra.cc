@@ -64,15 +64,19 @@ void ReplaceKeepingCovers(RowCommand* a, RowCommand* b) {
   a->versions = std::move(versions);
 }
 
-// Whether *b, a command of one source, is not newer than *a of the same source: then whatever
-// state the row is in, the guard refuses b after a (a applied leaves a's version; a refused
+// Whether *b, a command of one source, is not newer than *a's version of that source: then
+// whatever state the row is in, the guard refuses b after a (a applied leaves a's version; a refused
 // means a newer one is stored), so a alone has the effect of both. Except an upsert after
 // anything but an upsert: the row may be absent then, and an insert has nothing to compare.
 bool IsStaleAfter(const RowCommand& a, const RowCommand& b) {
   if (b.kind == K::kUpsert && a.kind != K::kUpsert) return false;
-  return a.versions.size() == 1 && b.versions.size() == 1 &&
-         a.versions[0].source == b.versions[0].source &&
-         !IsNewerRowVersion(b.versions[0].version, a.versions[0].version);
+  if (b.versions.size() != 1) return false;
+  for (const SourceVersion& v : a.versions) {
+    if (v.source == b.versions[0].source) {
+      return !IsNewerRowVersion(b.versions[0].version, v.version);
+    }
+  }
+  return false;
 }
 
 // Replaces *a with the one command equivalent to *a then *b, when there is one (consuming *b);
@@ -85,6 +89,9 @@ bool Merge(RowCommand* a, RowCommand* b) {
                   b->kind == K::kRelease)) {
     return false;
   }
+  // A guarded clear of an absent row leaves no version behind, but the one upsert standing for
+  // both would store the clear's version on the row it inserts.
+  if (guarded && a->kind == K::kClear && b->kind == K::kUpsert) return false;
   if (b->kind == K::kDelete) {
     b->writes.clear();
     ReplaceKeepingCovers(a, b);

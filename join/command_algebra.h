@@ -27,8 +27,12 @@
 //                      refuse B after A whatever the row held).
 //   a kDelete or kRelease next to anything -> both, in order (a guarded delete happens only
 //                      where its version wins, so it neither erases nor voids its neighbours).
+//   kClear; kUpsert    -> both, in order (a clear of an absent row stores no version; the
+//                      merged upsert would).
 //   the other merges   -> as above; the result carries per source the version of the later
 //                      command that wrote that source.
+// These rules rely on what SourceCommands guarantees: every upsert of a source writes all its
+// columns with fixed flags, every clear all its updatable columns.
 // The last rule of the first list assumes what the reference model of DESIGN.md assumes: a non-key target column
 // nobody wrote is NULL, so a row the merged upsert creates holds NULL where the clear applied
 // to an absent row would have left the column's default.

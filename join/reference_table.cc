@@ -56,7 +56,7 @@ void RowTable::Apply(const RowCommand& command) {
         if (may_write(w.column)) it->second.erase(w.column);
       }
       set_versions();
-      if (command.kind == RowCommandKind::kClear) return;
+      if (command.kind == RowCommandKind::kClear || !wins[command.versions[0].source]) return;
       for (int source : sources_) {
         auto s = stored.find(source);
         if (s != stored.end() && s->second.back() != '1') return;  // Still owned.

@@ -32,7 +32,8 @@ class RowTable {
   // row exists; kDelete removes the row. With the guard and versions: a write of a column
   // happens on an existing row only where the version of the column's guarding source is
   // newer than the row's; a kDelete only where its source's version is; a kRelease clears like
-  // a kClear and removes the row once every source's stored version is a delete's.
+  // a kClear and, where its version won, removes the row once every source's stored version is
+  // a delete's.
   void Apply(const RowCommand& command);
   void ApplyAll(const std::vector<RowCommand>& commands) {
     for (const RowCommand& c : commands) Apply(c);

@@ -30,8 +30,8 @@ enum class RowCommandKind {
   kDelete,
   // Ownership-aware delete (DELETE_ROW_WHEN_ALL_DELETED, stale-write guard only): where the
   // row exists, set the columns of `writes` to NULL and the deleting source's version (in
-  // `versions`, marked deleted); then DELETE the row if no source still owns it (every version
-  // column NULL or marked deleted).
+  // `versions`, marked deleted), where newer; where that took, DELETE the row if no source
+  // still owns it (every version column NULL or marked deleted).
   kRelease,
 };
 

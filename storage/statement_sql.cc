@@ -152,37 +152,32 @@ SqlStatement Mark(const TableSchema& schema, const StatementShape& shape, const 
   return out;
 }
 
-// A guarded delete removes the rows whose mark took: the deleting source's version column
-// holds exactly the delete's version (a refused mark left a newer one).
+// Removes the rows whose mark took: the deleting source's version column holds exactly the
+// command's version (a refused mark left a newer one). A release also needs that no source
+// owns the row any more: every version column NULL (never written) or ending in 1 (deleted by
+// its source).
 SqlStatement DeleteMarked(const TableSchema& schema, const PlannedStatement& planned) {
   const int source = planned.shape.version_sources.front();
   const std::string v = Quote(schema.sources[source].version_column);
   const std::string one =
       absl::StrCat("(", KeyEquals(schema.key_columns), " AND ", v, " = ", kVersionParameter, ")");
   std::vector<std::string> all(planned.rows.size(), one);
+  std::string where = absl::StrJoin(all, " OR ");
+  if (planned.shape.kind == RowCommandKind::kRelease) {
+    std::vector<std::string> unowned;
+    for (const SourceMapping& mapping : schema.sources) {
+      const std::string w = Quote(mapping.version_column);
+      unowned.push_back(absl::StrCat("(", w, " IS NULL OR MOD(", w, ", 10) = 1)"));
+    }
+    where = absl::StrCat("(", where, ") AND ", absl::StrJoin(unowned, " AND "));
+  }
   SqlStatement out;
-  out.text = absl::StrCat("DELETE FROM ", Quote(schema.table), " WHERE ",
-                          absl::StrJoin(all, " OR "));
+  out.text = absl::StrCat("DELETE FROM ", Quote(schema.table), " WHERE ", where);
   for (const RowCommand& row : planned.rows) {
     out.parameters.insert(out.parameters.end(), row.key.begin(), row.key.end());
     out.parameters.push_back(VersionOf(row, source));
   }
   return out;
-}
-
-// A release removes the rows no source owns any more: every version column NULL (never
-// written) or ending in 1 (deleted by its source).
-SqlStatement DeleteUnowned(const TableSchema& schema, const PlannedStatement& planned) {
-  std::vector<std::string> unowned;
-  for (const SourceMapping& source : schema.sources) {
-    const std::string v = Quote(source.version_column);
-    unowned.push_back(absl::StrCat("(", v, " IS NULL OR MOD(", v, ", 10) = 1)"));
-  }
-  return KeyedStatement(
-      absl::StrCat("DELETE FROM ", Quote(schema.table), " WHERE (",
-                   KeyPredicate(schema.key_columns, planned.rows.size()), ") AND ",
-                   absl::StrJoin(unowned, " AND ")),
-      planned);
 }
 
 }  // namespace
@@ -218,8 +213,7 @@ std::vector<SqlStatement> PlannedStatementSql(const TableSchema& schema,
   // One mark per row: each row compares its own version, and a multi-table UPDATE (the only
   // way to give one UPDATE per-row values) does not promise left-to-right assignments.
   for (const RowCommand& row : planned.rows) out.push_back(Mark(schema, shape, row));
-  if (shape.kind == RowCommandKind::kDelete) out.push_back(DeleteMarked(schema, planned));
-  if (shape.kind == RowCommandKind::kRelease) out.push_back(DeleteUnowned(schema, planned));
+  if (shape.kind != RowCommandKind::kClear) out.push_back(DeleteMarked(schema, planned));
   return out;
 }
 

@@ -20,8 +20,9 @@
 //   clear, delete, release: first, per row, a "mark": UPDATE that sets the source's columns
 //           NULL and its version to the command's (a delete's version ends in 1, "deleted"), both
 //           only where newer. Then a delete removes the row where the mark took (its version
-//           column now holds exactly the delete's version), a release where no source still owns
-//           the row (each version column NULL or ending in 1).
+//           column now holds exactly the delete's version), a release where the mark took and
+//           no source still owns the row (each version column NULL or ending in 1). A refused
+//           release changes nothing at all, so the command algebra may fold a stale one away.
 //
 // Counting the writes the guard stopped: the refused branch of every version assignment runs
 // `@cdcjoin_stale := @cdcjoin_stale + 1`. An assignment of ON DUPLICATE KEY UPDATE runs once per

@@ -116,7 +116,7 @@ TEST(StatementSqlTest, GuardedDeleteRemovesOnlyWhereTheMarkTook) {
   EXPECT_THAT(sql[1].parameters, ElementsAre(Value{int64_t{4}}, Value{kV9}));
 }
 
-TEST(StatementSqlTest, ReleaseRemovesOnlyRowsNoSourceOwns) {
+TEST(StatementSqlTest, ReleaseRemovesOnlyRowsItMarkedThatNoSourceOwns) {
   RowCommand c;
   c.kind = RowCommandKind::kRelease;
   c.key = {int64_t{5}};
@@ -125,10 +125,10 @@ TEST(StatementSqlTest, ReleaseRemovesOnlyRowsNoSourceOwns) {
   std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned(c));
   ASSERT_EQ(sql.size(), 2u);
   EXPECT_EQ(sql[1].text,
-            "DELETE FROM `Nickname` WHERE (`userId` IN (?)) AND (`_cdc_user_ver` IS NULL OR "
-            "MOD(`_cdc_user_ver`, 10) = 1) AND (`_cdc_ext_ver` IS NULL OR MOD(`_cdc_ext_ver`, "
-            "10) = 1)");
-  EXPECT_THAT(sql[1].parameters, ElementsAre(Value{int64_t{5}}));
+            "DELETE FROM `Nickname` WHERE ((`userId` = ? AND `_cdc_user_ver` = CAST(? AS "
+            "DECIMAL(30,0)))) AND (`_cdc_user_ver` IS NULL OR MOD(`_cdc_user_ver`, 10) = 1) AND "
+            "(`_cdc_ext_ver` IS NULL OR MOD(`_cdc_ext_ver`, 10) = 1)");
+  EXPECT_THAT(sql[1].parameters, ElementsAre(Value{int64_t{5}}, Value{kV9}));
 }
 
 TEST(StatementSqlTest, DdlAddsOneDecimalVersionColumnPerSource) {
