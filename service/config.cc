@@ -191,11 +191,6 @@ absl::Status CheckStaleWriteGuard(const v1::Config& config) {
     }
   }
   if (!guard) return absl::OkStatus();
-  if (config.mode() == v1::WINDOWED) {
-    return FieldError("target.stale_write_guard",
-                      "not available in WINDOWED mode yet (the window state does not keep the "
-                      "sources' versions); use DB_UPSERT");
-  }
   for (int i = 0; i < config.sources_size(); ++i) {
     const std::string field = absl::StrCat("sources[", i, "].version_column");
     const std::string& name = config.sources(i).version_column();
