@@ -1,4 +1,4 @@
-// The stale-write guard end to end (DB_UPSERT), against the mock Kafka cluster, the private
+// The stale-write guard end to end (DB_UPSERT and WINDOWED OUTER), against the mock Kafka cluster, the private
 // MariaDB and cdcjoind as a process: after the table converged, the whole stream is consumed
 // again from the start, as after `kafka-consumer-groups --reset-offsets --to-earliest` (here: a
 // fresh consumer group, which starts from the earliest offsets). Every replayed event is older
@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -30,10 +31,12 @@
 namespace cdcjoin::testing {
 namespace {
 
-class StaleWriteGuardEndToEndTest : public EndToEndTest,
-                                    public ::testing::WithParamInterface<bool> {
+class StaleWriteGuardEndToEndTest
+    : public EndToEndTest,
+      public ::testing::WithParamInterface<std::tuple<bool, v1::JoinMode>> {
  protected:
-  bool guard() const { return GetParam(); }
+  bool guard() const { return std::get<0>(GetParam()); }
+  bool windowed() const { return std::get<1>(GetParam()) == v1::WINDOWED; }
 
   // Small batches on one lane: the replay takes long enough to be sampled many times. A
   // `group_suffix` names another consumer group.
@@ -41,9 +44,12 @@ class StaleWriteGuardEndToEndTest : public EndToEndTest,
       const std::string& group_suffix = "") const {
     std::vector<std::pair<std::string, std::string>> replacements = {
         {"lanes: 4 batch_rows: 500", "lanes: 1 batch_rows: 20"}};
+    if (windowed()) replacements.push_back(WindowedConfig());
     if (!group_suffix.empty()) {
       const std::string group = "group_id: \"" + config_.kafka().group_id();
       replacements.push_back({group + "\"", group + group_suffix + "\""});
+      // The new consumer starts from scratch: its window state too.
+      if (windowed()) replacements.push_back({"/state\"", "/state" + group_suffix + "\""});
     }
     if (guard()) {
       replacements.push_back({"key_columns: \"userId\"",
@@ -132,8 +138,8 @@ TEST_P(StaleWriteGuardEndToEndTest, AReplayOfOlderEventsNeverRollsTheTableBack) 
     if (!guard() || stopped > 1000) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
-  std::printf("replay (%s): %d samples, first rollback seen: %s, stale_writes_stopped=%lld\n",
-              guard() ? "guard" : "no guard", samples, first_rollback.empty() ? "no" : "yes",
+  std::printf("replay (%s, %s): %d samples, first rollback seen: %s, stale_writes_stopped=%lld\n",
+              guard() ? "guard" : "no guard", windowed() ? "WINDOWED" : "DB_UPSERT", samples, first_rollback.empty() ? "no" : "yes",
               static_cast<long long>(stopped));
   if (guard()) {
     EXPECT_GT(stopped, 1000) << "the replay wrote nothing new, so most of its writes must have "
@@ -144,10 +150,13 @@ TEST_P(StaleWriteGuardEndToEndTest, AReplayOfOlderEventsNeverRollsTheTableBack) 
   EXPECT_EQ(StopDaemon(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(GuardOnAndOff, StaleWriteGuardEndToEndTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "guard" : "no_guard";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    GuardOnAndOff, StaleWriteGuardEndToEndTest,
+    ::testing::Combine(::testing::Bool(), ::testing::Values(v1::DB_UPSERT, v1::WINDOWED)),
+    [](const ::testing::TestParamInfo<std::tuple<bool, v1::JoinMode>>& info) {
+      return absl::StrCat(std::get<0>(info.param) ? "guard_" : "no_guard_",
+                          v1::JoinMode_Name(std::get<1>(info.param)));
+    });
 
 }  // namespace
 }  // namespace cdcjoin::testing
