@@ -81,5 +81,48 @@ TEST(TargetTableCheckTest, ReportsTheFactsOfEveryColumn) {
   testing::ExecuteSql(*endpoint, "", {absl::StrCat("DROP DATABASE ", database)}).IgnoreError();
 }
 
+TEST(TargetTableCheckTest, TheGuardNeedsItsVersionColumnsAndSaysHowToAddThem) {
+  absl::StatusOr<testing::MySqlEndpoint> endpoint = testing::MySqlFromEnv();
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  const std::string database = absl::StrCat("guard_", getpid());
+  ASSERT_TRUE(testing::ExecuteSql(
+                  *endpoint, "",
+                  {absl::StrCat("DROP DATABASE IF EXISTS ", database),
+                   absl::StrCat("CREATE DATABASE ", database),
+                   absl::StrCat("CREATE TABLE ", database,
+                                ".T (k BIGINT NOT NULL PRIMARY KEY, a TEXT, b TEXT, "
+                                "_cdc_s_ver DECIMAL(30,0) UNSIGNED, _cdc_t_ver BIGINT)")})
+                  .ok());
+  v1::Config config;
+  const std::string config_text = absl::StrCat(
+      "target { table: 'T' key_columns: 'k' stale_write_guard: true database { database: '",
+      database, "' } } ",
+      "sources { name: 's' topic: 's' key_fields: 'id' columns { from: 'a' to: 'a' } "
+      "version_column: '_cdc_s_ver' } ",
+      "sources { name: 't' topic: 't' key_fields: 'id' columns { from: 'b' to: 'b' } "
+      "version_column: '_cdc_t_ver' } ",
+      "sources { name: 'u' topic: 'u' key_fields: 'id' columns { from: 'b' to: 'b' } "
+      "version_column: '_cdc_u_ver' }");
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(config_text, &config)) << config_text;
+  MySqlOptions options;
+  options.host = endpoint->host;
+  options.port = endpoint->port;
+  options.user = endpoint->user;
+  options.database = database;
+  absl::StatusOr<TargetTableReport> report = CheckTargetTable(options, config);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->problems.size(), 2u);
+  EXPECT_EQ(report->problems[0].rfind("sources[1].version_column: column '_cdc_t_ver' is bigint", 0),
+            0u)
+      << report->problems[0];
+  EXPECT_EQ(report->problems[1].rfind("sources[2].version_column: column '_cdc_u_ver' is not in",
+                                      0),
+            0u)
+      << report->problems[1];
+  EXPECT_NE(report->problems[1].find("--print_ddl"), std::string::npos) << report->problems[1];
+  ASSERT_TRUE(
+      testing::ExecuteSql(*endpoint, "", {absl::StrCat("DROP DATABASE ", database)}).ok());
+}
+
 }  // namespace
 }  // namespace cdcjoin
