@@ -317,7 +317,9 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (window_.stage != nullptr) window_.stage->Applied(delivered);
   }
 
-  // Whether a source's partition has nothing left to fetch: what the broker has is consumed.
+  // Whether a source's partition has nothing left to fetch: what the broker has is consumed. A
+  // partition another member owns sends nothing here: waiting for it would only delay the
+  // windows of its partition number.
   EventTimeAligner::CaughtUp CaughtUp() {
     std::map<SourcePartition, int64_t> next_to_fetch;
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
@@ -326,7 +328,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     return [this, next_to_fetch = std::move(next_to_fetch)](const SourcePartition& partition) {
       auto it = next_to_fetch.find(partition);
-      return source_->FullyFetched(partition, it != next_to_fetch.end() ? it->second : 0);
+      return it == next_to_fetch.end() || source_->FullyFetched(partition, it->second);
     };
   }
 
