@@ -54,8 +54,10 @@ class MySqlWriter::Impl {
  public:
   Impl(const MySqlOptions& options, const TableSchema* schema)
       : options_(options), schema_(schema) {
-    // Every row binds the key and at most every non-key column.
-    const size_t per_row = schema_->key_columns.size() + schema_->columns.size();
+    // Every row binds the key and at most every non-key column (and, with the stale-write
+    // guard, every source's version).
+    const size_t per_row = schema_->key_columns.size() + schema_->columns.size() +
+                           (schema_->stale_write_guard ? schema_->sources.size() : 0);
     max_rows_ = std::max<size_t>(1, std::min(options_.max_rows_per_statement,
                                              kMaxPlaceholders / std::max<size_t>(1, per_row)));
   }

@@ -62,7 +62,7 @@ class MySqlWriter : public RowWriter {
   // multi-row `INSERT ... ON DUPLICATE KEY UPDATE c = VALUES(c)` for the update-on-conflict
   // columns (insert-only columns only in the VALUES list), `UPDATE ... SET c = NULL WHERE key`
   // for clears, `DELETE ... WHERE key` for deletes, rows in key order, every value a bound
-  // parameter. On error the transaction is rolled back and the classified status returned; after
+  // parameter; with the stale-write guard, the guarded forms of storage/statement_sql.h. On error the transaction is rolled back and the classified status returned; after
   // a connection error the next call reconnects first, so the caller just retries.
   // A connection lost during COMMIT leaves unknown whether the batch committed; the retry then
   // applies it again (at-least-once, like any replay after a crash).
