@@ -12,6 +12,10 @@ namespace cdcjoin {
 StatementShape StatementShape::Of(const RowCommand& command) {
   StatementShape shape;
   shape.kind = command.kind;
+  shape.version_sources.reserve(command.versions.size());
+  for (const SourceVersion& version : command.versions) {
+    shape.version_sources.push_back(version.source);
+  }
   if (command.kind == RowCommandKind::kDelete) return shape;
   shape.columns.reserve(command.writes.size());
   for (const ColumnWrite& write : command.writes) {
@@ -57,7 +61,8 @@ BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& op
 
   size_t round_count = 0;
   for (auto& entry : by_key) {
-    entry.second = ReduceKeyCommands(std::move(entry.second), &plan.covers_without_statement);
+    entry.second = ReduceKeyCommands(std::move(entry.second), &plan.covers_without_statement,
+                                     &plan.stale_folded);
     round_count = std::max(round_count, entry.second.size());
   }
 

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "join/command_algebra.h"
 #include "join/db_upsert_joiner.h"
+#include "join/row_version.h"
 
 namespace cdcjoin {
 namespace {
@@ -28,7 +29,9 @@ namespace {
 //
 // "l" + big-endian seq + 'b' -> the events call `seq` absorbed, each with its window's id
 //                               (an events record); events of windows that already died within
-//                               the same call are left out.
+//                               the same call are left out. With the stale-write guard
+//                               each event's command carries its version (kCmdHasVersion);
+//                               a guarded Open refuses a log written without it.
 // "l" + big-endian seq + 'm' -> window markers of call `seq`, in order: "emitted W" (W closed
 //                               and was sent; pending until acknowledged), "dead W" (W was
 //                               acknowledged or discarded while a record with its events lives).
@@ -203,10 +206,19 @@ class Reader {
 // ---- Commands ---------------------------------------------------------------------------------
 // A window's commands are RowCommands without key and covers (AppendCommands adds them), reduced
 // by the command algebra as events arrive.
-RowCommand ReadCmd(Reader* r) {
+// The kind byte of an event's command has this bit set when the command's version (stale-write
+// guard) follows its writes. A build before the guard reads such a byte, like kRelease, as a
+// kind beyond its enum and refuses the record as corrupt: it never misreads one.
+constexpr uint8_t kCmdHasVersion = 0x80;
+
+// An event's command of `source`, as SerializeEntries wrote it. `guarded`: keep its version
+// (without the guard a version stored by an earlier guarded run is dropped, since the table
+// may not have the version columns).
+RowCommand ReadCmd(Reader* r, int source, bool guarded) {
   RowCommand cmd;
-  const uint8_t kind = r->Byte();
-  if (kind > static_cast<uint8_t>(RowCommandKind::kDelete)) {
+  const uint8_t byte = r->Byte();
+  const uint8_t kind = byte & static_cast<uint8_t>(~kCmdHasVersion);
+  if (kind > static_cast<uint8_t>(RowCommandKind::kRelease)) {
     r->Count();  // Poison: any kind beyond the enum is corrupt.
     return cmd;
   }
@@ -219,6 +231,10 @@ RowCommand ReadCmd(Reader* r) {
     cw.update_on_conflict = r->Byte() != 0;
     if (cmd.kind == RowCommandKind::kUpsert) cw.value = r->Val();
     cmd.writes.push_back(std::move(cw));
+  }
+  if (byte & kCmdHasVersion) {
+    std::string version = r->Bytes();
+    if (guarded) cmd.versions.push_back(SourceVersion{source, std::move(version)});
   }
   return cmd;
 }
@@ -350,8 +366,10 @@ class WindowedJoinerImpl : public WindowedJoiner {
  public:
   WindowedJoinerImpl(const TableSchema& schema, const WindowedJoinerOptions& options,
                      WindowStore* store)
-      : options_(options), store_(store) {
-    for (const SourceMapping& source : schema.sources) plans_.emplace_back(source);
+      : options_(options), store_(store), guarded_(schema.stale_write_guard) {
+    for (size_t s = 0; s < schema.sources.size(); ++s) {
+      plans_.emplace_back(schema.sources[s], static_cast<int>(s), guarded_);
+    }
   }
 
   absl::Status Load() {
@@ -446,7 +464,13 @@ class WindowedJoinerImpl : public WindowedJoiner {
           }
           AddToWindow(&w.window, position.partition.source, t, position, seq);
           if (flags & kEntryHasCmd) {
-            RowCommand cmd = ReadCmd(&r);
+            RowCommand cmd = ReadCmd(&r, position.partition.source, guarded_);
+            if (guarded_ && cmd.versions.empty() && r.ok()) {
+              return absl::FailedPreconditionError(
+                  "window state_dir holds windows written without target.stale_write_guard: "
+                  "drain them with the guard off first (switch to DB_UPSERT or stop cleanly), "
+                  "then turn the guard on");
+            }
             if (!r.ok()) break;
             AppendReduced(&w.window.cmds, std::move(cmd));
           }
@@ -742,7 +766,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (event.position.offset >= 0) held_[sp].Add(event.position.offset, window->id);
     const SourceCommands& plan = plans_[event.source];
     bool has_cmd = true;
-    if (event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
+    if (!guarded_ && event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
         window->cmds.back().kind == RowCommandKind::kUpsert) {
       // U1;U2 without building U2: a key changed twice in one window is common.
       std::vector<ColumnWrite>* last = &window->cmds.back().writes;
@@ -899,6 +923,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
       command.kind = window.cmds[i].kind;
       command.key = key;
       if (command.kind != RowCommandKind::kDelete) command.writes = window.cmds[i].writes;
+      command.versions = window.cmds[i].versions;
       if (i + 1 == window.cmds.size()) {
         command.covers.assign(window.covers.begin(), window.covers.end());
       }
@@ -939,9 +964,12 @@ class WindowedJoinerImpl : public WindowedJoiner {
       } else if (plan.on_delete() == v1::CLEAR_COLUMNS) {
         kind = RowCommandKind::kClear;
         clears = &plan.clear_writes();
+      } else if (plan.on_delete() == v1::DELETE_ROW_WHEN_ALL_DELETED) {
+        kind = RowCommandKind::kRelease;
+        clears = &plan.clear_writes();
       }
       w.Room(11);
-      w.Byte(static_cast<uint8_t>(kind));
+      w.Byte(static_cast<uint8_t>(kind) | (guarded_ ? kCmdHasVersion : 0));
       if (kind == RowCommandKind::kUpsert) {
         w.Varint(plan.fields().size());
         for (const SourceCommands::Field& f : plan.fields()) {
@@ -959,6 +987,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
         }
       } else {
         w.Varint(0);
+      }
+      if (guarded_) {
+        w.Bytes(RowVersionOf(event));
       }
     }
     return w.Take();
@@ -1016,6 +1047,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   const WindowedJoinerOptions options_;
   WindowStore* const store_;
+  const bool guarded_;                 // TableSchema::stale_write_guard.
   std::vector<SourceCommands> plans_;  // By source.
 
   mutable absl::Mutex mu_;

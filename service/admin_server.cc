@@ -341,6 +341,7 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
     counters->set_batches(stats.batches.load());
     counters->set_retries(stats.retries.load());
     counters->set_deadlocks(stats.deadlocks.load());
+    counters->set_stale_writes_stopped(stats.stale_writes_stopped.load());
     counters->set_dead_lettered(stats.dead_lettered.load());
     for (DeadLetterReason reason : kDeadLetterReasons) {
       (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(reason)] =

@@ -160,6 +160,48 @@ absl::Status CheckColumnOwners(const v1::Config& config) {
   return absl::OkStatus();
 }
 
+// The stale-write guard compares one source's version per column, so each column it updates on
+// conflict must be one source's; version columns are columns of their own.
+absl::Status CheckStaleWriteGuard(const v1::Config& config) {
+  const bool guard = config.target().stale_write_guard();
+  std::map<std::string, int> updated_by;  // Column -> the source that updates it on conflict.
+  std::set<std::string> taken(config.target().key_columns().begin(),
+                              config.target().key_columns().end());
+  for (int i = 0; i < config.sources_size(); ++i) {
+    const v1::SourceConfig& source = config.sources(i);
+    const std::string prefix = absl::StrCat("sources[", i, "]");
+    if (source.on_delete() == v1::DELETE_ROW_WHEN_ALL_DELETED && !guard) {
+      return FieldError(prefix + ".on_delete",
+                        "DELETE_ROW_WHEN_ALL_DELETED keeps who deleted what in the version "
+                        "columns: it needs target.stale_write_guard: true");
+    }
+    for (int c = 0; c < source.columns_size(); ++c) {
+      const v1::ColumnMapping& column = source.columns(c);
+      taken.insert(column.to());
+      if (!guard || column.insert_only()) continue;
+      auto [it, first] = updated_by.emplace(column.to(), i);
+      if (!first && it->second != i) {
+        return FieldError(absl::StrCat(prefix, ".columns[", c, "].insert_only"),
+                          absl::StrCat("'", column.to(), "' is also updated by sources[",
+                                       it->second,
+                                       "]: with target.stale_write_guard a column is guarded by "
+                                       "one source's version, so all but one of its mappings "
+                                       "must be insert_only"));
+      }
+    }
+  }
+  if (!guard) return absl::OkStatus();
+  for (int i = 0; i < config.sources_size(); ++i) {
+    const std::string field = absl::StrCat("sources[", i, "].version_column");
+    const std::string& name = config.sources(i).version_column();
+    if (absl::Status s = CheckIdentifier(field, name); !s.ok()) return s;
+    if (!taken.insert(name).second) {
+      return FieldError(field, absl::StrCat("'", name,
+                                            "' is already a key, mapped or version column"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateSource(const v1::Config& config, int index) {
   const v1::SourceConfig& source = config.sources(index);
@@ -306,6 +348,9 @@ void ApplyDefaults(v1::Config* config) {
   for (v1::SourceConfig& source : *config->mutable_sources()) {
     if (source.key_source() == v1::KEY_SOURCE_UNSPECIFIED) source.set_key_source(v1::ROW);
     if (source.on_delete() == v1::DELETE_POLICY_UNSPECIFIED) source.set_on_delete(v1::IGNORE);
+    if (config->target().stale_write_guard() && source.version_column().empty()) {
+      source.set_version_column(absl::StrCat("_cdc_", source.name(), "_ver"));
+    }
   }
 
   v1::SinkConfig* sink = config->mutable_sink();
@@ -399,6 +444,7 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   }
 
   if (absl::Status s = CheckColumnOwners(config); !s.ok()) return s;
+  if (absl::Status s = CheckStaleWriteGuard(config); !s.ok()) return s;
   const v1::SinkConfig& sink = config.sink();
   const v1::RetryConfig& retry = sink.retry();
   if (retry.initial_backoff_ms() > retry.max_backoff_ms()) {

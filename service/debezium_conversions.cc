@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "join/row_version.h"
+
 namespace cdcjoin {
 namespace {
 
@@ -349,6 +351,24 @@ bool FormatEpochTimestamp(int64_t count, int64_t units_per_second, std::string* 
       units_per_second >= 1000000 ? sub / (units_per_second / 1000000)
                                   : sub * (1000000 / units_per_second));
   return FormatUtcDateTime(seconds, micros, out);
+}
+
+bool ParseBinlogCoordinates(std::string_view file, int64_t pos, int64_t row, bool snapshot_read,
+                            BinlogCoordinates* out) {
+  const size_t dot = file.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 == file.size() || pos < 0 || row < 0) return false;
+  uint64_t number = 0;
+  for (char c : file.substr(dot + 1)) {
+    if (c < '0' || c > '9' || number > kMaxBinlogFileNumber) return false;
+    number = number * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (number > kMaxBinlogFileNumber || static_cast<uint64_t>(pos) > kMaxBinlogPosition ||
+      static_cast<uint64_t>(row) > kMaxBinlogRow) {
+    return false;
+  }
+  *out = BinlogCoordinates{number, static_cast<uint64_t>(pos), static_cast<uint64_t>(row),
+                           snapshot_read};
+  return true;
 }
 
 }  // namespace cdcjoin

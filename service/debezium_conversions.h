@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "join/change_event.h"
+
 namespace cdcjoin {
 
 // Renders an instant as "YYYY-MM-DD HH:MM:SS", plus ".ffffff" when micros (0..999999) is not
@@ -56,6 +58,14 @@ bool FormatTimeOfDayMicros(int64_t micros, std::string* out);
 // BIGINT UNSIGNED with Debezium's default bigint.unsigned.handling.mode=long arrives as the
 // int64 with the same bits (2^64-1 as -1): the unsigned value as decimal text.
 bool FormatUnsigned64(int64_t wrapped, std::string* out);
+
+// The binlog coordinates of a MariaDB/MySQL Debezium event, from its source block's `file`
+// (e.g. "mysql-bin.000042"), `pos` and `row`, and whether the op is a snapshot read ("r"),
+// for the stale-write guard (join/row_version.h). False when they are not a usable position:
+// no numeric suffix after the file name's last '.', a negative pos or row, or a value beyond
+// what the version layout holds. Every envelope decoder (JSON, Avro) calls this one.
+bool ParseBinlogCoordinates(std::string_view file, int64_t pos, int64_t row, bool snapshot_read,
+                            BinlogCoordinates* out);
 
 }  // namespace cdcjoin
 

@@ -811,6 +811,31 @@ absl::Status DebeziumDecoder::Impl::EventTime(const dom::object& envelope,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The event's binlog position for the stale-write guard; none (the guard then orders by Kafka
+// offset) when the source block lacks file, pos or row, as other connectors' events do.
+std::optional<BinlogCoordinates> BinlogCoordinatesOf(const dom::object& envelope,
+                                                     bool snapshot_read) {
+  dom::element source_el, file_el, pos_el, row_el;
+  dom::object source_object;
+  std::string_view file;
+  int64_t pos = 0, row = 0;
+  BinlogCoordinates coordinates;
+  if (Lookup(envelope, "source", &source_el) &&
+      source_el.get_object().get(source_object) == simdjson::SUCCESS &&
+      Lookup(source_object, "file", &file_el) &&
+      file_el.get_string().get(file) == simdjson::SUCCESS &&
+      Lookup(source_object, "pos", &pos_el) && pos_el.get_int64().get(pos) == simdjson::SUCCESS &&
+      Lookup(source_object, "row", &row_el) && row_el.get_int64().get(row) == simdjson::SUCCESS &&
+      ParseBinlogCoordinates(file, pos, row, snapshot_read, &coordinates)) {
+    return coordinates;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
                                                       std::optional<std::string_view> record_key,
                                                       std::optional<std::string_view> record_value,
@@ -962,6 +987,7 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
 
   status = EventTime(envelope, record_timestamp_ms, &out.event.event_time_ms);
   if (!status.ok()) return status;
+  out.event.binlog = BinlogCoordinatesOf(envelope, op == "r");
   out.outcome = DecodeOutcome::kEvent;
   return out;
 }

@@ -370,6 +370,10 @@ class SinkLanes::Impl {
     MarkProgress(index, /*busy=*/false);
     Acknowledge(applied);
     stats_->batches.fetch_add(1, std::memory_order_relaxed);
+    if (lane.writer != nullptr) {
+      stats_->stale_writes_stopped.fetch_add(lane.writer->TakeStaleWritesStopped(),
+                                             std::memory_order_relaxed);
+    }
     {
       absl::MutexLock lock(&mu_);
       applied_ += resolved;  // Applied, rejected, or dropped by a fence: either way done with.
