@@ -10,7 +10,9 @@ source the whole time: every statement writes a value carrying a global sequence
 ('s<seq>' into User.simpleName, 'e<seq>' into UserExtData.originalName), so a target column that
 shows a smaller number than it showed before has gone back to an older value.
 
-Each group (DB_UPSERT, WINDOWED OUTER) starts with three instances; then, one step at a time
+Four groups run at once on the same topics: DB_UPSERT and WINDOWED OUTER, each without and with
+the stale-write guard (its version columns added from `cdcjoind --print_ddl`). Each group
+starts with three instances; then, one step at a time
 while the feed runs: a fourth instance joins, one is SIGKILLed, one is SIGTERMed, and one is
 SIGSTOPped past its session timeout and SIGCONTed (a zombie that still holds what it fetched).
 Meanwhile the target tables are sampled twice a second.
@@ -18,8 +20,11 @@ Meanwhile the target tables are sampled twice a second.
 The judge is the source database: once the feed stops and the group has committed the end of
 both topics, the target equals a FULL OUTER join of the source tables. Reported: how long moved
 partitions had no owner at each step (from the instances' assignment logs; cooperative-sticky
-target < 2 s for a join or a clean leave), how many records were consumed twice, and how many
-times a sampled column went back to an older value. Prints `N passed, M failed`.
+target < 2 s for a join or a clean leave), how many records were consumed twice, how many
+times a sampled column went back to an older value (never, with the guard: checked), and how
+many late writes the guard stopped. A WINDOWED group is then switched to DB_UPSERT through one
+member: every member follows, and a member started afterwards joins in DB_UPSERT.
+Prints `N passed, M failed`.
 """
 
 import argparse
@@ -164,21 +169,30 @@ class Sampler:
 class Group:
     """Instances of cdcjoind in one consumer group, one target database."""
 
-    def __init__(self, test, mode):
+    def __init__(self, test, spec):
+        """`spec`: MODE, or MODE+guard for the stale-write guard."""
         self.test = test
-        self.mode = mode
-        self.name = mode.lower()
+        self.mode, _, option = spec.partition("+")
+        self.guard = option == "guard"
+        self.name = spec.lower().replace("+", "_")
         self.group_id = f"cdcjoin-scaleout-{self.name}"
         self.target_db = f"scaleout_{self.name}"
         self.daemons = []
         self.last_events = {}  # Instance name -> events_total last seen (survives its death).
-        self.events_of_the_dead = 0
+        self.last_stopped = {}  # Instance name -> stale writes stopped, last seen.
         self.deaths = {}  # Instance name -> when it stopped consuming (signal time).
         self.frozen = {}  # Instance name -> when it was SIGSTOPped, while it is.
         self.froze_at = {}  # Instance name -> when it was SIGSTOPped, ever.
         test.target.execute(f"DROP DATABASE IF EXISTS {self.target_db}; CREATE DATABASE "
                             f"{self.target_db} CHARACTER SET utf8mb4; USE {self.target_db};"
                             f" {SeedPair.target_ddl};")
+        if self.guard:
+            # The version columns, as the operator adds them.
+            path = os.path.join(test.work, f"{self.name}-ddl.textproto")
+            with open(path, "w") as f:
+                f.write(self.config(0))
+            ddl = run([test.args.cdcjoind, f"--config={path}", "--print_ddl"], timeout=60)
+            test.target.execute(ddl, self.target_db)
 
     def config(self, instance):
         window = ""
@@ -198,6 +212,7 @@ kafka {{
 target {{
   table: "Nickname"
   key_columns: "userId"
+  stale_write_guard: {"true" if self.guard else "false"}
   database {{
     host: "{os.environ['CDCJOIN_MYSQL_HOST']}"
     port: {os.environ['CDCJOIN_MYSQL_PORT']}
@@ -237,6 +252,8 @@ metrics {{ disabled: true }}
                 counters = status.get("counters", {})
                 self.last_events[daemon.name] = int(counters.get("eventsTotal",
                                                                  counters.get("events_total", 0)))
+                self.last_stopped[daemon.name] = int(counters.get(
+                    "staleWritesStopped", counters.get("stale_writes_stopped", 0)))
         for daemon in self.daemons:
             with open(daemon.log_path, errors="replace") as f:
                 for line in f:
@@ -528,6 +545,7 @@ class ScaleOutTest:
                     "records": records, "consumed": consumed,
                     "consumed_twice": consumed - records,
                     "rollbacks_seen": len(sampler.rollbacks[group.name]),
+                    "stale_writes_stopped": sum(group.last_stopped.values()),
                     "samples": sampler.samples,
                     "moved_partitions_unowned_s": {name: longest for name, _, longest in gaps},
                     "moved_partitions": {name: moved for name, moved, _ in gaps}}
@@ -546,6 +564,14 @@ class ScaleOutTest:
                                           f"{longest:.2f} s (target < 2 s)")
                 self.check(f"{group.name}: a join or a clean leave leaves no partition "
                            "unowned for 2 s", clean_leave_is_quick)
+
+                def never_older(g=group):
+                    if sampler.rollbacks[g.name]:
+                        raise Failure(f"{g.name}: with the stale-write guard, columns went back "
+                                      f"to older values: {sampler.rollbacks[g.name][:10]}")
+                if group.guard:
+                    self.check(f"{group.name}: with the guard no sampled column ever went back",
+                               never_older)
         except Exception:
             self.failed += 1
             log(f"FAIL scale-out run\n{traceback.format_exc()}")
@@ -570,8 +596,9 @@ def main():
     parser.add_argument("--cdcjoind", required=True)
     parser.add_argument("--cdcjoinctl", required=True)
     parser.add_argument("--scripts", required=True, help="the directory of kafka.sh & co.")
-    parser.add_argument("--groups", default="DB_UPSERT,WINDOWED",
-                        help="the modes to run, one consumer group each, at the same time")
+    parser.add_argument("--groups", default="DB_UPSERT,WINDOWED,DB_UPSERT+guard,WINDOWED+guard",
+                        help="the groups to run at the same time: MODE or MODE+guard (the "
+                             "stale-write guard on)")
     args = parser.parse_args()
     args.groups = args.groups.split(",")
     if not os.environ.get("CDCJOIN_REALSTACK_LIB"):
