@@ -56,6 +56,8 @@ constexpr uint8_t kMarkerDead = 'D';
 
 // Flags of an event entry in an events record.
 constexpr uint8_t kEntrySourceMask = 0x0f;
+// Window::sides has a bit per source.
+constexpr size_t kMaxSources = 8;
 constexpr uint8_t kEntryHasCmd = 0x10;
 constexpr uint8_t kEntryHasOffset = 0x20;
 constexpr uint8_t kEntryOtherKeyPartition = 0x40;
@@ -615,7 +617,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     for (const ChangeEvent& event : events) {
       if (event.source < 0 || event.source >= static_cast<int>(plans_.size())) {
         return absl::InvalidArgumentError(absl::StrCat("event source ", event.source,
-                                                       " is not 0 or 1"));
+                                                       " is not one of the ", plans_.size()));
       }
       if (event.op == ChangeOp::kUpsert &&
           event.values.size() != plans_[event.source].value_count()) {
@@ -888,10 +890,11 @@ class WindowedJoinerImpl : public WindowedJoiner {
     entry.windows.erase(entry.windows.begin());
     --open_windows_;
 
-    const bool both = (window.sides & 3) == 3;
-    if (both) ++stats_.joined_pairs;
+    // More than one source met in the window.
+    const bool joined = (window.sides & (window.sides - 1)) != 0;
+    if (joined) ++stats_.joined_pairs;
     bool wanted = true;
-    if (options_.join_type == v1::INNER) wanted = both;
+    if (options_.join_type == v1::INNER) wanted = joined;
     if (options_.join_type == v1::LEFT) wanted = (window.sides & 1) != 0;
     if (wanted && !window.cmds.empty()) {
       const uint64_t id = window.id;
@@ -1094,9 +1097,14 @@ WindowedJoinerOptions WindowedJoinerOptions::FromConfig(const v1::WindowConfig& 
 absl::StatusOr<std::unique_ptr<WindowedJoiner>> WindowedJoiner::Open(
     const TableSchema& schema, const WindowedJoinerOptions& options, WindowStore* store) {
   if (store == nullptr) return absl::InvalidArgumentError("window store is null");
-  if (schema.sources.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the windowed joiner needs exactly two sources, got ", schema.sources.size()));
+  if (schema.sources.size() < 2 || schema.sources.size() > kMaxSources) {
+    return absl::InvalidArgumentError(absl::StrCat("the windowed joiner joins 2 to ", kMaxSources,
+                                                   " sources, got ", schema.sources.size()));
+  }
+  if (options.join_type != v1::OUTER && schema.sources.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        v1::JoinType_Name(options.join_type), " joins exactly two sources, got ",
+        schema.sources.size(), " (OUTER merges any number)"));
   }
   if (options.window_ms < 0) return absl::InvalidArgumentError("window_ms must be >= 0");
   if (options.grace_ms < 0) return absl::InvalidArgumentError("grace_ms must be >= 0");

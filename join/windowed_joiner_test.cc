@@ -178,6 +178,40 @@ INSTANTIATE_TEST_SUITE_P(JoinTypes, SemanticsTableTest,
 
 // ---- Boundaries ---------------------------------------------------------------------------------
 
+// OUTER merges any number of sources: one window per key, each source writing its own column;
+// INNER and LEFT keep their two-source meaning.
+TEST(WindowedJoinerTest, OuterMergesThreeSourcesIntoOneRow) {
+  TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
+  schema.columns.push_back("x");
+  SourceMapping third = schema.sources[1];
+  third.name = third.topic = "third";
+  third.fields = {FieldMapping{"x", 2, true, false, v1::VALUE_TYPE_AUTO}};
+  schema.sources.push_back(third);
+  WindowedJoinerOptions options;
+  options.join_type = v1::OUTER;
+  options.window_ms = 100;
+  options.grace_ms = 0;
+  InMemoryWindowStore store;
+  auto joiner = OpenJoiner(schema, options, &store);
+  EventMaker m;
+  std::vector<RowCommand> out;
+  ASSERT_TRUE(joiner->Process({m.Upsert(0, 1, 1000, "a"), m.Upsert(2, 1, 1010, "c"),
+                               m.Upsert(1, 1, 1020, "b"), m.Upsert(2, 2, 1030, "z")},
+                              0, &out)
+                  .ok());
+  ASSERT_TRUE(joiner->Drain(&out).ok());
+  EXPECT_THAT(Strings(schema, out), ElementsAre("U 1 {l='a',r='b',x='c'}", "U 2 {x='z'}"));
+  EXPECT_EQ(joiner->stats().joined_pairs, 1);
+
+  for (v1::JoinType join : {v1::INNER, v1::LEFT}) {
+    options.join_type = join;
+    InMemoryWindowStore other;
+    absl::StatusOr<std::unique_ptr<WindowedJoiner>> refused =
+        WindowedJoiner::Open(schema, options, &other);
+    EXPECT_FALSE(refused.ok()) << v1::JoinType_Name(join);
+  }
+}
+
 TEST(WindowedJoinerTest, LateBoundaryIsInclusiveAndDropsAreCounted) {
   const TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
   WindowedJoinerOptions options;

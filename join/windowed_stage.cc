@@ -10,6 +10,7 @@ absl::StatusOr<std::unique_ptr<WindowedStage>> WindowedStage::Open(
   EventTimeAligner::Options aligner;
   // An event waits for the other source at most as long as an idle window waits to be written.
   aligner.max_wait_ms = config.idle_flush_ms();
+  aligner.sources = static_cast<int>(schema.sources.size());
   return std::unique_ptr<WindowedStage>(new WindowedStage(*std::move(joiner), aligner));
 }
 

@@ -96,6 +96,8 @@ absl::Status CheckRange(const std::string& field, int64_t value, int64_t min, in
 }
 
 constexpr int64_t kHourMs = 3600 * 1000;
+// The windowed joiner keeps a window's sources as bits of a byte.
+constexpr int kMaxSources = 8;
 constexpr int64_t kDayMs = 24 * kHourMs;
 
 // The documented range of every number in the config (docs/configuration.md), checked after
@@ -419,28 +421,38 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
                       "set either password_file or password_env, not both");
   }
 
-  if (config.sources_size() != 2) {
-    return FieldError("sources", absl::StrCat("exactly two sources required, got ",
-                                              config.sources_size()));
+  if (config.sources_size() < 2 || config.sources_size() > kMaxSources) {
+    return FieldError("sources", absl::StrCat("between 2 and ", kMaxSources,
+                                              " sources required, got ", config.sources_size()));
+  }
+  const v1::JoinType join = config.window().join_type();
+  if ((join == v1::INNER || join == v1::LEFT) && config.sources_size() != 2) {
+    return FieldError("window.join_type",
+                      absl::StrCat(v1::JoinType_Name(join), " joins exactly two sources (LEFT keeps "
+                                   "sources[0]'s rows); ", config.sources_size(),
+                                   " sources merge with OUTER"));
   }
   for (int i = 0; i < config.sources_size(); ++i) {
     if (absl::Status s = ValidateSource(config, i); !s.ok()) return s;
+    for (int j = 0; j < i; ++j) {
+      if (config.sources(i).name() == config.sources(j).name()) {
+        return FieldError(absl::StrCat("sources[", i, "].name"),
+                          absl::StrCat("must differ from sources[", j, "].name"));
+      }
+      if (config.sources(i).topic() == config.sources(j).topic()) {
+        return FieldError(absl::StrCat("sources[", i, "].topic"),
+                          absl::StrCat("must differ from sources[", j, "].topic"));
+      }
+    }
+    if (kafka.dead_letter_topic() == config.sources(i).topic()) {
+      return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
+    }
+    if (kafka.control_topic() == config.sources(i).topic()) {
+      return FieldError("kafka.control_topic", "must differ from the source topics");
+    }
   }
-  if (config.sources(0).name() == config.sources(1).name()) {
-    return FieldError("sources[1].name", "must differ from sources[0].name");
-  }
-  if (config.sources(0).topic() == config.sources(1).topic()) {
-    return FieldError("sources[1].topic", "must differ from sources[0].topic");
-  }
-  if (kafka.dead_letter_topic() == config.sources(0).topic() ||
-      kafka.dead_letter_topic() == config.sources(1).topic()) {
-    return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
-  }
-  if (kafka.control_topic() == config.sources(0).topic() ||
-      kafka.control_topic() == config.sources(1).topic() ||
-      kafka.control_topic() == kafka.dead_letter_topic()) {
-    return FieldError("kafka.control_topic",
-                      "must differ from the source topics and the dead-letter topic");
+  if (kafka.control_topic() == kafka.dead_letter_topic()) {
+    return FieldError("kafka.control_topic", "must differ from the dead-letter topic");
   }
 
   if (absl::Status s = CheckColumnOwners(config); !s.ok()) return s;

@@ -123,6 +123,15 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources[1].columns[0].to: 'maskingName' is also written by"},
         BadCase{"kafka {", "nonsense: 1 kafka {", "config: line"},
         BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"},
+        // More than two sources: OUTER and DB_UPSERT merge them, INNER and LEFT refuse.
+        BadCase{"kafka {",
+                "window { join_type: LEFT } sources { name: \"third\" topic: \"t.third\" "
+                "key_fields: \"id\" columns { from: \"x\" to: \"x\" } } kafka {",
+                "window.join_type: LEFT joins exactly two sources"},
+        BadCase{"to: \"currentNickname\" }\n  }",
+                "to: \"currentNickname\" }\n  } sources { name: \"third\" topic: \"t.user\" "
+                "key_fields: \"id\" columns { from: \"x\" to: \"x\" } }",
+                "sources[2].topic: must differ from sources[0].topic"},
         // The stale-write guard.
         BadCase{"topic: \"t.ext\"", "topic: \"t.ext\" on_delete: DELETE_ROW_WHEN_ALL_DELETED",
                 "sources[1].on_delete: DELETE_ROW_WHEN_ALL_DELETED keeps who deleted what in "
@@ -157,6 +166,16 @@ TEST(ConfigTest, StaleWriteGuardNamesVersionColumnsAndRefusesTwoUpdatersOfAColum
                            both, {{"from: \"originalName\" to: \"maskingName\" shared: true",
                                    "from: \"originalName\" to: \"maskingName\" shared: true "
                                    "insert_only: true"}}))
+                  .ok());
+}
+
+TEST(ConfigTest, ThreeSourcesMergeInDbUpsertAndOuter) {
+  const std::string third =
+      "sources { name: \"third\" topic: \"t.third\" key_fields: \"id\" "
+      "columns { from: \"x\" to: \"x\" } } kafka {";
+  EXPECT_TRUE(Validate(absl::StrReplaceAll(kValid, {{"kafka {", third}})).ok());
+  EXPECT_TRUE(Validate(absl::StrReplaceAll(
+                           kValid, {{"kafka {", "window { join_type: OUTER } " + third}}))
                   .ok());
 }
 

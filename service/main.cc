@@ -212,10 +212,11 @@ int Run() {
   std::string brokers = config->kafka().brokers();
   if (embedded) {
     const int partitions = config->kafka().embedded_partitions();
-    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> cluster = EmbeddedKafka::Start(
-        3, {{config->sources(0).topic(), partitions},
-            {config->sources(1).topic(), partitions},
-            {config->kafka().dead_letter_topic(), 1}});
+    std::vector<EmbeddedKafka::TopicSpec> topics = {{config->kafka().dead_letter_topic(), 1}};
+    for (const v1::SourceConfig& source : config->sources()) {
+      topics.push_back({source.topic(), partitions});
+    }
+    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> cluster = EmbeddedKafka::Start(3, topics);
     if (!cluster.ok()) {
       LogError(cluster.status().ToString());
       return 1;

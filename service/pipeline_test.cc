@@ -58,6 +58,10 @@ class WrittenLog {
       }
     }
   }
+  void Clear() {
+    absl::MutexLock lock(&mu_);
+    writes_.clear();
+  }
   // Sequence numbers of the writes of `partition`, by offset.
   std::map<int64_t, int64_t> Of(const SourcePartition& partition) const {
     absl::MutexLock lock(&mu_);
@@ -541,6 +545,8 @@ TEST_F(PipelineLoopTest, WindowedLossForgetsWhatOnlyTheLostPartitionCarried) {
   EXPECT_EQ(writer_.log.Of(b1).size(), 0u) << "a lost partition's own windows were written";
   source_->Assign({b1});
   ASSERT_TRUE(WaitFor([&] { return source_->IsAssigned(b1); })) << Describe(b1);
+  // Consumed again from the committed offset, not from where the state had absorbed up to.
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(b1) == 20; })) << Describe(b1);
   // The revocation closes the windows of the consumed-again events: every one applied, the
   // partition committed to its end.
   source_->Revoke({b1});
@@ -573,6 +579,27 @@ TEST_F(PipelineLoopTest, TheModeIsTheGroupsAndOutlivesARestart) {
   const std::vector<v1::GroupMember> members = pipeline_->Members();
   ASSERT_EQ(members.size(), 1u);  // One member, restarted: the same name.
   EXPECT_TRUE(WaitFor([&] { return pipeline_->Members()[0].mode() == v1::DB_UPSERT; }));
+}
+
+// A third source owning a column of its own: every event of every source is applied and
+// committed, in DB_UPSERT and in a WINDOWED OUTER merge.
+TEST_F(PipelineLoopTest, ThreeSourcesInBothModes) {
+  for (const char* mode : {"DB_UPSERT", "WINDOWED"}) {
+    Start(absl::StrCat("sources { name: \"c\" topic: \"c\" key_fields: \"id\" "
+                       "columns { from: \"w\" to: \"wc\" } } mode: ",
+                       mode));
+    const std::vector<SourcePartition> partitions = {{kA, 0}, {kB, 0}, {2, 0}};
+    for (const SourcePartition& p : partitions) Produce(p, 50, 0, 25);
+    source_->Assign(partitions);
+    for (const SourcePartition& p : partitions) {
+      ASSERT_TRUE(WaitFor([&] { return source_->Committed(p) == 50; }))
+          << mode << " source " << p.source << ": " << Describe(p);
+      EXPECT_EQ(writer_.log.Of(p).size(), 50u) << mode << " source " << p.source;
+    }
+    ASSERT_TRUE(pipeline_->Stop(absl::Seconds(30)).ok());
+    pipeline_.reset();
+    writer_.log.Clear();
+  }
 }
 
 TEST_F(PipelineLoopTest, RevokeDuringAModeSwitch) {
