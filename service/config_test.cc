@@ -122,7 +122,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"to: \"currentNickname\"", "to: \"maskingName\" shared: true",
                 "sources[1].columns[0].to: 'maskingName' is also written by"},
         BadCase{"kafka {", "nonsense: 1 kafka {", "config: line"},
-        BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"}));
+        BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"},
+        // Avro needs a registry to fetch writer schemas from.
+        BadCase{"name: \"ext\"", "name: \"ext\" key_format: AVRO",
+                "schema_registry.url: required: sources[1].key_format is AVRO"},
+        BadCase{"name: \"user\"", "name: \"user\" value_format: AVRO",
+                "schema_registry.url: required: sources[0].value_format is AVRO"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"registry:8081\" } kafka {",
+                "schema_registry.url: 'registry:8081' must start with http:// or https://"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"http://r\" timeout_ms: 10 } kafka {",
+                "schema_registry.timeout_ms: must be in [100, 600000], got 10"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"http://r\" basic_auth_file: \"f\" "
+                "basic_auth_env: \"E\" } kafka {",
+                "schema_registry.basic_auth_file: set either"}));
 
 TEST(ConfigTest, LoadsTheShippedExample) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
