@@ -317,7 +317,7 @@ class JsonEnvelope final : public EnvelopeView {
 struct DebeziumDecoder::Impl {
   FieldDecodeContext context;
   dom::parser value_parser;  // Keeps its buffers between records.
-  JsonKeyReader keys;
+  std::vector<std::unique_ptr<RecordKeyReader>> keys;  // Per source.
 
   absl::StatusOr<Decoded> Decode(int source, std::optional<std::string_view> record_key,
                                  std::optional<std::string_view> record_value,
@@ -389,8 +389,8 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
   }
   if (!has_op) return Invalid("op", "missing field");
   JsonEnvelope view(envelope, op_el, has_schema ? &value_schema : nullptr);
-  return DecodeEnvelope(context, source, view, keys, record_key, record_timestamp_ms,
-                        std::move(out));
+  return DecodeEnvelope(context, source, view, *keys[static_cast<size_t>(source)], record_key,
+                        record_timestamp_ms, std::move(out));
 }
 
 absl::StatusOr<std::unique_ptr<RecordDecoder>> DebeziumDecoder::ForConfig(
@@ -400,11 +400,26 @@ absl::StatusOr<std::unique_ptr<RecordDecoder>> DebeziumDecoder::ForConfig(
   return std::unique_ptr<RecordDecoder>(std::make_unique<DebeziumDecoder>(*std::move(decoder)));
 }
 
+std::unique_ptr<RecordKeyReader> DebeziumDecoder::NewJsonKeyReader() {
+  return std::make_unique<JsonKeyReader>();
+}
+
 absl::StatusOr<DebeziumDecoder> DebeziumDecoder::Create(const TableSchema* schema,
                                                         DecoderOptions options) {
+  return Create(schema, options, {});
+}
+
+absl::StatusOr<DebeziumDecoder> DebeziumDecoder::Create(
+    const TableSchema* schema, DecoderOptions options,
+    std::vector<std::unique_ptr<RecordKeyReader>> key_readers) {
   if (schema == nullptr) return absl::InvalidArgumentError("decoder: schema is null");
   if (absl::Status s = CheckKeyFieldCounts(*schema); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
+  impl->keys = std::move(key_readers);
+  impl->keys.resize(schema->sources.size());
+  for (std::unique_ptr<RecordKeyReader>& reader : impl->keys) {
+    if (reader == nullptr) reader = NewJsonKeyReader();
+  }
   impl->context.schema = schema;
   impl->context.options = options;
   impl->context.format = "JSON";
