@@ -1,18 +1,15 @@
 #include "service/avro_decoder.h"
 
 #include <avro.h>
-#include <simdjson.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstring>
 
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,12 +24,11 @@
 #include "service/config.h"
 #include "service/debezium_decoder.h"
 #include "service/schema_registry.h"
+#include "tests/support/avro_fixtures.h"
 #include "tests/support/schema_registry_stub.h"
 
 namespace cdcjoin {
 namespace {
-
-namespace dom = simdjson::dom;
 
 Value I(int64_t v) { return Value{v}; }
 Value S(std::string v) { return Value{std::move(v)}; }
@@ -60,43 +56,14 @@ EventPosition Pos(int source, int64_t offset) {
   return p;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << path;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // ---------------------------------------------------------------------------------------------
 // The real Debezium records of tests/testdata/avro (see its README), through a registry that
 // serves their writer schemas under the ids they were written with.
 
-struct Fixture {
-  std::string key;
-  std::optional<std::string> value;
-};
-
 class FixtureTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    json_ = ReadFile("tests/testdata/avro/debezium_mariadb_records.json");
-    dom::element root;
-    ASSERT_EQ(parser_.parse(json_).get(root), simdjson::SUCCESS);
-    for (auto [id, schema] : root["schemas_by_id"].get_object().value_unsafe()) {
-      std::string_view text = schema["schema"].get_string().value_unsafe();
-      registry_.Serve(std::stoi(std::string(id)), std::string(text));
-    }
-    for (dom::element record : root["records"].get_array().value_unsafe()) {
-      Fixture fixture;
-      fixture.key = absl::HexStringToBytes(
-          std::string(record["key_hex"].get_string().value_unsafe()));
-      std::string_view value_hex;
-      if (record["value_hex"].get_string().get(value_hex) == simdjson::SUCCESS) {
-        fixture.value = absl::HexStringToBytes(std::string(value_hex));
-      }
-      fixtures_[std::string(record["name"].get_string().value_unsafe())] = fixture;
-    }
+    for (const auto& [id, schema] : fixtures_.schemas_by_id) registry_.Serve(id, schema);
   }
 
   // Source 0 reads the fixtures' table Typed; its key from the row or the Avro record key.
@@ -121,7 +88,7 @@ class FixtureTest : public ::testing::Test {
   }
 
   absl::StatusOr<Decoded> Decode(RecordDecoder& decoder, const std::string& name) {
-    const Fixture& f = fixtures_.at(name);
+    const AvroFixtureRecord& f = fixtures_.records.at(name);
     std::optional<std::string_view> value;
     if (f.value.has_value()) value = *f.value;
     return decoder.Decode(0, f.key, value, 7, Pos(0, 1));
@@ -134,9 +101,7 @@ class FixtureTest : public ::testing::Test {
   }
 
   SchemaRegistryStub registry_;
-  std::string json_;
-  dom::parser parser_;
-  std::map<std::string, Fixture> fixtures_;
+  const AvroFixtures fixtures_ = LoadAvroFixtures();
 };
 
 // The values written from the SQL that made each record (tests/testdata/avro/README.md), in
@@ -226,7 +191,7 @@ TEST_F(FixtureTest, BadRecordsAreInvalidWithTheReason) {
   const TableSchema schema = SchemaOf(config);
   std::unique_ptr<RecordDecoder> decoder = Decoder(config, schema);
   ASSERT_NE(decoder, nullptr);
-  const Fixture& good = fixtures_.at("snapshot_full_row");
+  const AvroFixtureRecord& good = fixtures_.records.at("snapshot_full_row");
   const std::string value = *good.value;
   std::string wrong_magic = value;
   wrong_magic[0] = 0x7b;
