@@ -24,6 +24,7 @@
 #include "service/config.h"
 #include "service/debezium_decoder.h"
 #include "service/schema_registry.h"
+#include "tests/support/avro_encoding.h"
 #include "tests/support/avro_fixtures.h"
 #include "tests/support/schema_registry_stub.h"
 
@@ -388,58 +389,16 @@ std::string JsonKey(int64_t id) {
                       R"("payload":{"id":)", id, "}}");
 }
 
-// Avro C encodes what Apicurio's converter would: magic byte, id, binary body.
-class AvroEncoder {
- public:
-  AvroEncoder(const char* schema_json, int32_t id) : id_(id) {
-    EXPECT_EQ(avro_schema_from_json_length(schema_json, std::strlen(schema_json), &schema_), 0)
-        << avro_strerror();
-    iface_ = avro_generic_class_from_schema(schema_);
-    avro_generic_value_new(iface_, &value_);
-  }
-  ~AvroEncoder() {
-    avro_value_decref(&value_);
-    avro_value_iface_decref(iface_);
-    avro_schema_decref(schema_);
-  }
-  avro_value_t* value() {
-    avro_value_reset(&value_);
-    return &value_;
-  }
-  std::string Encoded() {
-    char buffer[8192] = {0};
-    avro_writer_t writer = avro_writer_memory(buffer, sizeof(buffer));
-    EXPECT_EQ(avro_value_write(writer, &value_), 0) << avro_strerror();
-    const int64_t size = avro_writer_tell(writer);
-    avro_writer_free(writer);
-    std::string out(5, '\0');
-    for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>(id_ >> (24 - 8 * i));
-    return out + std::string(buffer, static_cast<size_t>(size));
-  }
-
- private:
-  int32_t id_;
-  avro_schema_t schema_ = nullptr;
-  avro_value_iface_t* iface_ = nullptr;
-  avro_value_t value_;
-};
-
-avro_value_t Field(avro_value_t* record, const char* name) {
-  avro_value_t field;
-  EXPECT_EQ(avro_value_get_by_name(record, name, &field, nullptr), 0) << name;
-  return field;
-}
-
 // Sets a ["null", T] union field: null, or the branch `set` fills.
 template <typename T, typename Set>
 void SetNullable(avro_value_t* record, const char* name, const std::optional<T>& v, Set set) {
-  avro_value_t field = Field(record, name), branch;
-  avro_value_set_branch(&field, v.has_value() ? 1 : 0, &branch);
+  avro_value_t field = AvroField(record, name);
+  avro_value_t branch = AvroBranch(&field, v.has_value() ? 1 : 0);
   if (v.has_value()) set(&branch, *v);
 }
 
 void FillAvroRow(avro_value_t* record, const Row& row) {
-  avro_value_t id = Field(record, "id");
+  avro_value_t id = AvroField(record, "id");
   avro_value_set_long(&id, row.id);
   auto string = [](avro_value_t* v, const std::string& s) {
     avro_value_set_string_len(v, s.c_str(), s.size() + 1);
@@ -462,33 +421,33 @@ void FillAvroRow(avro_value_t* record, const Row& row) {
   SetNullable(record, "zoned", row.zoned, string);
 }
 
-std::string AvroEnvelopeOf(AvroEncoder& encoder, char op, const Row& row) {
-  avro_value_t* root = encoder.value();
+std::string AvroEnvelopeOf(AvroRecordEncoder& encoder, char op, const Row& row) {
+  avro_value_t* root = encoder.Reset();
   for (const char* image : {"before", "after"}) {
-    avro_value_t field = Field(root, image), branch;
+    avro_value_t field = AvroField(root, image);
     const bool present = std::string(image) == "before" ? op != 'c' : op != 'd';
-    avro_value_set_branch(&field, present ? 1 : 0, &branch);
+    avro_value_t branch = AvroBranch(&field, present ? 1 : 0);
     if (present) FillAvroRow(&branch, row);
   }
-  avro_value_t source = Field(root, "source");
-  avro_value_t db = Field(&source, "db"), table = Field(&source, "table"), ts = Field(&source, "ts_ms");
+  avro_value_t source = AvroField(root, "source");
+  avro_value_t db = AvroField(&source, "db"), table = AvroField(&source, "table");
+  avro_value_t ts = AvroField(&source, "ts_ms");
   avro_value_set_string(&db, "d");
-  avro_value_t table_branch;
-  avro_value_set_branch(&table, 1, &table_branch);
+  avro_value_t table_branch = AvroBranch(&table, 1);
   avro_value_set_string(&table_branch, "t");
   avro_value_set_long(&ts, 1700000000000 + row.id);
-  avro_value_t op_field = Field(root, "op");
+  avro_value_t op_field = AvroField(root, "op");
   const std::string op_text(1, op);
   avro_value_set_string(&op_field, op_text.c_str());
-  avro_value_t envelope_ts = Field(root, "ts_ms"), ts_branch;
-  avro_value_set_branch(&envelope_ts, 1, &ts_branch);
+  avro_value_t envelope_ts = AvroField(root, "ts_ms");
+  avro_value_t ts_branch = AvroBranch(&envelope_ts, 1);
   avro_value_set_long(&ts_branch, 1);
   return encoder.Encoded();
 }
 
-std::string AvroKeyOf(AvroEncoder& encoder, int64_t id) {
-  avro_value_t* root = encoder.value();
-  avro_value_t field = Field(root, "id");
+std::string AvroKeyOf(AvroRecordEncoder& encoder, int64_t id) {
+  avro_value_t* root = encoder.Reset();
+  avro_value_t field = AvroField(root, "id");
   avro_value_set_long(&field, id);
   return encoder.Encoded();
 }
@@ -565,8 +524,8 @@ TEST(AvroJsonEquivalence, SameRowsGiveIdenticalChangeEvents) {
   absl::StatusOr<std::unique_ptr<RecordDecoder>> avro = NewRecordDecoder(&avro_schema, avro_config);
   ASSERT_TRUE(json.ok()) << json.status();
   ASSERT_TRUE(avro.ok()) << avro.status();
-  AvroEncoder envelope_encoder(kAvroEnvelope, 10);
-  AvroEncoder key_encoder(kAvroKey, 11);
+  AvroRecordEncoder envelope_encoder(kAvroEnvelope, 10);
+  AvroRecordEncoder key_encoder(kAvroKey, 11);
 
   std::mt19937_64 random(20261202);
   int events = 0, errors = 0;

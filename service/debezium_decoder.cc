@@ -329,21 +329,10 @@ absl::StatusOr<Decoded> DebeziumDecoder::Impl::Decode(int source,
                                                       std::optional<std::string_view> record_value,
                                                       int64_t record_timestamp_ms,
                                                       EventPosition position) {
-  if (source < 0 || static_cast<size_t>(source) >= context.schema->sources.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("source index ", source, " out of range"));
-  }
   Decoded out;
-  out.event.source = source;
-  out.event.position = position;
-  if (!record_value.has_value() || record_value->data() == nullptr) {
-    out.outcome = DecodeOutcome::kTombstone;
-    return out;
-  }
-  if (record_value->size() > context.options.max_record_bytes) {
-    return Invalid("value", absl::StrCat("record of ", record_value->size(),
-                                         " bytes exceeds the limit of ",
-                                         context.options.max_record_bytes));
-  }
+  absl::StatusOr<bool> tombstone = StartRecord(context, source, record_value, position, &out);
+  if (!tombstone.ok()) return tombstone.status();
+  if (*tombstone) return out;
 
   dom::element root;
   simdjson::error_code error =

@@ -628,6 +628,26 @@ absl::Status CheckKeyFieldCounts(const TableSchema& schema) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> StartRecord(const FieldDecodeContext& context, int source,
+                                 std::optional<std::string_view> record_value,
+                                 EventPosition position, Decoded* out) {
+  if (source < 0 || static_cast<size_t>(source) >= context.schema->sources.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("source index ", source, " out of range"));
+  }
+  out->event.source = source;
+  out->event.position = position;
+  if (!record_value.has_value() || record_value->data() == nullptr) {
+    out->outcome = DecodeOutcome::kTombstone;
+    return true;
+  }
+  if (record_value->size() > context.options.max_record_bytes) {
+    return Invalid("value", absl::StrCat("record of ", record_value->size(),
+                                         " bytes exceeds the limit of ",
+                                         context.options.max_record_bytes));
+  }
+  return false;
+}
+
 absl::StatusOr<Decoded> DecodeEnvelope(const FieldDecodeContext& context, int source,
                                        EnvelopeView& envelope, RecordKeyReader& keys,
                                        std::optional<std::string_view> record_key,

@@ -127,6 +127,12 @@ struct FieldDecodeContext {
   const char* format = "JSON";
 };
 
+// What every format checks first: the source index and the record's size. *out gets the source
+// and position; true when the record is a tombstone (a null value: nothing more to read).
+absl::StatusOr<bool> StartRecord(const FieldDecodeContext& context, int source,
+                                 std::optional<std::string_view> record_value,
+                                 EventPosition position, Decoded* out);
+
 // The event of an envelope whose tombstone cases the format has handled already: op, source
 // table, key (from the row or through `keys`), key disagreement, values, event time.
 absl::StatusOr<Decoded> DecodeEnvelope(const FieldDecodeContext& context, int source,

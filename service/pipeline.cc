@@ -216,7 +216,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       const bool room = feed_->HasRoom();
       source_->SetPaused(PauseReason::kBackpressure, !room);
       if (!room) lanes_->WaitForRoom(absl::Milliseconds(50));
-      if (!undecoded_.empty()) RetryUndecoded();
+      if (room && !undecoded_.empty()) RetryUndecoded();
       // While records wait to be decoded, nothing newer is taken (the group is still served).
       const bool take = room && undecoded_.empty();
       std::vector<ConsumedRecord> records =

@@ -966,6 +966,11 @@ def main():
               "export CDCJOIN_REALSTACK_LIB=$(scripts/realstack_deps.sh)", file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
+    if "avro" in args.variants and not os.environ.get("CDCJOIN_REGISTRY_HOME"):
+        print("CDCJOIN_REGISTRY_HOME is not set: run through scripts/run_tests.sh, or export "
+              "CDCJOIN_REGISTRY_HOME=$(dirname $(scripts/registry_deps.sh))", file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
     # Bazel ends a test that overruns its timeout with SIGTERM: turn it into SystemExit so the
     # `finally` stops the broker, Connect, the source MariaDB and the daemons by PID.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
