@@ -224,10 +224,13 @@ class AvroWriter {
       auto it = writer->top_.find(image);
       if (it == writer->top_.end()) continue;
       dom::element declared;
-      for (dom::element field : record["fields"].get_array().value_unsafe()) {
+      dom::array fields;
+      if (record["fields"].get_array().get(fields) != simdjson::SUCCESS) break;
+      for (dom::element field : fields) {
         std::string_view name;
-        if (field["name"].get_string().get(name) == simdjson::SUCCESS && name == image) {
-          declared = field["type"].value_unsafe();
+        if (field["name"].get_string().get(name) == simdjson::SUCCESS && name == image &&
+            field["type"].get(declared) == simdjson::SUCCESS) {
+          break;
         }
       }
       dom::object row;
