@@ -240,8 +240,15 @@ class AvroWriter {
         break;
       }
     }
+    writer->IndexEnvelope(named, record);
     return writer;
   }
+
+  // Where the envelope's parts sit (-1: absent), so decoding addresses them by position.
+  struct EnvelopeIndex {
+    int op = -1, before = -1, after = -1, source = -1, ts_ms = -1;
+    int source_db = -1, source_table = -1, source_ts_ms = -1;
+  };
 
   ~AvroWriter() {
     if (reader_ != nullptr) avro_reader_free(reader_);
@@ -252,8 +259,9 @@ class AvroWriter {
 
   // Decodes `body` into the writer's value, valid until the next Read.
   absl::StatusOr<avro_value_t*> Read(std::string_view place, std::string_view body) {
+    // No avro_value_reset: reading writes every field, and a reset would tear down the unions'
+    // branches that the next record most likely takes again.
     avro_reader_memory_set_source(reader_, body.data(), static_cast<int64_t>(body.size()));
-    avro_value_reset(&value_);
     if (avro_value_read(reader_, &value_) != 0) {
       return Invalid(place, absl::StrCat("Avro body (", body.size(),
                                          " bytes) does not decode with writer schema id ", id_,
@@ -263,6 +271,7 @@ class AvroWriter {
   }
 
   int32_t id() const { return id_; }
+  const EnvelopeIndex& envelope() const { return envelope_; }
   bool is_envelope() const { return is_envelope_; }
   const RecordLayout& top() const { return top_; }
   const RecordLayout& row() const { return row_; }
@@ -281,6 +290,36 @@ class AvroWriter {
   RecordLayout top_;
   RecordLayout row_;
   bool is_envelope_ = false;
+  EnvelopeIndex envelope_;
+
+  static int IndexIn(const RecordLayout& layout, const char* name) {
+    auto it = layout.find(name);
+    return it == layout.end() ? -1 : it->second.index;
+  }
+
+  void IndexEnvelope(const NamedTypes& named, dom::object record) {
+    envelope_.op = IndexIn(top_, "op");
+    envelope_.before = IndexIn(top_, "before");
+    envelope_.after = IndexIn(top_, "after");
+    envelope_.source = IndexIn(top_, "source");
+    envelope_.ts_ms = IndexIn(top_, "ts_ms");
+    dom::array fields;
+    if (record["fields"].get_array().get(fields) != simdjson::SUCCESS) return;
+    for (dom::element field : fields) {
+      std::string_view name;
+      dom::element declared;
+      dom::object source;
+      if (field["name"].get_string().get(name) != simdjson::SUCCESS || name != "source" ||
+          field["type"].get(declared) != simdjson::SUCCESS ||
+          named.Resolve(declared).get_object().get(source) != simdjson::SUCCESS) {
+        continue;
+      }
+      const RecordLayout source_layout = LayoutOf(named, source);
+      envelope_.source_db = IndexIn(source_layout, "db");
+      envelope_.source_table = IndexIn(source_layout, "table");
+      envelope_.source_ts_ms = IndexIn(source_layout, "ts_ms");
+    }
+  }
 };
 
 // The Confluent wire format's header, and the writers of the ids seen, prepared once each.
@@ -483,27 +522,31 @@ class AvroRow final : public RowView {
   const RecordLayout* layout_ = nullptr;
 };
 
-// A named field of a record, unions followed; false when absent or null.
-bool FieldOf(avro_value_t* record, const char* name, avro_value_t* out) {
-  if (avro_value_get_by_name(record, name, out, nullptr) != 0 || !Unwrap(out)) return false;
+// The field at `index` of a record (-1: the schema has none), unions followed; false when absent
+// or null.
+bool FieldOf(avro_value_t* record, int index, avro_value_t* out) {
+  if (index < 0 || avro_value_get_by_index(record, static_cast<size_t>(index), out, nullptr) != 0 ||
+      !Unwrap(out)) {
+    return false;
+  }
   return avro_value_get_type(out) != AVRO_NULL;
 }
 
-std::optional<std::string_view> StringOf(avro_value_t* record, const char* name) {
+std::optional<std::string_view> StringOf(avro_value_t* record, int index) {
   avro_value_t field;
   const char* text = nullptr;
   size_t size = 0;
-  if (!FieldOf(record, name, &field) || avro_value_get_type(&field) != AVRO_STRING ||
+  if (!FieldOf(record, index, &field) || avro_value_get_type(&field) != AVRO_STRING ||
       avro_value_get_string(&field, &text, &size) != 0) {
     return std::nullopt;
   }
   return std::string_view(text, size > 0 ? size - 1 : 0);
 }
 
-std::optional<int64_t> LongOf(avro_value_t* record, const char* name) {
+std::optional<int64_t> LongOf(avro_value_t* record, int index) {
   avro_value_t field;
   int64_t value = 0;
-  if (!FieldOf(record, name, &field) || avro_value_get_type(&field) != AVRO_INT64 ||
+  if (!FieldOf(record, index, &field) || avro_value_get_type(&field) != AVRO_INT64 ||
       avro_value_get_long(&field, &value) != 0) {
     return std::nullopt;
   }
@@ -512,10 +555,11 @@ std::optional<int64_t> LongOf(avro_value_t* record, const char* name) {
 
 class AvroEnvelope final : public EnvelopeView {
  public:
-  AvroEnvelope(avro_value_t* root, const AvroWriter& writer) : root_(root), writer_(writer) {}
+  AvroEnvelope(avro_value_t* root, const AvroWriter& writer)
+      : root_(root), writer_(writer), index_(writer.envelope()) {}
 
   absl::StatusOr<std::string_view> Op() override {
-    std::optional<std::string_view> op = StringOf(root_, "op");
+    std::optional<std::string_view> op = StringOf(root_, index_.op);
     if (!op.has_value()) return Invalid("op", "missing field, or not a string");
     return *op;
   }
@@ -523,17 +567,17 @@ class AvroEnvelope final : public EnvelopeView {
   absl::Status SourceTable(std::optional<std::string_view>* db,
                            std::optional<std::string_view>* table) override {
     avro_value_t source;
-    if (!FieldOf(root_, "source", &source) || avro_value_get_type(&source) != AVRO_RECORD) {
+    if (!FieldOf(root_, index_.source, &source) || avro_value_get_type(&source) != AVRO_RECORD) {
       return absl::OkStatus();
     }
-    *db = StringOf(&source, "db");
-    *table = StringOf(&source, "table");
+    *db = StringOf(&source, index_.source_db);
+    *table = StringOf(&source, index_.source_table);
     return absl::OkStatus();
   }
 
   absl::StatusOr<const RowView*> Image(std::string_view image) override {
     avro_value_t row;
-    if (!FieldOf(root_, image == "after" ? "after" : "before", &row)) return nullptr;
+    if (!FieldOf(root_, image == "after" ? index_.after : index_.before, &row)) return nullptr;
     if (avro_value_get_type(&row) != AVRO_RECORD) {
       return Invalid(image, absl::StrCat("expected a record in writer schema id ", writer_.id()));
     }
@@ -543,15 +587,18 @@ class AvroEnvelope final : public EnvelopeView {
 
   absl::StatusOr<std::optional<int64_t>> EventTimeMs() override {
     avro_value_t source;
-    if (FieldOf(root_, "source", &source) && avro_value_get_type(&source) == AVRO_RECORD) {
-      if (std::optional<int64_t> ms = LongOf(&source, "ts_ms"); ms.has_value()) return ms;
+    if (FieldOf(root_, index_.source, &source) && avro_value_get_type(&source) == AVRO_RECORD) {
+      if (std::optional<int64_t> ms = LongOf(&source, index_.source_ts_ms); ms.has_value()) {
+        return ms;
+      }
     }
-    return LongOf(root_, "ts_ms");
+    return LongOf(root_, index_.ts_ms);
   }
 
  private:
   avro_value_t* root_;
   const AvroWriter& writer_;
+  const AvroWriter::EnvelopeIndex& index_;
   AvroRow row_;
 };
 
