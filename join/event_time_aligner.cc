@@ -50,10 +50,4 @@ void EventTimeAligner::ReleaseAll(std::vector<ChangeEvent>* out) {
   }
 }
 
-void EventTimeAligner::ReleasePartition(int32_t partition, std::vector<ChangeEvent>* out) {
-  auto it = partitions_.find(partition);
-  if (it == partitions_.end()) return;
-  Merge(&it->second, [](int, const Buffered&) { return true; }, out);
-}
-
 }  // namespace cdcjoin

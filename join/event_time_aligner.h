@@ -40,9 +40,8 @@ class EventTimeAligner {
 
   void Add(ChangeEvent event, int64_t now_ms);
   void Release(int64_t now_ms, const CaughtUp& caught_up, std::vector<ChangeEvent>* out);
-  // Everything buffered (of one partition number), in the same merge order, without waiting.
+  // Everything buffered, in the same merge order, without waiting.
   void ReleaseAll(std::vector<ChangeEvent>* out);
-  void ReleasePartition(int32_t partition, std::vector<ChangeEvent>* out);
 
   size_t buffered() const { return buffered_; }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -357,7 +358,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<std::map<SourcePartition, int64_t>> offsets = store_->StoredOffsets();
     if (!offsets.ok()) return offsets.status();
-    next_offsets_ = *std::move(offsets);
+    for (const auto& [partition, next] : *offsets) {
+      if (next >= 0) next_offsets_[partition] = next;  // -1: forgotten (Forget).
+    }
 
     for (const char old : {kOldKeyPrefix, kOldEmittingPrefix}) {
       bool found = false;
@@ -623,14 +626,6 @@ class WindowedJoinerImpl : public WindowedJoiner {
     return CommitAndEmit(out);
   }
 
-  absl::Status DrainPartition(int32_t partition, std::vector<RowCommand>* out) override {
-    absl::MutexLock lock(&mu_);
-    if (!broken_.ok()) return broken_;
-    auto it = partitions_.find(partition);
-    if (it != partitions_.end()) CloseAll(&it->second);
-    return CommitAndEmit(out);
-  }
-
   absl::Status Acknowledge(absl::Span<const EventPosition> applied) override {
     absl::MutexLock lock(&mu_);
     if (!broken_.ok()) return broken_;
@@ -641,11 +636,26 @@ class WindowedJoinerImpl : public WindowedJoiner {
       if (entry == nullptr) continue;
       auto e = emitting_.find(entry->window);
       if (e == emitting_.end()) continue;  // Still open: nothing of it was sent.
-      for (const EventPosition& c : e->second.window.covers) ReleaseHeld(c);
-      ReleaseMarkers(e->second.marker_seq);
-      WindowDied(e->second.window);
-      emitting_.erase(e);
+      Release(e);
       ++stats_.windows_acknowledged;
+    }
+    return CommitAndEmit(nullptr);
+  }
+
+  absl::Status Forget(const std::set<SourcePartition>& partitions) override {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;
+    auto only_forgotten = [&partitions](const Window& window) {
+      return std::all_of(window.covers.begin(), window.covers.end(),
+                         [&](const EventPosition& p) { return partitions.count(p.partition) > 0; });
+    };
+    for (auto e = emitting_.begin(); e != emitting_.end();) {
+      auto next = std::next(e);
+      if (only_forgotten(e->second.window)) Release(e);
+      e = next;
+    }
+    for (const SourcePartition& partition : partitions) {
+      if (next_offsets_.erase(partition) > 0) offsets_dirty_.push_back(partition);
     }
     return CommitAndEmit(nullptr);
   }
@@ -783,6 +793,15 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (close != kNoTime) ps.closes.insert(CloseRef{close, window, entry});
     entry->indexed_close = close;
     entry->indexed_window = window;
+  }
+
+  // An emitted window is done with: applied, or left to the partitions' new owner.
+  void Release(absl::flat_hash_map<uint64_t, Emitting>::iterator e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const EventPosition& c : e->second.window.covers) ReleaseHeld(c);
+    ReleaseMarkers(e->second.marker_seq);
+    WindowDied(e->second.window);
+    emitting_.erase(e);
   }
 
   void ReleaseHeld(const EventPosition& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -973,7 +992,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
                  std::move(value));
     }
     for (const SourcePartition& partition : offsets_dirty_) {
-      batch_.SetNextOffset(partition, next_offsets_[partition]);
+      auto next = next_offsets_.find(partition);
+      batch_.SetNextOffset(partition, next != next_offsets_.end() ? next->second : -1);
     }
     offsets_dirty_.clear();
     if (!batch_.empty()) {

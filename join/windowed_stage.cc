@@ -67,15 +67,6 @@ absl::Status WindowedStage::Flush(int64_t now_ms, std::vector<EventPosition>* ab
   return joiner_->Drain(out);
 }
 
-absl::Status WindowedStage::FlushPartition(int32_t partition, int64_t now_ms,
-                                           std::vector<EventPosition>* absorbed,
-                                           std::vector<RowCommand>* out) {
-  std::vector<ChangeEvent> waiting;
-  aligner_.ReleasePartition(partition, &waiting);
-  if (absl::Status s = Absorb(std::move(waiting), now_ms, absorbed, out); !s.ok()) return s;
-  return joiner_->DrainPartition(partition, out);
-}
-
 void WindowedStage::Applied(absl::Span<const RowCommand> commands) {
   absl::MutexLock lock(&applied_mu_);
   for (const RowCommand& command : commands) {

@@ -400,6 +400,7 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
     const absl::Time now = absl::Now();
     status.set_uptime_seconds(absl::ToDoubleSeconds(now - started_));
     status.set_version(kVersion);
+    for (v1::GroupMember& member : pipeline_->Members()) *status.add_members() = std::move(member);
     for (const std::string& warning : options_.warnings) status.add_warnings(warning);
     status.set_time_unix_ms(absl::ToUnixMillis(now));
     return status;

@@ -321,6 +321,9 @@ void ApplyDefaults(v1::Config* config) {
   DefaultIfZero(kafka, &v1::KafkaConfig::commit_interval_ms, &v1::KafkaConfig::set_commit_interval_ms, 1000);
   DefaultIfZero(kafka, &v1::KafkaConfig::embedded_partitions, &v1::KafkaConfig::set_embedded_partitions, 8);
   if (kafka->start_from() == v1::START_POSITION_UNSPECIFIED) kafka->set_start_from(v1::EARLIEST);
+  if (kafka->control_topic().empty() && !kafka->group_id().empty()) {
+    kafka->set_control_topic(absl::StrCat("cdcjoin.control.", kafka->group_id()));
+  }
 
   v1::DatabaseConfig* database = config->mutable_target()->mutable_database();
   if (database->host().empty()) database->set_host("127.0.0.1");
@@ -418,6 +421,12 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   if (kafka.dead_letter_topic() == config.sources(0).topic() ||
       kafka.dead_letter_topic() == config.sources(1).topic()) {
     return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
+  }
+  if (kafka.control_topic() == config.sources(0).topic() ||
+      kafka.control_topic() == config.sources(1).topic() ||
+      kafka.control_topic() == kafka.dead_letter_topic()) {
+    return FieldError("kafka.control_topic",
+                      "must differ from the source topics and the dead-letter topic");
   }
 
   if (absl::Status s = CheckColumnOwners(config); !s.ok()) return s;

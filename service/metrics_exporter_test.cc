@@ -33,6 +33,7 @@ class FakePipeline : public Pipeline {
     return absl::UnimplementedError("fake");
   }
   v1::JoinMode mode() const override { return mode_; }
+  std::vector<v1::GroupMember> Members() const override { return {}; }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_; }
   std::vector<PartitionStatus> Partitions() const override { return partitions_; }

@@ -1,10 +1,17 @@
 #include "service/pipeline.h"
 
+<<<<<<< HEAD
 #include <algorithm>
+=======
+#include <unistd.h>
+
+>>>>>>> main
 #include <atomic>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "join/offset_tracker.h"
@@ -31,6 +38,25 @@ constexpr absl::Duration kSwitchDrainTimeout = absl::Seconds(60);
 constexpr absl::Duration kDeadLetterFlushTimeout = absl::Seconds(30);
 // How often idle windows are checked and acknowledgements handed to the window state.
 constexpr absl::Duration kAdvanceInterval = absl::Milliseconds(100);
+// Reading the group's control topic at start, and writing to it.
+constexpr absl::Duration kControlTimeout = absl::Seconds(15);
+// How long a member that could not follow the group's mode waits before it tries again.
+constexpr absl::Duration kFollowRetry = absl::Seconds(5);
+constexpr char kModeKey[] = "mode";
+constexpr char kMemberKeyPrefix[] = "member/";
+
+// This instance's name in the group: its static membership id, else host/pid.
+std::string MemberName(const v1::KafkaConfig& kafka) {
+  if (!kafka.group_instance_id().empty()) return kafka.group_instance_id();
+  if (!kafka.group_instance_id_env().empty()) {
+    if (const char* value = std::getenv(kafka.group_instance_id_env().c_str()); value != nullptr) {
+      return value;
+    }
+  }
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return absl::StrCat(host, "/", getpid());
+}
 
 int64_t NowMillis() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -72,11 +98,13 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
                    &stats_),
                &lanes_);
     }
+    if (s.ok()) s = Take(connectors.control(&stats_), &control_);
     if (!s.ok()) return s;
     feed_ = std::make_unique<SinkFeed>(lanes_.get(), &stats_);
     context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get(), &stats_};
-    if (s = Take(MakeStage(options_.config.mode(), context_), &stage_); !s.ok()) return s;
+    if (s = Take(MakeStage(InitialMode(), context_), &stage_); !s.ok()) return s;
     mode_.store(stage_->mode());
+    PublishMember();
     if (absl::Status s = stage_->Start(); !s.ok()) return s;
     if (absl::Status s = source_->Start(this); !s.ok()) return s;
     poll_thread_ = std::thread([this] { PollLoop(); });
@@ -115,7 +143,30 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (target != v1::DB_UPSERT && target != v1::WINDOWED) {
       return absl::InvalidArgumentError("mode: must be DB_UPSERT or WINDOWED");
     }
-    return switch_.Run([this, target] { return PerformSwitch(target); });
+    return switch_.Run([this, target]() -> absl::StatusOr<SwitchReport> {
+      v1::GroupMode group;
+      group.set_mode(target);
+      group.set_by_member(member_);
+      group.set_switched_unix_ms(NowMillis());
+      const std::string record = group.SerializeAsString();
+      if (absl::Status s = control_->Publish({kModeKey, record}, kControlTimeout); !s.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "the group's control topic did not take the switch, nothing changed: ", s.message()));
+      }
+      // Read up to the switch first: an older switch read after it would undo it here.
+      ReadUpTo(record, absl::Now() + kControlTimeout);
+      group_mode_ = target;
+      absl::StatusOr<SwitchReport> report = PerformSwitch(target);
+      if (!report.ok()) next_follow_ = absl::Now() + kFollowRetry;
+      return report;
+    });
+  }
+
+  std::vector<v1::GroupMember> Members() const override {
+    absl::MutexLock lock(&members_mu_);
+    std::vector<v1::GroupMember> members;
+    for (const auto& [name, member] : members_) members.push_back(member);
+    return members;
   }
 
   v1::JoinMode mode() const override { return mode_.load(); }
@@ -224,6 +275,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       if (!records.empty()) HandleBatch(records);
       if (absl::Now() - last_advance >= kAdvanceInterval) {
         last_advance = absl::Now();
+        FollowGroup();
         DeliverAcknowledgements();
         // Split, windows would close with a key's other side in another process.
         if (!split_.load()) {
@@ -365,7 +417,9 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (window_.stage != nullptr) window_.stage->Applied(delivered);
   }
 
-  // Whether a source's partition has nothing left to fetch: what the broker has is consumed.
+  // Whether a source's partition has nothing left to fetch: what the broker has is consumed. A
+  // partition another member owns sends nothing here: waiting for it would only delay the
+  // windows of its partition number.
   EventTimeAligner::CaughtUp CaughtUp() {
     std::map<SourcePartition, int64_t> next_to_fetch;
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
@@ -374,7 +428,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     return [this, next_to_fetch = std::move(next_to_fetch)](const SourcePartition& partition) {
       auto it = next_to_fetch.find(partition);
-      return source_->FullyFetched(partition, it != next_to_fetch.end() ? it->second : 0);
+      return it == next_to_fetch.end() || source_->FullyFetched(partition, it->second);
     };
   }
 
@@ -450,6 +504,86 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     LogInfo(want ? "consumption paused by the operator" : "consumption resumed by the operator");
   }
 
+  // The group's mode as the control topic holds it, read to its end; the configured mode when
+  // it holds none or cannot be read (then the member follows once it can).
+  v1::JoinMode InitialMode() {
+    absl::StatusOr<std::vector<ControlRecord>> records = control_->ReadToEnd(kControlTimeout);
+    if (!records.ok()) {
+      LogWarning("the group's control topic could not be read (", records.status().message(),
+                 "): starting in the configured mode, following the group's once it is read");
+      return options_.config.mode();
+    }
+    TakeControlRecords(*records);
+    if (!group_mode_.has_value()) return options_.config.mode();
+    if (*group_mode_ != options_.config.mode()) {
+      LogInfo("the group ", options_.config.kafka().group_id(), " runs in ",
+              v1::JoinMode_Name(*group_mode_), " (a runtime switch): this member joins in it, not in "
+              "the configured ", v1::JoinMode_Name(options_.config.mode()));
+    }
+    if (*group_mode_ == v1::WINDOWED && window_.stage == nullptr) {
+      LogError("the group runs in WINDOWED but this member has no window.state_dir: it stays in ",
+               v1::JoinMode_Name(options_.config.mode()));
+      return options_.config.mode();
+    }
+    return *group_mode_;
+  }
+
+  void TakeControlRecords(const std::vector<ControlRecord>& records) {
+    for (const ControlRecord& record : records) {
+      if (record.key == kModeKey) {
+        v1::GroupMode group;
+        if (group.ParseFromString(record.value)) group_mode_ = group.mode();
+      } else if (absl::StartsWith(record.key, kMemberKeyPrefix)) {
+        v1::GroupMember member;
+        if (!member.ParseFromString(record.value)) continue;
+        absl::MutexLock lock(&members_mu_);
+        members_[member.member()] = member;
+      }
+    }
+  }
+
+  // Takes the control topic's records until the mode record `value` has come by.
+  void ReadUpTo(const std::string& value, absl::Time deadline) {
+    while (absl::Now() < deadline) {
+      const std::vector<ControlRecord> records = control_->Poll();
+      TakeControlRecords(records);
+      for (const ControlRecord& record : records) {
+        if (record.key == kModeKey && record.value == value) return;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    LogWarning("the group's control topic did not return this member's switch in time");
+  }
+
+  // Switches to the group's mode when another member changed it (at this barrier: between two
+  // poll batches).
+  void FollowGroup() {
+    TakeControlRecords(control_->Poll());
+    if (!group_mode_.has_value() || *group_mode_ == mode_.load() || absl::Now() < next_follow_) {
+      return;
+    }
+    LogInfo("the group switched to ", v1::JoinMode_Name(*group_mode_), ": following");
+    if (!PerformSwitch(*group_mode_).ok()) next_follow_ = absl::Now() + kFollowRetry;
+  }
+
+  // This member's mode on the control topic, for every member's status.
+  void PublishMember() {
+    v1::GroupMember member;
+    member.set_member(member_);
+    member.set_mode(mode_.load());
+    member.set_updated_unix_ms(NowMillis());
+    {
+      absl::MutexLock lock(&members_mu_);
+      members_[member_] = member;
+    }
+    if (absl::Status s = control_->Publish(
+            {absl::StrCat(kMemberKeyPrefix, member_), member.SerializeAsString()},
+            kControlTimeout);
+        !s.ok()) {
+      LogWarning("the group's control topic did not take this member's mode: ", s.message());
+    }
+  }
+
   // Pause, drain (open windows, pending batches), commit, swap, resume: all on the poll thread,
   // which consumes nothing meanwhile.
   absl::StatusOr<SwitchReport> PerformSwitch(v1::JoinMode target) {
@@ -471,6 +605,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     mode_.store(target);
     report.changed = true;
     report.paused = absl::Now() - start;
+    PublishMember();
     LogInfo("switched ", v1::JoinMode_Name(report.from), " -> ", v1::JoinMode_Name(target),
             "; consumption paused for ", absl::FormatDuration(report.paused));
     return report;
@@ -484,6 +619,12 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::unique_ptr<RecordSource> source_;
   std::unique_ptr<RecordDecoder> decoder_;          // Poll thread.
   std::unique_ptr<DeadLetterSink> dead_letters_;    // Poll thread.
+  std::unique_ptr<GroupControl> control_;           // Poll thread.
+  const std::string member_ = MemberName(options_.config.kafka());
+  std::optional<v1::JoinMode> group_mode_;          // Poll thread: the control topic's.
+  absl::Time next_follow_ = absl::InfinitePast();   // Poll thread.
+  mutable absl::Mutex members_mu_;
+  std::map<std::string, v1::GroupMember> members_ ABSL_GUARDED_BY(members_mu_);
   WindowState window_;  // Poll thread; Applied from the lanes.
   std::unique_ptr<SinkLanes> lanes_;                // Calls back into tracker_, window_.stage.
   std::unique_ptr<SinkFeed> feed_;                  // Poll thread.

@@ -129,6 +129,11 @@ class ScriptedSource final : public RecordSource {
     absl::MutexLock lock(&mu_);
     lifecycle_.push_back({false, std::move(partitions)});
   }
+  // As when the group fenced this member off: OnLost, nothing committed.
+  void Lose(std::vector<SourcePartition> partitions) {
+    absl::MutexLock lock(&mu_);
+    lifecycle_.push_back({false, std::move(partitions), /*lost=*/true});
+  }
   int64_t Committed(const SourcePartition& p) const {
     absl::MutexLock lock(&mu_);
     auto it = committed_.find(p);
@@ -144,6 +149,10 @@ class ScriptedSource final : public RecordSource {
     return paused_.count(reason) > 0;
   }
   bool EverBackpressured() const { return ever_backpressured_.load(); }
+  bool IsAssigned(const SourcePartition& p) const {
+    absl::MutexLock lock(&mu_);
+    return assigned_.count(p) > 0;
+  }
   // The sequence number at which the revocation of `p` returned, -1 before.
   int64_t RevokedAt(const SourcePartition& p) const {
     absl::MutexLock lock(&mu_);
@@ -251,6 +260,7 @@ class ScriptedSource final : public RecordSource {
   struct Lifecycle {
     bool assign;
     std::vector<SourcePartition> partitions;
+    bool lost = false;
   };
 
   void ServeLifecycle() {
@@ -278,6 +288,10 @@ class ScriptedSource final : public RecordSource {
           assigned_.insert(a.partition);
           next_[a.partition] = std::max<int64_t>(a.start, 0);
         }
+      } else if (next.lost) {
+        listener_->OnLost(next.partitions);
+        absl::MutexLock lock(&mu_);
+        for (const SourcePartition& p : next.partitions) assigned_.erase(p);
       } else {
         RevokeNow(next.partitions);
       }
@@ -344,6 +358,37 @@ class ScriptedDeadLetters final : public DeadLetterSink {
   std::vector<EventPosition> queued_;
 };
 
+// The group's control topic as a log in memory, which outlives the pipelines of a test.
+struct ControlLog {
+  void Append(ControlRecord record) {
+    absl::MutexLock lock(&mu);
+    records.push_back(std::move(record));
+  }
+  absl::Mutex mu;
+  std::vector<ControlRecord> records ABSL_GUARDED_BY(mu);
+};
+
+class InMemoryControl final : public GroupControl {
+ public:
+  explicit InMemoryControl(ControlLog* log) : log_(log) {}
+  absl::Status Publish(const ControlRecord& record, absl::Duration) override {
+    log_->Append(record);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<ControlRecord>> ReadToEnd(absl::Duration) override { return Poll(); }
+  std::vector<ControlRecord> Poll() override {
+    absl::MutexLock lock(&log_->mu);
+    std::vector<ControlRecord> records(log_->records.begin() + static_cast<ptrdiff_t>(next_),
+                                       log_->records.end());
+    next_ = log_->records.size();
+    return records;
+  }
+
+ private:
+  ControlLog* const log_;
+  size_t next_ = 0;
+};
+
 std::string Upsert(int source, int64_t key, int64_t version) {
   return absl::StrCat(R"({"op":"u","after":{"id":)", key, source == kA ? R"(,"v":")" : R"(,"w":")",
                       "v", version, R"("},"source":{"ts_ms":)", 1700000000000 + version, "}}");
@@ -370,9 +415,8 @@ class PipelineLoopTest : public ::testing::Test {
       }
       )pb", sources_config_, R"pb(
       sink { lanes: 2 batch_rows: 10 linger_ms: 1 queue_capacity: 5 }
-      window { window_ms: 100 grace_ms: 0 idle_flush_ms: 100 state_dir: ")pb",
-                                          state_dir_, R"(" join_type: )", join_type, " }",
-                                          extra_config);
+      window { )pb", window_timing_, R"( state_dir: ")", state_dir_,
+                                          R"(" join_type: )", join_type, " }", extra_config);
     v1::Config config;
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config)) << text;
     ApplyDefaults(&config);
@@ -387,6 +431,9 @@ class PipelineLoopTest : public ::testing::Test {
         -> absl::StatusOr<std::unique_ptr<DeadLetterSink>> {
       return std::unique_ptr<DeadLetterSink>(
           std::make_unique<ScriptedDeadLetters>(&dead_letter_script_, std::move(on_delivered)));
+    };
+    connectors.control = [this](PipelineStats*) -> absl::StatusOr<std::unique_ptr<GroupControl>> {
+      return std::unique_ptr<GroupControl>(std::make_unique<InMemoryControl>(&control_log_));
     };
     Pipeline::Options options;
     options.config = config;
@@ -422,6 +469,8 @@ class PipelineLoopTest : public ::testing::Test {
   std::string sources_config_ = R"pb(
     sources { name: "a" topic: "a" key_fields: "id" columns { from: "v" to: "va" } }
     sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } })pb";
+  std::string window_timing_ = "window_ms: 100 grace_ms: 0 idle_flush_ms: 100";
+  ControlLog control_log_;  // The group's control topic, across restarts.
   ScriptedWriter::Shared writer_;
   ScriptedDeadLetters::Script dead_letter_script_;
   ScriptedSource* source_ = nullptr;
@@ -450,6 +499,84 @@ TEST_F(PipelineLoopTest, RevokeInTheMiddleOfABatchWhileTheSinkIsFull) {
   // Nothing consumed after the revocation, nothing of it written afterwards.
   EXPECT_EQ(writer_.log.Of(a0).size(), static_cast<size_t>(delivered)) << Describe(a0);
   EXPECT_EQ(writer_.log.Of(a1).size(), 3000u) << Describe(a1);
+}
+
+// Debezium keys the two topics differently, so a key's two sides arrive on unrelated partition
+// numbers and its window is filed under the first one. Revoking the other side's partition must
+// still apply that window before the revocation returns: nothing of the partition may be
+// written once its new owner consumes it.
+TEST_F(PipelineLoopTest, WindowedRevokeAppliesWindowsFiledUnderAKeptPartitionNumber) {
+  window_timing_ = "window_ms: 600000 grace_ms: 0 idle_flush_ms: 600000";
+  Start("mode: WINDOWED");
+  const SourcePartition a0{kA, 0};
+  const SourcePartition b1{kB, 1};
+  Produce(a0, 20, 0, 20);
+  source_->Assign({a0});
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(a0) == 20; })) << Describe(a0);
+  Produce(b1, 20, 0, 20);
+  source_->Assign({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(b1) == 20; })) << Describe(b1);
+  // The windows are open for ten minutes: nothing is written until something closes them.
+  EXPECT_EQ(writer_.log.Of(b1).size(), 0u) << Describe(b1);
+  source_->Revoke({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->RevokedAt(b1) >= 0; })) << Describe(b1);
+  ExpectWrittenBefore(b1, 20, source_->RevokedAt(b1));
+  EXPECT_EQ(source_->Committed(b1), 20) << Describe(b1);
+  // The kept side goes on: written with its partners, committed.
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 20; })) << Describe(a0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 20u) << Describe(a0);
+}
+
+// A lost partition's windows that carry nothing else are dropped unapplied and forgotten: the
+// state neither holds the partition's commits below them for ever nor, when the partition comes
+// back, skips the events it absorbed and never applied.
+TEST_F(PipelineLoopTest, WindowedLossForgetsWhatOnlyTheLostPartitionCarried) {
+  window_timing_ = "window_ms: 600000 grace_ms: 0 idle_flush_ms: 600000";
+  Start("mode: WINDOWED");
+  const SourcePartition a0{kA, 0};
+  const SourcePartition b1{kB, 1};
+  Produce(a0, 20, 0, 20);
+  Produce(b1, 20, 100, 20);  // Keys no event of a0 has: windows of b1 alone.
+  source_->Assign({a0, b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(a0) == 20 && source_->Delivered(b1) == 20; }))
+      << Describe(a0) << "; " << Describe(b1);
+  source_->Lose({b1});
+  ASSERT_TRUE(WaitFor([&] { return !source_->IsAssigned(b1); })) << Describe(b1);
+  EXPECT_EQ(writer_.log.Of(b1).size(), 0u) << "a lost partition's own windows were written";
+  source_->Assign({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->IsAssigned(b1); })) << Describe(b1);
+  // The revocation closes the windows of the consumed-again events: every one applied, the
+  // partition committed to its end.
+  source_->Revoke({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->RevokedAt(b1) >= 0; })) << Describe(b1);
+  EXPECT_EQ(source_->Committed(b1), 20) << Describe(b1);
+  ExpectWrittenBefore(b1, 20, source_->RevokedAt(b1));
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 20; })) << Describe(a0);
+}
+
+// A runtime switch is the group's: written to its control topic, so a member that starts later
+// (a restart, a new instance) joins in that mode whatever its configuration says, and a member
+// that reads another's switch follows it.
+TEST_F(PipelineLoopTest, TheModeIsTheGroupsAndOutlivesARestart) {
+  Start();  // Configured DB_UPSERT.
+  absl::StatusOr<Pipeline::SwitchReport> report = pipeline_->SwitchMode(v1::WINDOWED);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(pipeline_->Members().size(), 1u);
+  EXPECT_EQ(pipeline_->Members()[0].mode(), v1::WINDOWED);
+  ASSERT_TRUE(pipeline_->Stop(absl::Seconds(30)).ok());
+  pipeline_.reset();
+
+  Start();  // Configured DB_UPSERT again.
+  EXPECT_EQ(pipeline_->mode(), v1::WINDOWED);
+  // Another member switches the group back: this one follows at its next barrier.
+  v1::GroupMode back;
+  back.set_mode(v1::DB_UPSERT);
+  back.set_by_member("another");
+  control_log_.Append({"mode", back.SerializeAsString()});
+  ASSERT_TRUE(WaitFor([&] { return pipeline_->mode() == v1::DB_UPSERT; }));
+  const std::vector<v1::GroupMember> members = pipeline_->Members();
+  ASSERT_EQ(members.size(), 1u);  // One member, restarted: the same name.
+  EXPECT_TRUE(WaitFor([&] { return pipeline_->Members()[0].mode() == v1::DB_UPSERT; }));
 }
 
 TEST_F(PipelineLoopTest, RevokeDuringAModeSwitch) {

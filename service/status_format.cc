@@ -89,6 +89,16 @@ std::string FormatStatus(const v1::Status& status, const std::string& address) {
   absl::StrAppendFormat(&out, "mode %s   state %s   assigned %s   total lag %s\n\n",
                         v1::JoinMode_Name(status.mode()), StateName(status.state()),
                         status.assigned() ? "yes" : "no", Number(status.total_lag()));
+  if (status.members_size() > 0) {
+    std::vector<std::string> members;
+    for (const v1::GroupMember& member : status.members()) {
+      const double age = std::max<double>(
+          0, static_cast<double>(status.time_unix_ms() - member.updated_unix_ms()) / 1000);
+      members.push_back(absl::StrFormat("%s %s (%s ago)", member.member(),
+                                        v1::JoinMode_Name(member.mode()), Duration(age)));
+    }
+    absl::StrAppendFormat(&out, "group members: %s\n\n", absl::StrJoin(members, ", "));
+  }
   const int source_width =
       Width(status, "SOURCE", [](const v1::PartitionStatus& p) { return p.source(); });
   const int topic_width =

@@ -71,6 +71,23 @@ TEST(FormatStatus, ShowsWarningsIgnoredDeletesAndDeadLettersByReason) {
   EXPECT_THAT(text, HasSubstr("dead-lettered 3 (malformed 3)"));
 }
 
+TEST(FormatStatus, ShowsEveryMembersMode) {
+  v1::Status status;
+  status.set_time_unix_ms(100000);
+  v1::GroupMember* a = status.add_members();
+  a->set_member("pod-0");
+  a->set_mode(v1::WINDOWED);
+  a->set_updated_unix_ms(90000);
+  v1::GroupMember* b = status.add_members();
+  b->set_member("pod-1");
+  b->set_mode(v1::DB_UPSERT);
+  b->set_updated_unix_ms(99000);
+  const std::string text = FormatStatus(status, "127.0.0.1:1");
+  EXPECT_NE(text.find("group members: pod-0 WINDOWED (10s ago), pod-1 DB_UPSERT (1s ago)"),
+            std::string::npos)
+      << text;
+}
+
 TEST(WatchFrame, SourceColumnFitsTheLongestName) {
   const std::string text = WatchFrame(
       WithPartitions({{"user", "t1"}, {"a_source_named_at_length", "t2"}}), "127.0.0.1:50051");

@@ -80,6 +80,12 @@ class ScriptedPipeline : public Pipeline {
     return absl::OkStatus();
   }
   v1::JoinMode mode() const override { return mode_.load(); }
+  std::vector<v1::GroupMember> Members() const override {
+    v1::GroupMember member;
+    member.set_member("scripted-0");
+    member.set_mode(mode_.load());
+    return {member};
+  }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_.load(); }
   std::vector<PartitionStatus> Partitions() const override {
