@@ -1,11 +1,8 @@
 #include "service/pipeline.h"
 
-<<<<<<< HEAD
-#include <algorithm>
-=======
 #include <unistd.h>
 
->>>>>>> main
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <optional>
