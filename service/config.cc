@@ -136,6 +136,7 @@ std::vector<Range> Ranges(const v1::Config& config) {
       {"window.idle_flush_ms", window.idle_flush_ms(), 1, kDayMs},
       {"window.block_cache_mb", window.block_cache_mb(), 1, 64 * 1024},
       {"window.write_buffer_mb", window.write_buffer_mb(), 1, 4 * 1024},
+      {"schema_registry.timeout_ms", config.schema_registry().timeout_ms(), 100, 600 * 1000},
   };
 }
 
@@ -201,6 +202,33 @@ absl::Status CheckStaleWriteGuard(const v1::Config& config) {
       return FieldError(field, absl::StrCat("'", name,
                                             "' is already a key, mapped or version column"));
     }
+  }
+  return absl::OkStatus();
+}
+
+// The registry is required only when a source reads Avro (the first Avro field says why); what
+// is set of it is checked either way.
+absl::Status ValidateSchemaRegistry(const v1::Config& config) {
+  std::string needed_by;
+  for (int i = 0; i < config.sources_size() && needed_by.empty(); ++i) {
+    if (config.sources(i).value_format() == v1::AVRO) {
+      needed_by = absl::StrCat("sources[", i, "].value_format");
+    } else if (config.sources(i).key_format() == v1::AVRO) {
+      needed_by = absl::StrCat("sources[", i, "].key_format");
+    }
+  }
+  const v1::SchemaRegistryConfig& registry = config.schema_registry();
+  if (registry.url().empty() && !needed_by.empty()) {
+    return FieldError("schema_registry.url", absl::StrCat("required: ", needed_by, " is AVRO"));
+  }
+  if (!registry.url().empty() && !absl::StartsWith(registry.url(), "http://") &&
+      !absl::StartsWith(registry.url(), "https://")) {
+    return FieldError("schema_registry.url",
+                      absl::StrCat("'", registry.url(), "' must start with http:// or https://"));
+  }
+  if (!registry.basic_auth_file().empty() && !registry.basic_auth_env().empty()) {
+    return FieldError("schema_registry.basic_auth_file",
+                      "set either basic_auth_file or basic_auth_env, not both");
   }
   return absl::OkStatus();
 }
@@ -384,6 +412,9 @@ void ApplyDefaults(v1::Config* config) {
 
   v1::MetricsConfig* metrics = config->mutable_metrics();
   if (metrics->listen_address().empty()) metrics->set_listen_address("127.0.0.1:9464");
+
+  DefaultIfZero(config->mutable_schema_registry(), &v1::SchemaRegistryConfig::timeout_ms,
+                &v1::SchemaRegistryConfig::set_timeout_ms, 5000);
 }
 
 absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
@@ -468,6 +499,7 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
     return FieldError("window.state_dir", "required in WINDOWED mode");
   }
   if (absl::Status s = ValidateAdmin(config.admin()); !s.ok()) return s;
+  if (absl::Status s = ValidateSchemaRegistry(config); !s.ok()) return s;
   if (absl::Status s = CheckListenAddress("metrics.listen_address", config.metrics().listen_address());
       !s.ok()) {
     return s;
@@ -475,26 +507,30 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& database) {
-  if (!database.password_file().empty()) {
-    std::ifstream in(database.password_file());
+absl::StatusOr<std::string> ResolveSecret(const std::string& field_prefix,
+                                          const std::string& file, const std::string& env) {
+  if (!file.empty()) {
+    std::ifstream in(file);
     if (!in) {
-      return absl::NotFoundError(absl::StrCat("target.database.password_file: cannot read ",
-                                              database.password_file()));
+      return absl::NotFoundError(absl::StrCat(field_prefix, "_file: cannot read ", file));
     }
-    std::string password;
-    std::getline(in, password);
-    return password;
+    std::string secret;
+    std::getline(in, secret);
+    return secret;
   }
-  if (!database.password_env().empty()) {
-    const char* value = std::getenv(database.password_env().c_str());
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
     if (value == nullptr) {
-      return absl::NotFoundError(absl::StrCat("target.database.password_env: $",
-                                              database.password_env(), " is not set"));
+      return absl::NotFoundError(absl::StrCat(field_prefix, "_env: $", env, " is not set"));
     }
     return std::string(value);
   }
   return std::string();
+}
+
+absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& database) {
+  return ResolveSecret("target.database.password", database.password_file(),
+                       database.password_env());
 }
 
 v1::Config RedactSecrets(const v1::Config& config) {

@@ -135,7 +135,22 @@ INSTANTIATE_TEST_SUITE_P(
         // The stale-write guard.
         BadCase{"topic: \"t.ext\"", "topic: \"t.ext\" on_delete: DELETE_ROW_WHEN_ALL_DELETED",
                 "sources[1].on_delete: DELETE_ROW_WHEN_ALL_DELETED keeps who deleted what in "
-                "the version columns: it needs target.stale_write_guard: true"}));
+                "the version columns: it needs target.stale_write_guard: true"},
+        // Avro needs a registry to fetch writer schemas from.
+        BadCase{"name: \"ext\"", "name: \"ext\" key_format: AVRO",
+                "schema_registry.url: required: sources[1].key_format is AVRO"},
+        BadCase{"name: \"user\"", "name: \"user\" value_format: AVRO",
+                "schema_registry.url: required: sources[0].value_format is AVRO"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"registry:8081\" } kafka {",
+                "schema_registry.url: 'registry:8081' must start with http:// or https://"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"http://r\" timeout_ms: 10 } kafka {",
+                "schema_registry.timeout_ms: must be in [100, 600000], got 10"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"http://r\" basic_auth_file: \"f\" "
+                "basic_auth_env: \"E\" } kafka {",
+                "schema_registry.basic_auth_file: set either"}));
 
 TEST(ConfigTest, StaleWriteGuardNamesVersionColumnsAndRefusesTwoUpdatersOfAColumn) {
   const std::string guarded = absl::StrReplaceAll(

@@ -258,20 +258,27 @@ bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t*
 
 bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out) {
   std::string bytes;
-  if (!DecodeBase64Bytes(base64, &bytes) || bytes.empty() || bytes.size() > 64) return false;
-  FormatDecimal(std::move(bytes), scale, out);
-  return true;
+  return DecodeBase64Bytes(base64, &bytes) && FormatTwosComplementDecimal(bytes, scale, out);
 }
 
 bool DecodeBase64(std::string_view base64, std::string* out) {
   return DecodeBase64Bytes(base64, out);
 }
 
+bool FormatTwosComplementDecimal(std::string_view bytes, int scale, std::string* out) {
+  if (bytes.empty() || bytes.size() > 64) return false;
+  FormatDecimal(std::string(bytes), scale, out);
+  return true;
+}
+
 bool DecodeBase64Bits(std::string_view base64, int64_t* out) {
   std::string bytes;
-  if (!DecodeBase64Bytes(base64, &bytes)) return false;
+  return DecodeBase64Bytes(base64, &bytes) && BitsOfBytes(bytes, out);
+}
+
+bool BitsOfBytes(std::string_view bytes, int64_t* out) {
   // Little-endian (java.util.BitSet#toByteArray); trailing zero bytes carry no bits.
-  while (!bytes.empty() && bytes.back() == 0) bytes.pop_back();
+  while (!bytes.empty() && bytes.back() == 0) bytes.remove_suffix(1);
   if (bytes.size() > 8 || (bytes.size() == 8 && (static_cast<unsigned char>(bytes[7]) & 0x80))) {
     return false;
   }

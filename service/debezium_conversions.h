@@ -43,6 +43,10 @@ bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t*
 // for invalid or empty base64, or more than 64 bytes.
 bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out);
 
+// The same unscaled value as raw bytes (Avro's decimal logical type carries them unencoded).
+// False for empty input or more than 64 bytes.
+bool FormatTwosComplementDecimal(std::string_view bytes, int scale, std::string* out);
+
 // Plain Kafka Connect bytes (BINARY, VARBINARY, BLOB with binary.handling.mode=bytes arrive as
 // base64 in JSON): the raw bytes, to be bound as a binary value. False for invalid base64.
 bool DecodeBase64(std::string_view base64, std::string* out);
@@ -50,6 +54,9 @@ bool DecodeBase64(std::string_view base64, std::string* out);
 // io.debezium.data.Bits (BIT(n), n > 1): base64 of the little-endian bytes of a BitSet, as the
 // integer MySQL stores in a BIT column. False for invalid base64 or a value of 2^63 or more.
 bool DecodeBase64Bits(std::string_view base64, int64_t* out);
+
+// The same BitSet bytes raw (Avro carries them unencoded).
+bool BitsOfBytes(std::string_view bytes, int64_t* out);
 
 // io.debezium.time.MicroTime (TIME): microseconds, negative or past 24 h as MySQL's TIME allows,
 // rendered "[-]HH:MM:SS[.ffffff]" (three hour digits past 99). False outside ±838:59:59.

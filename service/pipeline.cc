@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <optional>
@@ -12,7 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
-#include "service/debezium_decoder.h"
+#include "service/avro_decoder.h"
 #include "service/logging.h"
 #include "service/loop_call.h"
 #include "service/rejected_row.h"
@@ -72,7 +73,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   absl::Status Init(const Connectors& connectors) {
     absl::Status s = Take(TableSchema::FromConfig(options_.config), &schema_);
     if (s.ok()) schema_.SetColumnFacts(options_.target_columns);
-    if (s.ok()) s = Take(DebeziumDecoder::ForConfig(&schema_, options_.config), &decoder_);
+    if (s.ok()) s = Take(NewRecordDecoder(&schema_, options_.config), &decoder_);
     if (s.ok()) s = Take(OpenWindowState(options_.config.window(), schema_), &window_);
     if (s.ok()) s = Take(connectors.source(&stats_), &source_);
     if (s.ok()) {
@@ -194,7 +195,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   PipelineState state() const override {
     const PipelineState state = state_.load();
     if (state != PipelineState::kRunning) return state;
-    if (lanes_->Degraded() || held_.load() || split_.load() || source_->DataLoss() ||
+    if (lanes_->Degraded() || held_.load() || split_.load() || decode_waits_.load() ||
+        source_->DataLoss() ||
         !source_->Unreachable().empty()) {
       return PipelineState::kDegraded;
     }
@@ -231,6 +233,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::map<SourcePartition, int64_t> OnRevoked(
       const std::vector<SourcePartition>& partitions) override {
     // On close the stage is drained and the lanes are stopped already.
+    ForgetUndecoded(partitions);
     if (!closing_) stage_->OnRevoked(partitions, absl::Now() + kRevokeDrainTimeout);
     DeliverAcknowledgements();
     const std::map<SourcePartition, int64_t> durable = stage_->DurableOffsets();
@@ -243,6 +246,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   }
 
   void OnLost(const std::vector<SourcePartition>& partitions) override {
+    ForgetUndecoded(partitions);
     stage_->OnLost(partitions);
     for (const SourcePartition& partition : partitions) tracker_.Remove(partition);
   }
@@ -260,8 +264,11 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       const bool room = feed_->HasRoom();
       source_->SetPaused(PauseReason::kBackpressure, !room);
       if (!room) lanes_->WaitForRoom(absl::Milliseconds(50));
+      if (room && !undecoded_.empty()) RetryUndecoded();
+      // While records wait to be decoded, nothing newer is taken (the group is still served).
+      const bool take = room && undecoded_.empty();
       std::vector<ConsumedRecord> records =
-          source_->Poll(room ? kPollTimeout : absl::ZeroDuration(), room ? kMaxPollBatch : 0);
+          source_->Poll(room ? kPollTimeout : absl::ZeroDuration(), take ? kMaxPollBatch : 0);
       if (!records.empty()) HandleBatch(records);
       if (absl::Now() - last_advance >= kAdvanceInterval) {
         last_advance = absl::Now();
@@ -289,11 +296,16 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     std::vector<ChangeEvent> events;
     std::optional<size_t> events_before_dead_letters;
     absl::Status hold;
-    for (const ConsumedRecord& record : records) {
-      tracker_.Track(record.position);
+    for (size_t i = 0; i < records.size(); ++i) {
+      const ConsumedRecord& record = records[i];
       absl::StatusOr<Decoded> decoded =
           decoder_->Decode(record.position.partition.source, record.key, record.value,
                            record.timestamp_ms, record.position);
+      if (!decoded.ok() && decoded.status().code() == absl::StatusCode::kUnavailable) {
+        WaitToDecode(records, i, decoded.status());
+        break;
+      }
+      tracker_.Track(record.position);
       if (!decoded.ok()) {
         // Only a malformed record is dead-lettered (record_decoder.h); anything else holds.
         if (decoded.status().code() != absl::StatusCode::kInvalidArgument) {
@@ -327,6 +339,42 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     if (absl::Status s = stage_->OnEvents(std::move(events), CaughtUp()); !s.ok()) return Hold(s);
     if (!hold.ok()) Hold(hold);
+  }
+
+  // Decoding needs something outside the record that is not there now (the schema registry is
+  // down): this record and the rest of its batch wait, in order, untracked, and are decoded again
+  // on the next turns of the loop; nothing newer is consumed and nothing is committed past them.
+  void WaitToDecode(std::vector<ConsumedRecord>& records, size_t first, const absl::Status& why) {
+    undecoded_.assign(std::make_move_iterator(records.begin() + static_cast<ptrdiff_t>(first)),
+                      std::make_move_iterator(records.end()));
+    source_->SetPaused(PauseReason::kDecodeRetry, true);
+    if (!decode_waits_.exchange(true)) {
+      const std::string message =
+          absl::StrCat(why.ToString(), "; consumption waits and retries, nothing is committed "
+                                       "past this record");
+      LogError(message);
+      stats_.RecordError(message);
+    }
+  }
+
+  void RetryUndecoded() {
+    std::vector<ConsumedRecord> retry;
+    retry.swap(undecoded_);
+    HandleBatch(retry);
+    if (!undecoded_.empty()) return;
+    source_->SetPaused(PauseReason::kDecodeRetry, false);
+    if (decode_waits_.exchange(false)) LogInfo("decoding works again: consumption resumes");
+  }
+
+  // A revoked or lost partition's waiting records are someone else's now.
+  void ForgetUndecoded(const std::vector<SourcePartition>& partitions) {
+    undecoded_.erase(std::remove_if(undecoded_.begin(), undecoded_.end(),
+                                    [&](const ConsumedRecord& record) {
+                                      return std::find(partitions.begin(), partitions.end(),
+                                                       record.position.partition) !=
+                                             partitions.end();
+                                    }),
+                     undecoded_.end());
   }
 
   // The rows the sink lanes could not apply (the database refused them, or the operator took them
@@ -588,6 +636,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::atomic<bool> operator_paused_{false};
   std::atomic<bool> held_{false};
   std::atomic<bool> split_{false};  // CheckWholeStream.
+  std::atomic<bool> decode_waits_{false};      // WaitToDecode until RetryUndecoded succeeds.
+  std::vector<ConsumedRecord> undecoded_;      // Poll thread: WaitToDecode.
   bool split_announced_ = false;     // Poll thread: CheckWholeStream logged the split.
 
   LoopCall<SwitchReport> switch_;

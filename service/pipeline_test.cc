@@ -22,6 +22,8 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "service/config.h"
+#include "tests/support/avro_fixtures.h"
+#include "tests/support/schema_registry_stub.h"
 
 namespace cdcjoin {
 namespace {
@@ -415,8 +417,7 @@ class PipelineLoopTest : public ::testing::Test {
         key_columns: "id"
         database { host: "127.0.0.1" user: "u" database: "d" }
       }
-      sources { name: "a" topic: "a" key_fields: "id" columns { from: "v" to: "va" } }
-      sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } }
+      )pb", sources_config_, R"pb(
       sink { lanes: 2 batch_rows: 10 linger_ms: 1 queue_capacity: 5 }
       window { )pb", window_timing_, R"( state_dir: ")", state_dir_,
                                           R"(" join_type: )", join_type, " }", extra_config);
@@ -469,6 +470,9 @@ class PipelineLoopTest : public ::testing::Test {
                         PipelineStateName(pipeline_->state()));
   }
 
+  std::string sources_config_ = R"pb(
+    sources { name: "a" topic: "a" key_fields: "id" columns { from: "v" to: "va" } }
+    sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } })pb";
   std::string window_timing_ = "window_ms: 100 grace_ms: 0 idle_flush_ms: 100";
   ControlLog control_log_;  // The group's control topic, across restarts.
   ScriptedWriter::Shared writer_;
@@ -719,6 +723,51 @@ TEST_F(PipelineLoopTest, ALeftJoinSharingItsGroupConsumesNothingUntilItOwnsEvery
       << Describe(a0) << "; " << Describe(b0);
   EXPECT_FALSE(source_->Paused(PauseReason::kSplitGroup));
   EXPECT_EQ(writer_.log.Of(a0).size(), 50u) << Describe(a0);
+}
+
+// Avro records whose writer schema the registry cannot give (503, then refused connections):
+// not the records' fault, so nothing is dead-lettered, applied or committed past them; the
+// pipeline is DEGRADED and consumption waits; once the registry answers, everything is applied
+// in order without a restart.
+TEST_F(PipelineLoopTest, AnAvroSourceWaitsForAnUnavailableRegistryAndResumesByItself) {
+  const AvroFixtures fixtures = LoadAvroFixtures();
+  SchemaRegistryStub registry;
+  for (const auto& [id, schema] : fixtures.schemas_by_id) registry.Serve(id, schema);
+  registry.SetFailing(true);
+  sources_config_ = absl::StrCat(R"pb(
+    schema_registry { url: ")pb", registry.url(), R"pb(" }
+    sources {
+      name: "a" topic: "a" key_fields: "id" value_format: AVRO key_format: AVRO
+      columns { from: "note" to: "note" }
+      columns { from: "amount" to: "amount" }
+    }
+    sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } })pb");
+  Start();
+  const SourcePartition a0{kA, 0};
+  const std::vector<std::string> names = {"snapshot_full_row", "snapshot_edges_and_nulls",
+                                          "snapshot_all_null", "insert_max_values",
+                                          "insert_only_key"};
+  for (const std::string& name : names) source_->Produce(a0, *fixtures.records.at(name).value);
+  source_->Assign({a0});
+  ASSERT_TRUE(WaitFor([&] {
+    return pipeline_->state() == PipelineState::kDegraded && registry.requests() > 0;
+  })) << Describe(a0);
+  EXPECT_TRUE(source_->Paused(PauseReason::kDecodeRetry));
+  registry.SetFailing(false);
+  registry.Stop();
+  // Retries keep failing (refused): still waiting, nothing lost or passed.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(pipeline_->state(), PipelineState::kDegraded) << Describe(a0);
+  EXPECT_EQ(dead_letter_script_.sent.load(), 0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 0u) << Describe(a0);
+  EXPECT_LE(source_->Committed(a0), 0) << Describe(a0);
+
+  registry.Restart();
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 5; })) << Describe(a0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 5u) << Describe(a0);
+  EXPECT_EQ(dead_letter_script_.sent.load(), 0);
+  EXPECT_FALSE(source_->Paused(PauseReason::kDecodeRetry));
+  EXPECT_EQ(pipeline_->state(), PipelineState::kRunning) << Describe(a0);
 }
 
 }  // namespace
