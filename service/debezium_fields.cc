@@ -737,12 +737,13 @@ absl::StatusOr<Decoded> DecodeEnvelope(const FieldDecodeContext& context, int so
     if (!event_time.ok()) return event_time.status();
     if (event_time->has_value()) out.event.event_time_ms = **event_time;
   }
-  std::string_view file;
-  int64_t pos = 0;
-  int64_t row = 0;
+  std::string_view binlog_file;
+  int64_t binlog_pos = 0;
+  int64_t binlog_row = 0;
   BinlogCoordinates coordinates;
-  if (envelope.BinlogPosition(&file, &pos, &row) &&
-      ParseBinlogCoordinates(file, pos, row, /*snapshot_read=*/out.op == 'r', &coordinates)) {
+  if (envelope.BinlogPosition(&binlog_file, &binlog_pos, &binlog_row) &&
+      ParseBinlogCoordinates(binlog_file, binlog_pos, binlog_row,
+                             /*snapshot_read=*/out.op == 'r', &coordinates)) {
     out.event.binlog = coordinates;
   }
   out.outcome = DecodeOutcome::kEvent;
