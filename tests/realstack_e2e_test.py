@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -442,13 +441,64 @@ class Daemon:
                 self.process.wait(30)
 
 
-class RealStackTest:
-    def __init__(self, args):
-        self.args = args
-        self.work = tempfile.mkdtemp(prefix="cdcjoin-realstack.", dir="/tmp")
-        self.stack = Stack(args.scripts, self.work)
+def kafka_group_offsets(scripts, bootstrap, group):
+    """Kafka's own view: ConsumerGroupCommand --describe -> ({(topic, partition): (committed,
+    log end)}, its output)."""
+    out = run([os.path.join(scripts, "kafka.sh"), "tool",
+               "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+               "--bootstrap-server", bootstrap, "--describe", "--group", group],
+              timeout=120, check=False)
+    offsets = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) >= 5 and cells[0] == group and cells[2].isdigit():
+            committed = int(cells[3]) if cells[3].lstrip("-").isdigit() else -1
+            offsets[(cells[1], int(cells[2]))] = (committed, int(cells[4]))
+    return offsets, out
+
+
+class CheckedRun:
+    """Named checks in a work directory: one failed check never hides the others; the work
+    directory is kept when anything failed (or CDCJOIN_KEEP_WORK is set)."""
+
+    def __init__(self, prefix):
+        self.work = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
         self.passed = 0
         self.failed = 0
+
+    def check(self, name, body):
+        try:
+            body()
+            self.passed += 1
+            log(f"PASS {name}")
+        except Exception as error:  # One failed check must not hide the others.
+            self.fail(name, error if isinstance(error, Failure) else traceback.format_exc())
+
+    def fail(self, name, detail):
+        self.failed += 1
+        log(f"FAIL {name}\n{detail}")
+
+    def finish(self, suffixes):
+        """Copies the work files ending in `suffixes` to Bazel's outputs, removes the work
+        directory unless kept, prints the summary; returns the exit code."""
+        outputs = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
+        if outputs:
+            for name in os.listdir(self.work):
+                if name.endswith(suffixes):
+                    shutil.copy(os.path.join(self.work, name), outputs)
+        if self.failed == 0 and not os.environ.get("CDCJOIN_KEEP_WORK"):
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            log(f"work directory kept: {self.work}")
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 and self.passed > 0 else 1
+
+
+class RealStackTest(CheckedRun):
+    def __init__(self, args):
+        super().__init__("cdcjoin-realstack.")
+        self.args = args
+        self.stack = Stack(args.scripts, self.work)
         self.timings = {}
         self.encodings = {}
         self.degraded_report = []
@@ -483,19 +533,7 @@ class RealStackTest:
         return MariaDb(port, host, os.environ.get("CDCJOIN_MYSQL_USER", "root"))
 
     def group_offsets(self, group):
-        """Kafka's own view: ConsumerGroupCommand --describe -> {(topic, partition): (committed,
-        log end)}."""
-        out = run([os.path.join(self.args.scripts, "kafka.sh"), "tool",
-                   "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-                   "--bootstrap-server", self.bootstrap, "--describe", "--group", group],
-                  timeout=120, check=False)
-        offsets = {}
-        for line in out.splitlines():
-            cells = line.split()
-            if len(cells) >= 5 and cells[0] == group and cells[2].isdigit():
-                committed = int(cells[3]) if cells[3].lstrip("-").isdigit() else -1
-                offsets[(cells[1], int(cells[2]))] = (committed, int(cells[4]))
-        return offsets, out
+        return kafka_group_offsets(self.args.scripts, self.bootstrap, group)
 
     # -- one variant ----------------------------------------------------------------------------
 
@@ -902,20 +940,6 @@ metrics {{ disabled: true }}
         seen = wait_for(f"{daemon.name}: equal committed offsets", condition, 30, 1.0)
         log(f"{daemon.name}: ConsumerGroupCommand and cdcjoinctl agree: {seen}")
 
-    # -- bookkeeping ----------------------------------------------------------------------------
-
-    def check(self, name, body):
-        try:
-            body()
-            self.passed += 1
-            log(f"PASS {name}")
-        except Exception as error:  # One failed check must not hide the others.
-            self.fail(name, error if isinstance(error, Failure) else traceback.format_exc())
-
-    def fail(self, name, detail):
-        self.failed += 1
-        log(f"FAIL {name}\n{detail}")
-
     def main(self):
         try:
             if "avro" in self.args.variants:
@@ -945,17 +969,7 @@ metrics {{ disabled: true }}
                 log("Debezium field encodings seen (schemas.enable=true):")
                 for field, encoding in sorted(self.encodings.items()):
                     print(f"  {field}: {encoding}")
-            outputs = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
-            if outputs:
-                for name in os.listdir(self.work):
-                    if name.endswith((".log", ".txt", ".textproto")):
-                        shutil.copy(os.path.join(self.work, name), outputs)
-            if self.failed == 0 and not os.environ.get("CDCJOIN_KEEP_WORK"):
-                shutil.rmtree(self.work, ignore_errors=True)
-            else:
-                log(f"work directory kept: {self.work}")
-        print(f"{self.passed} passed, {self.failed} failed")
-        return 0 if self.failed == 0 and self.passed > 0 else 1
+        return self.finish((".log", ".txt", ".textproto"))
 
 
 def main():

@@ -29,22 +29,22 @@ Prints `N passed, M failed`.
 """
 
 import argparse
+import calendar
 import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from realstack_e2e_test import (  # noqa: E402  (the real-stack test's parts, shared)
-    Daemon, Failure, MariaDb, SeedPair, Stack, eval_exports, log, run, wait_for)
+    CheckedRun, Daemon, Failure, MariaDb, SeedPair, Stack, eval_exports, kafka_group_offsets, log,
+    run, wait_for)
 
 PARTITIONS = 6
 KEYS = 400
@@ -55,7 +55,6 @@ PARTITION = re.compile(r"([\w.]+)\[(\d+)\]")
 
 def log_time(text):
     """Seconds since the epoch of a cdcjoind log timestamp (UTC)."""
-    import calendar
     whole, millis = text.split(".")
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(millis) / 1000.0
 
@@ -310,13 +309,11 @@ metrics {{ disabled: true }}
         return report
 
 
-class ScaleOutTest:
+class ScaleOutTest(CheckedRun):
     def __init__(self, args):
+        super().__init__("cdcjoin-scaleout.")
         self.args = args
-        self.work = tempfile.mkdtemp(prefix="cdcjoin-scaleout.", dir="/tmp")
         self.stack = Stack(args.scripts, self.work)
-        self.passed = 0
-        self.failed = 0
         self.figures = {}
         self.database = "so"
         self.prefix = "cdcso"
@@ -494,26 +491,7 @@ class ScaleOutTest:
             raise Failure(f"{failure}\n{tails}")
 
     def group_offsets(self, group_id):
-        out = run([os.path.join(self.args.scripts, "kafka.sh"), "tool",
-                   "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-                   "--bootstrap-server", self.bootstrap, "--describe", "--group", group_id],
-                  timeout=120, check=False)
-        offsets = {}
-        for line in out.splitlines():
-            cells = line.split()
-            if len(cells) >= 5 and cells[0] == group_id and cells[2].isdigit():
-                committed = int(cells[3]) if cells[3].lstrip("-").isdigit() else -1
-                offsets[(cells[1], int(cells[2]))] = (committed, int(cells[4]))
-        return offsets
-
-    def check(self, name, body):
-        try:
-            body()
-            self.passed += 1
-            log(f"PASS {name}")
-        except Exception as error:  # One failed check must not hide the others.
-            self.failed += 1
-            log(f"FAIL {name}\n{error if isinstance(error, Failure) else traceback.format_exc()}")
+        return kafka_group_offsets(self.args.scripts, self.bootstrap, group_id)[0]
 
     def main(self):
         try:
@@ -586,22 +564,11 @@ class ScaleOutTest:
                         line = [l for l in text.splitlines() if "stale writes stopped" in l]
                         log(f"{daemon.name}: cdcjoinctl status: {line[0].strip() if line else text}")
         except Exception:
-            self.failed += 1
-            log(f"FAIL scale-out run\n{traceback.format_exc()}")
+            self.fail("scale-out run", traceback.format_exc())
         finally:
             self.stack.stop_all()
             log("figures: " + json.dumps(self.figures, sort_keys=True))
-            outputs = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
-            if outputs:
-                for name in os.listdir(self.work):
-                    if name.endswith((".log", ".textproto")):
-                        shutil.copy(os.path.join(self.work, name), outputs)
-            if self.failed == 0 and not os.environ.get("CDCJOIN_KEEP_WORK"):
-                shutil.rmtree(self.work, ignore_errors=True)
-            else:
-                log(f"work directory kept: {self.work}")
-        print(f"{self.passed} passed, {self.failed} failed")
-        return 0 if self.failed == 0 and self.passed > 0 else 1
+        return self.finish((".log", ".textproto"))
 
 
 def main():
