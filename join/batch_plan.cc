@@ -12,6 +12,10 @@ namespace cdcjoin {
 StatementShape StatementShape::Of(const RowCommand& command) {
   StatementShape shape;
   shape.kind = command.kind;
+  shape.version_sources.reserve(command.versions.size());
+  for (const SourceVersion& version : command.versions) {
+    shape.version_sources.push_back(version.source);
+  }
   if (command.kind == RowCommandKind::kDelete) return shape;
   shape.columns.reserve(command.writes.size());
   for (const ColumnWrite& write : command.writes) {
@@ -96,7 +100,8 @@ BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& op
       std::vector<RowCommand> run;
       run.reserve(end - i);
       for (size_t j = i; j < end; ++j) run.push_back(std::move(commands[order[j]]));
-      for (RowCommand& command : ReduceKeyCommands(std::move(run), &plan.covers_without_statement)) {
+      for (RowCommand& command : ReduceKeyCommands(std::move(run), &plan.covers_without_statement,
+                                                         &plan.stale_folded)) {
         reduced.push_back(std::move(command));
       }
       if (reduced.size() == begins.back()) begins.pop_back();  // Nothing left to write.

@@ -29,21 +29,26 @@
 namespace cdcjoin {
 
 // What makes two commands share one SQL statement: the kind and the written columns with their
-// conflict behaviour. For kClear the flags are always false (a clear has no insert path); for
+// conflict behaviour. For kClear and kRelease the flags are always false (no insert path); for
 // kDelete `columns` is empty.
 struct StatementShape {
   RowCommandKind kind = RowCommandKind::kUpsert;
   // (column index, update_on_conflict), sorted by column.
   std::vector<std::pair<int, bool>> columns;
+  // The sources whose versions the rows carry (RowCommand::versions), sorted; empty without
+  // the stale-write guard.
+  std::vector<int> version_sources;
 
   static StatementShape Of(const RowCommand& command);
 
   friend bool operator==(const StatementShape& a, const StatementShape& b) {
-    return a.kind == b.kind && a.columns == b.columns;
+    return a.kind == b.kind && a.columns == b.columns && a.version_sources == b.version_sources;
   }
   friend bool operator!=(const StatementShape& a, const StatementShape& b) { return !(a == b); }
   friend bool operator<(const StatementShape& a, const StatementShape& b) {
-    return a.kind != b.kind ? a.kind < b.kind : a.columns < b.columns;
+    if (a.kind != b.kind) return a.kind < b.kind;
+    if (a.columns != b.columns) return a.columns < b.columns;
+    return a.version_sources < b.version_sources;
   }
 };
 
@@ -61,6 +66,9 @@ struct BatchPlan {
   // Covers of commands that need no statement at all (a kClear of no column): they are applied
   // trivially and must be acknowledged with the rest of the batch.
   std::vector<EventPosition> covers_without_statement;
+  // Commands the command algebra folded away because the stale-write guard would refuse them
+  // (command_algebra.h): stale writes stopped before reaching the database.
+  size_t stale_folded = 0;
 
   size_t StatementCount() const;
   size_t RowCount() const;

@@ -2,6 +2,7 @@
 #define CDCJOIN_JOIN_CHANGE_EVENT_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "join/value.h"
@@ -36,6 +37,20 @@ struct EventPosition {
   }
 };
 
+// Where a MariaDB/MySQL change sits in its server's binlog (Debezium's source.file, pos, row),
+// the order the stale-write guard compares (join/row_version.h).
+struct BinlogCoordinates {
+  uint64_t file_number = 0;  // The numeric suffix of source.file: mysql-bin.000042 -> 42.
+  uint64_t position = 0;     // source.pos: the rows event's offset in that file.
+  uint64_t row = 0;          // source.row: the row within the rows event.
+  bool snapshot = false;     // op r: read by the snapshot at this position, before what follows.
+
+  friend bool operator==(const BinlogCoordinates& a, const BinlogCoordinates& b) {
+    return a.file_number == b.file_number && a.position == b.position && a.row == b.row &&
+           a.snapshot == b.snapshot;
+  }
+};
+
 enum class ChangeOp {
   kUpsert,  // Debezium c, u, r: the row image is `after`.
   kDelete,  // Debezium d: the row image is `before`.
@@ -52,6 +67,9 @@ struct ChangeEvent {
   // Debezium source.ts_ms (or the record timestamp when configured).
   int64_t event_time_ms = 0;
   EventPosition position;
+  // The source position when the event carries a usable one; otherwise the stale-write guard
+  // orders the source's events by `position.offset`.
+  std::optional<BinlogCoordinates> binlog;
 };
 
 }  // namespace cdcjoin

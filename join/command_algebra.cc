@@ -4,6 +4,8 @@
 #include <iterator>
 #include <utility>
 
+#include "join/row_version.h"
+
 namespace cdcjoin {
 namespace {
 
@@ -36,23 +38,68 @@ void AppendCovers(std::vector<EventPosition>* to, std::vector<EventPosition>* fr
              std::make_move_iterator(from->end()));
 }
 
-// *a becomes `b`, carrying a's covers before b's.
+// Sets the versions of `later` over those of *earlier: a merged command carries, per source, the
+// version of the last command whose writes of that source it kept.
+void MergeVersions(std::vector<SourceVersion>* earlier, std::vector<SourceVersion>* later) {
+  for (SourceVersion& v : *later) {
+    auto it = std::lower_bound(
+        earlier->begin(), earlier->end(), v.source,
+        [](const SourceVersion& e, int source) { return e.source < source; });
+    if (it != earlier->end() && it->source == v.source) {
+      it->version = std::move(v.version);
+    } else {
+      earlier->insert(it, std::move(v));
+    }
+  }
+}
+
+// *a becomes `b`, carrying a's covers before b's (and a's versions of sources b has none of).
 void ReplaceKeepingCovers(RowCommand* a, RowCommand* b) {
   std::vector<EventPosition> covers = std::move(a->covers);
   AppendCovers(&covers, &b->covers);
+  std::vector<SourceVersion> versions = std::move(a->versions);
+  MergeVersions(&versions, &b->versions);
   *a = std::move(*b);
   a->covers = std::move(covers);
+  a->versions = std::move(versions);
+}
+
+// Whether *b, a command of one source, is not newer than *a's version of that source: then
+// whatever state the row is in, the guard refuses b after a (a applied leaves a's version; a refused
+// means a newer one is stored), so a alone has the effect of both. Except an upsert after
+// anything but an upsert: the row may be absent then, and an insert has nothing to compare.
+bool IsStaleAfter(const RowCommand& a, const RowCommand& b) {
+  if (b.kind == K::kUpsert && a.kind != K::kUpsert) return false;
+  if (b.versions.size() != 1) return false;
+  for (const SourceVersion& v : a.versions) {
+    if (v.source == b.versions[0].source) {
+      return !IsNewerRowVersion(b.versions[0].version, v.version);
+    }
+  }
+  return false;
 }
 
 // Replaces *a with the one command equivalent to *a then *b, when there is one (consuming *b);
 // otherwise leaves both untouched and returns false.
 bool Merge(RowCommand* a, RowCommand* b) {
+  const bool guarded = !a->versions.empty() || !b->versions.empty();
+  // A guarded delete or release happens only where its version wins: it can neither erase what
+  // came before it nor make what follows it moot, so it stands alone.
+  if (guarded && (a->kind == K::kDelete || a->kind == K::kRelease || b->kind == K::kDelete ||
+                  b->kind == K::kRelease)) {
+    return false;
+  }
+  // A guarded clear of an absent row leaves no version behind, but the one upsert standing for
+  // both would store the clear's version on the row it inserts.
+  if (guarded && a->kind == K::kClear && b->kind == K::kUpsert) return false;
   if (b->kind == K::kDelete) {
     b->writes.clear();
     ReplaceKeepingCovers(a, b);
     return true;
   }
   switch (a->kind) {
+    case K::kRelease:  // Always guarded: handled above.
+      return false;
     case K::kDelete:
       if (b->kind == K::kUpsert) return false;
       break;  // kClear: nothing to clear on the row just deleted.
@@ -83,6 +130,7 @@ bool Merge(RowCommand* a, RowCommand* b) {
       return true;
   }
   AppendCovers(&a->covers, &b->covers);
+  MergeVersions(&a->versions, &b->versions);
   return true;
 }
 
@@ -101,20 +149,28 @@ void MergeLaterUpsertWrite(std::vector<ColumnWrite>* earlier, int column,
   }
 }
 
-void AppendReduced(std::vector<RowCommand>* reduced, RowCommand next) {
+bool AppendReduced(std::vector<RowCommand>* reduced, RowCommand next) {
+  if (!reduced->empty() && IsStaleAfter(reduced->back(), next)) {
+    AppendCovers(&reduced->back().covers, &next.covers);
+    return true;
+  }
   if (reduced->empty() || !Merge(&reduced->back(), &next)) {
     reduced->push_back(std::move(next));
-    return;
+    return false;
   }
   while (reduced->size() >= 2 && Merge(&(*reduced)[reduced->size() - 2], &reduced->back())) {
     reduced->pop_back();
   }
+  return false;
 }
 
 std::vector<RowCommand> ReduceKeyCommands(std::vector<RowCommand> commands,
-                                          std::vector<EventPosition>* orphan_covers) {
+                                          std::vector<EventPosition>* orphan_covers,
+                                          size_t* stale_folded) {
   std::vector<RowCommand> reduced;
-  for (RowCommand& command : commands) AppendReduced(&reduced, std::move(command));
+  for (RowCommand& command : commands) {
+    if (AppendReduced(&reduced, std::move(command)) && stale_folded != nullptr) ++*stale_folded;
+  }
   // Merges absorb empty clears into their neighbours; only a lone one can remain.
   if (reduced.size() == 1 && reduced[0].kind == K::kClear && reduced[0].writes.empty()) {
     AppendCovers(orphan_covers, &reduced[0].covers);

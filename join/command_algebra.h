@@ -22,15 +22,28 @@
 //   kClear; kUpsert -> the kUpsert plus a NULL write (update_on_conflict) of every cleared column
 //                      it does not write; unless it writes a cleared column insert-only, when
 //                      "absent: the value, present: NULL" needs both commands.
-// The last rule assumes what the reference model of DESIGN.md assumes: a non-key target column
+// With the stale-write guard (commands carry versions, join/row_version.h):
+//   B of one source not newer than A of the same source -> A, with B's covers (the guard would
+//                      refuse B after A whatever the row held).
+//   a kDelete or kRelease next to anything -> both, in order (a guarded delete happens only
+//                      where its version wins, so it neither erases nor voids its neighbours).
+//   kClear; kUpsert    -> both, in order (a clear of an absent row stores no version; the
+//                      merged upsert would).
+//   the other merges   -> as above; the result carries per source the version of the later
+//                      command that wrote that source.
+// These rules rely on what SourceCommands guarantees: every upsert of a source writes all its
+// columns with fixed flags, every clear all its updatable columns.
+// The last rule of the first list assumes what the reference model of DESIGN.md assumes: a non-key target column
 // nobody wrote is NULL, so a row the merged upsert creates holds NULL where the clear applied
 // to an absent row would have left the column's default.
 //
 // Covers are concatenated in order, so every consumed event stays acknowledged by the command
 // that carries its effect. After a merge the result may merge with its predecessor (a later
 // clear turns an insert-only write into an updating one), so a reduced list is [X], [kDelete,
-// kUpsert] or [kClear, kUpsert].
+// kUpsert] or [kClear, kUpsert]; with the guard, deletes and releases stand between such
+// groups.
 
+#include <cstddef>
 #include <vector>
 
 #include "join/change_event.h"
@@ -40,8 +53,10 @@
 namespace cdcjoin {
 
 // Appends `next` to `reduced`, the reduced commands of one key, merging where the rules allow.
-// REQUIRES: `reduced` was built by AppendReduced; writes sorted by column, each column once.
-void AppendReduced(std::vector<RowCommand>* reduced, RowCommand next);
+// Returns true when `next` was stale (the guard rule above) and only its covers were kept.
+// REQUIRES: `reduced` was built by AppendReduced; writes sorted by column, each column once;
+// versions sorted by source, each source once.
+bool AppendReduced(std::vector<RowCommand>* reduced, RowCommand next);
 
 // The kUpsert;kUpsert rule for one write of the later upsert, applied to the earlier upsert's
 // writes without building the later command (the windowed joiner's hot path).
@@ -50,9 +65,11 @@ void MergeLaterUpsertWrite(std::vector<ColumnWrite>* earlier, int column,
 
 // AppendReduced over a whole run of one key's commands (consumption order). A kClear of no
 // column has no statement: where it cannot fold into a neighbour, it disappears and its covers
-// go to *orphan_covers (to be acknowledged with the rest).
+// go to *orphan_covers (to be acknowledged with the rest). *stale_folded (when not null) grows
+// by the stale commands folded away.
 std::vector<RowCommand> ReduceKeyCommands(std::vector<RowCommand> commands,
-                                          std::vector<EventPosition>* orphan_covers);
+                                          std::vector<EventPosition>* orphan_covers,
+                                          size_t* stale_folded = nullptr);
 
 }  // namespace cdcjoin
 

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "join/db_upsert_joiner.h"
 #include "join/reference_table.h"
+#include "join/row_version.h"
 
 namespace cdcjoin {
 namespace {
@@ -374,6 +375,105 @@ TEST(CommandAlgebraTest, ReducedEventCommandsGiveTheReferenceTable) {
                                   << applied.DebugString(schema) << "reference:\n"
                                   << reference.DebugString(schema);
   }
+}
+
+// With the stale-write guard: commands of two sources with random (often older) versions. The
+// reduced commands must act as the originals under the guard's semantics (RowTable with the
+// schema's column_guard), and every stale command folded away must keep its covers.
+TEST(CommandAlgebraTest, GuardedReducedSequencesApplyAsTheOriginals) {
+  TableSchema schema;
+  schema.columns = {"a0", "a1", "b0", "b1"};
+  schema.sources.resize(2);
+  schema.sources[0].version_column = "v0";
+  schema.sources[1].version_column = "v1";
+  schema.stale_write_guard = true;
+  schema.column_guard = {0, 0, 1, 1};
+  std::mt19937 rng(14);
+  auto pick = [&rng](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  auto version = [](int pos, bool deleted) {
+    ChangeEvent event;
+    event.op = deleted ? ChangeOp::kDelete : ChangeOp::kUpsert;
+    event.binlog = BinlogCoordinates{1, static_cast<uint64_t>(pos), 0, false};
+    return RowVersionOf(event);
+  };
+  size_t folded = 0;
+  for (int iteration = 0; iteration < 3000; ++iteration) {
+    RowTable start(schema);
+    if (pick(2) == 0) {
+      RowCommand row = UpsertCommand(0, {Write(0, true, Value("s0")), Write(2, true, Value("s2"))},
+                                     -1);
+      row.versions = {SourceVersion{0, version(pick(20), false)},
+                      SourceVersion{1, version(pick(20), false)}};
+      start.Apply(row);
+    }
+    std::vector<RowCommand> commands;
+    const int length = 1 + pick(8);
+    for (int i = 0; i < length; ++i) {
+      const int source = pick(2);
+      const int first = source * 2;
+      RowCommand command;
+      const int kind = pick(10);
+      // As SourceCommands builds them: an upsert writes all the source's columns (the second
+      // insert-only), a clear its updatable one.
+      if (kind < 5) {
+        command = UpsertCommand(
+            0, {Write(first, true, RandomValue(&rng)), Write(first + 1, false, RandomValue(&rng))},
+            i);
+      } else if (kind < 7) {
+        command = ClearCommand(0, {first}, i);
+      } else {
+        command = kind < 9 ? DeleteCommand(0, i) : ClearCommand(0, {first}, i);
+        if (kind == 9) command.kind = K::kRelease;
+      }
+      command.versions = {SourceVersion{source, version(pick(20), command.kind != K::kUpsert)}};
+      commands.push_back(std::move(command));
+    }
+    RowTable sequential = start;
+    sequential.ApplyAll(commands);
+    std::vector<EventPosition> orphans;
+    std::vector<RowCommand> reduced = ReduceKeyCommands(commands, &orphans, &folded);
+    RowTable applied = start;
+    applied.ApplyAll(reduced);
+    auto describe = [](const std::vector<RowCommand>& list) {
+      std::string out;
+      for (const RowCommand& c : list) {
+        out += std::string(RowCommandKindName(c.kind)) + " ";
+        for (const SourceVersion& v : c.versions) {
+          out += std::to_string(v.source) + "@" + v.version.substr(10, 12) + v.version.back();
+        }
+        out += " [";
+        for (const ColumnWrite& w : c.writes) {
+          out += std::to_string(w.column) + (w.update_on_conflict ? "u" : "i") + "=" +
+                 ValueDebugString(w.value) + " ";
+        }
+        out += "]\n";
+      }
+      return out;
+    };
+    ASSERT_EQ(sequential, applied) << "iteration " << iteration << "\n"
+                                   << describe(commands) << "reduced:\n"
+                                   << describe(reduced)
+                                   << sequential.DebugString(schema) << "vs\n"
+                                   << applied.DebugString(schema);
+    std::vector<int64_t> covered = Offsets(orphans);
+    for (const RowCommand& c : reduced) {
+      for (int64_t offset : Offsets(c.covers)) covered.push_back(offset);
+    }
+    std::sort(covered.begin(), covered.end());
+    ASSERT_EQ(covered.size(), static_cast<size_t>(length));
+  }
+  EXPECT_GT(folded, 500u);  // The test reached the stale rule.
+}
+
+TEST(CommandAlgebraTest, AGuardedDeleteAbsorbsNothing) {
+  RowCommand upsert = UpsertCommand(1, {Write(0, true, Value("a"))}, 10);
+  upsert.versions = {SourceVersion{1, "100000000000000000010000000000"}};
+  RowCommand remove = DeleteCommand(1, 11);
+  remove.versions = {SourceVersion{0, "100000000000000000011000000001"}};
+  std::vector<RowCommand> out = Reduce({upsert, remove});
+  ASSERT_EQ(out.size(), 2u) << "the delete may be refused, so the upsert must stay";
+  EXPECT_EQ(out[0].kind, K::kUpsert);
+  EXPECT_EQ(out[1].kind, K::kDelete);
 }
 
 }  // namespace

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 
+#include "join/row_version.h"
+
 namespace cdcjoin {
 
-SourceCommands::SourceCommands(const SourceMapping& source)
-    : on_delete_(source.on_delete), value_count_(source.fields.size()) {
+SourceCommands::SourceCommands(const SourceMapping& source, int source_index, bool guarded)
+    : source_index_(source_index),
+      guarded_(guarded),
+      on_delete_(source.on_delete),
+      value_count_(source.fields.size()) {
   for (size_t i = 0; i < source.fields.size(); ++i) {
     const FieldMapping& f = source.fields[i];
     auto it = std::find_if(fields_.begin(), fields_.end(),
@@ -23,8 +28,14 @@ SourceCommands::SourceCommands(const SourceMapping& source)
   }
 }
 
+std::vector<SourceVersion> SourceCommands::Versions(const ChangeEvent& event) const {
+  if (!guarded_) return {};
+  return {SourceVersion{source_index_, RowVersionOf(event)}};
+}
+
 std::optional<RowCommand> SourceCommands::Command(const ChangeEvent& event) const {
   RowCommand command;
+  command.versions = Versions(event);
   if (event.op == ChangeOp::kUpsert) {
     command.kind = RowCommandKind::kUpsert;
     command.writes.reserve(fields_.size());
@@ -43,6 +54,10 @@ std::optional<RowCommand> SourceCommands::Command(const ChangeEvent& event) cons
       command.kind = RowCommandKind::kClear;
       command.writes = clear_writes_;
       return command;
+    case v1::DELETE_ROW_WHEN_ALL_DELETED:
+      command.kind = RowCommandKind::kRelease;
+      command.writes = clear_writes_;
+      return command;
     default:
       return std::nullopt;
   }
@@ -50,7 +65,9 @@ std::optional<RowCommand> SourceCommands::Command(const ChangeEvent& event) cons
 
 std::optional<RowCommand> BuildDbUpsertCommand(const TableSchema& schema,
                                                const ChangeEvent& event) {
-  std::optional<RowCommand> command = SourceCommands(schema.sources[event.source]).Command(event);
+  std::optional<RowCommand> command =
+      SourceCommands(schema.sources[event.source], event.source, schema.stale_write_guard)
+          .Command(event);
   if (!command.has_value()) return std::nullopt;
   command->key = event.key;
   command->covers.push_back(event.position);

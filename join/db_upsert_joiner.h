@@ -16,7 +16,9 @@ namespace cdcjoin {
 //
 // Upserts write the source's mapped columns (insert-only ones flagged); deletes follow the
 // source's policy: IGNORE yields nothing, CLEAR_COLUMNS a kClear of the source's updatable
-// columns, DELETE_ROW a kDelete. The command covers the event's position.
+// columns, DELETE_ROW a kDelete, DELETE_ROW_WHEN_ALL_DELETED a kRelease of them. With the
+// stale-write guard the command carries the source's version of the event (join/row_version.h).
+// The command covers the event's position.
 std::optional<RowCommand> BuildDbUpsertCommand(const TableSchema& schema,
                                                const ChangeEvent& event);
 
@@ -31,7 +33,9 @@ class SourceCommands {
     size_t value_index = 0;  // Into ChangeEvent::values.
   };
 
-  explicit SourceCommands(const SourceMapping& source);
+  // `source_index`: the source's index in TableSchema::sources; `guarded`: the schema's
+  // stale_write_guard (commands then carry the event's version).
+  SourceCommands(const SourceMapping& source, int source_index, bool guarded);
 
   // An upsert's writes: one per column, sorted by column (where two fields map to one column,
   // the later mapping wins).
@@ -47,7 +51,12 @@ class SourceCommands {
   // IGNORE). A missing value is written NULL.
   std::optional<RowCommand> Command(const ChangeEvent& event) const;
 
+  // The versions a command built from `event` carries: empty without the guard.
+  std::vector<SourceVersion> Versions(const ChangeEvent& event) const;
+
  private:
+  int source_index_ = 0;
+  bool guarded_ = false;
   std::vector<Field> fields_;
   std::vector<ColumnWrite> clear_writes_;
   v1::DeletePolicy on_delete_ = v1::IGNORE;

@@ -76,7 +76,7 @@ TEST(DbUpsertJoinerTest, SourceCommandsSortColumnsAndTheLaterMappingOfAColumnWin
   source.fields = {FieldMapping{"a", 3, true, false, v1::VALUE_TYPE_AUTO},
                    FieldMapping{"b", 1, false, false, v1::VALUE_TYPE_AUTO},
                    FieldMapping{"c", 3, false, false, v1::VALUE_TYPE_AUTO}};
-  const SourceCommands commands(source);
+  const SourceCommands commands(source, 0, /*guarded=*/false);
   EXPECT_EQ(commands.value_count(), 3u);
   ASSERT_EQ(commands.fields().size(), 2u);
   EXPECT_EQ(commands.fields()[0].column, 1);
@@ -90,6 +90,26 @@ TEST(DbUpsertJoinerTest, SourceCommandsSortColumnsAndTheLaterMappingOfAColumnWin
   EXPECT_TRUE(command->key.empty()) << "keys and covers are the caller's";
   EXPECT_EQ(command->writes, (std::vector<ColumnWrite>{ColumnWrite{1, false, Value{"y"}},
                                                        ColumnWrite{3, false, Value{"z"}}}));
+}
+
+TEST(DbUpsertJoinerTest, GuardedCommandsCarryTheEventsVersionAndReleaseOnOwnershipDelete) {
+  TableSchema schema = SeedSchema(v1::DELETE_ROW_WHEN_ALL_DELETED);
+  schema.stale_write_guard = true;
+  ChangeEvent upsert = Event(1, ChangeOp::kUpsert, 7, {Value{"n"}, Value{"n"}});
+  upsert.binlog = BinlogCoordinates{3, 120, 1, false};
+  std::optional<RowCommand> command = BuildDbUpsertCommand(schema, upsert);
+  ASSERT_TRUE(command.has_value());
+  ASSERT_EQ(command->versions.size(), 1u);
+  EXPECT_EQ(command->versions[0].source, 1);
+  EXPECT_EQ(command->versions[0].version, "200000000300000000012010000010");
+
+  ChangeEvent remove = Event(1, ChangeOp::kDelete, 7, {});
+  command = BuildDbUpsertCommand(schema, remove);
+  ASSERT_TRUE(command.has_value());
+  EXPECT_EQ(command->kind, RowCommandKind::kRelease);
+  EXPECT_EQ(command->writes.size(), 1u) << "the updatable column only";
+  ASSERT_EQ(command->versions.size(), 1u);
+  EXPECT_EQ(command->versions[0].version.back(), '1') << "offset version, marked deleted";
 }
 
 }  // namespace

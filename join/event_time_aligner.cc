@@ -1,11 +1,16 @@
 #include "join/event_time_aligner.h"
 
+#include <algorithm>
+
 namespace cdcjoin {
 
 void EventTimeAligner::Add(ChangeEvent event, int64_t now_ms) {
-  const int side = event.source == 0 ? 0 : 1;
   PartitionQueues& queues = partitions_[event.position.partition.partition];
+  if (queues.sources.empty()) queues.sources.resize(static_cast<size_t>(options_.sources));
+  const size_t side = std::min(static_cast<size_t>(std::max(event.source, 0)),
+                               queues.sources.size() - 1);
   queues.sources[side].push_back(Buffered{std::move(event), now_ms});
+  ++queues.buffered;
   ++buffered_;
 }
 
@@ -13,18 +18,24 @@ void EventTimeAligner::Merge(
     PartitionQueues* queues,
     const std::function<bool(int empty_side, const Buffered& head)>& may_go,
     std::vector<ChangeEvent>* out) {
-  while (queues->size() > 0) {
-    std::deque<Buffered>& first = queues->sources[0];
-    std::deque<Buffered>& second = queues->sources[1];
-    int side;
-    if (!first.empty() && !second.empty()) {
-      side = second.front().event.event_time_ms < first.front().event.event_time_ms ? 1 : 0;
-    } else {
-      side = first.empty() ? 1 : 0;
-      if (!may_go(/*empty_side=*/1 - side, queues->sources[side].front())) return;
+  std::vector<std::deque<Buffered>>& sources = queues->sources;
+  while (queues->buffered > 0) {
+    // The earliest head goes first (ties: the lower source)...
+    size_t side = sources.size();
+    for (size_t s = 0; s < sources.size(); ++s) {
+      if (!sources[s].empty() &&
+          (side == sources.size() ||
+           sources[s].front().event.event_time_ms < sources[side].front().event.event_time_ms)) {
+        side = s;
+      }
     }
-    out->push_back(std::move(queues->sources[side].front().event));
-    queues->sources[side].pop_front();
+    // ...unless a source with nothing buffered may still send an earlier event.
+    for (size_t s = 0; s < sources.size(); ++s) {
+      if (sources[s].empty() && !may_go(static_cast<int>(s), sources[side].front())) return;
+    }
+    out->push_back(std::move(sources[side].front().event));
+    sources[side].pop_front();
+    --queues->buffered;
     --buffered_;
   }
 }
@@ -36,7 +47,7 @@ void EventTimeAligner::Release(int64_t now_ms, const CaughtUp& caught_up,
     PartitionQueues* const q = &queues;
     Merge(q,
           [&](int empty_side, const Buffered& head) {
-            return q->size() >= options_.max_buffered ||
+            return q->buffered >= options_.max_buffered ||
                    now_ms - head.added_ms >= options_.max_wait_ms ||
                    caught_up(SourcePartition{empty_side, number});
           },
@@ -48,12 +59,6 @@ void EventTimeAligner::ReleaseAll(std::vector<ChangeEvent>* out) {
   for (auto& [partition, queues] : partitions_) {
     Merge(&queues, [](int, const Buffered&) { return true; }, out);
   }
-}
-
-void EventTimeAligner::ReleasePartition(int32_t partition, std::vector<ChangeEvent>* out) {
-  auto it = partitions_.find(partition);
-  if (it == partitions_.end()) return;
-  Merge(&it->second, [](int, const Buffered&) { return true; }, out);
 }
 
 }  // namespace cdcjoin

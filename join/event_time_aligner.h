@@ -19,11 +19,11 @@ namespace cdcjoin {
 //   aligner.Add(std::move(event), now_ms);                     // in consumption order
 //   aligner.Release(now_ms, caught_up, &ready);                // event-time order per partition
 //
-// Per partition number, while both sources have buffered events, the one with the smaller event
-// time goes first (ties: sources[0]). When one source has nothing buffered, the other's events
-// wait for it unless that source is caught up (nothing more to fetch), the oldest waiting event
-// waited max_wait_ms, or the partition holds max_buffered events. Each source's own order is never
-// changed, so per-key order within a source holds.
+// Per partition number, the buffered event with the smallest event time goes first (ties: the
+// lower source). While a source has nothing buffered, the others' events wait for it unless that
+// source is caught up (nothing more to fetch), the oldest waiting event waited max_wait_ms, or the
+// partition holds max_buffered events. Each source's own order is never changed, so per-key order
+// within a source holds.
 class EventTimeAligner {
  public:
   struct Options {
@@ -31,6 +31,8 @@ class EventTimeAligner {
     int64_t max_wait_ms = 1000;
     // Events buffered per partition number before they go regardless. Default: 20000.
     size_t max_buffered = 20000;
+    // How many sources feed it (ChangeEvent::source in [0, sources)). Default: 2.
+    int sources = 2;
   };
 
   // Whether a source's partition has nothing left to fetch right now.
@@ -40,9 +42,8 @@ class EventTimeAligner {
 
   void Add(ChangeEvent event, int64_t now_ms);
   void Release(int64_t now_ms, const CaughtUp& caught_up, std::vector<ChangeEvent>* out);
-  // Everything buffered (of one partition number), in the same merge order, without waiting.
+  // Everything buffered, in the same merge order, without waiting.
   void ReleaseAll(std::vector<ChangeEvent>* out);
-  void ReleasePartition(int32_t partition, std::vector<ChangeEvent>* out);
 
   size_t buffered() const { return buffered_; }
 
@@ -52,11 +53,11 @@ class EventTimeAligner {
     int64_t added_ms;
   };
   struct PartitionQueues {
-    std::deque<Buffered> sources[2];
-    size_t size() const { return sources[0].size() + sources[1].size(); }
+    std::vector<std::deque<Buffered>> sources;  // By source.
+    size_t buffered = 0;
   };
 
-  // Moves events out of `queues` in merge order while `may_go(waiting side)` allows.
+  // Moves events out of `queues` in merge order while `may_go(each empty side)` allows.
   void Merge(PartitionQueues* queues,
              const std::function<bool(int empty_side, const Buffered& head)>& may_go,
              std::vector<ChangeEvent>* out);

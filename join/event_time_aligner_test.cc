@@ -70,6 +70,28 @@ TEST(EventTimeAlignerTest, ALoneSourceGoesWhenTheOtherIsCaughtUpOrAfterTheWait) 
   EXPECT_THAT(Names(out), ElementsAre("s1@5"));
 }
 
+// Three sources: the earliest head goes first, and a third source with nothing buffered holds
+// the other two until it is caught up.
+TEST(EventTimeAlignerTest, MergesThreeSourcesAndWaitsForEachEmptyOne) {
+  EventTimeAligner::Options options;
+  options.sources = 3;
+  EventTimeAligner aligner(options);
+  aligner.Add(Event(0, 0, 0, 30), 0);
+  aligner.Add(Event(1, 0, 0, 10), 0);
+  aligner.Add(Event(0, 0, 1, 40), 0);
+  std::vector<ChangeEvent> out;
+  aligner.Release(0, kNeverCaughtUp, &out);
+  EXPECT_THAT(out, IsEmpty()) << "source 2 may still send an earlier event";
+  aligner.Add(Event(2, 0, 0, 20), 0);
+  aligner.Release(0, kNeverCaughtUp, &out);
+  // s1@10 goes; s2@20 waits, since source 1 has nothing buffered now and may send an earlier one.
+  EXPECT_THAT(Names(out), ElementsAre("s1@10"));
+  out.clear();
+  aligner.Release(0, kAlwaysCaughtUp, &out);
+  EXPECT_THAT(Names(out), ElementsAre("s2@20", "s0@30", "s0@40"));
+  EXPECT_EQ(aligner.buffered(), 0u);
+}
+
 TEST(EventTimeAlignerTest, AFullBufferGoesWithoutWaiting) {
   EventTimeAligner::Options options;
   options.max_buffered = 3;
@@ -89,11 +111,8 @@ TEST(EventTimeAlignerTest, PartitionsAreIndependentAndReleaseAllEmptiesEverythin
   aligner.Release(0, kNeverCaughtUp, &out);
   EXPECT_THAT(Names(out), ElementsAre("s1@20"));
   out.clear();
-  aligner.ReleasePartition(0, &out);
-  EXPECT_THAT(Names(out), ElementsAre("s0@10"));
-  out.clear();
   aligner.ReleaseAll(&out);
-  EXPECT_THAT(Names(out), ElementsAre("s0@30"));
+  EXPECT_THAT(Names(out), ElementsAre("s0@10", "s0@30"));
   EXPECT_EQ(aligner.buffered(), 0u);
 }
 

@@ -15,26 +15,68 @@ void RowTable::Set(Row* row, int column, const Value& value) {
   }
 }
 
+RowTable::RowTable(const TableSchema& schema) : guard_(schema.column_guard) {
+  if (!schema.stale_write_guard) guard_.clear();
+  for (size_t s = 0; s < schema.sources.size(); ++s) sources_.push_back(static_cast<int>(s));
+}
+
 void RowTable::Apply(const RowCommand& command) {
   const std::string key = EncodeKey(command.key);
+  auto it = rows_.find(key);
+  // With versions: which sources' writes win over what the row holds (an absent row holds none).
+  std::map<int, bool> wins;
+  Versions& stored = versions_[key];
+  for (const SourceVersion& v : command.versions) {
+    auto s = stored.find(v.source);
+    wins[v.source] = it == rows_.end() || s == stored.end() || v.version > s->second;
+  }
+  auto may_write = [&](int column) {
+    if (command.versions.empty() || guard_.empty() || guard_[column] < 0) return true;
+    auto w = wins.find(guard_[column]);
+    return w == wins.end() || w->second;
+  };
+  auto set_versions = [&] {
+    for (const SourceVersion& v : command.versions) {
+      if (wins[v.source]) stored[v.source] = v.version;
+    }
+  };
+  auto erase = [&] {
+    rows_.erase(key);
+    versions_.erase(key);
+  };
   switch (command.kind) {
     case RowCommandKind::kDelete:
-      rows_.erase(key);
+      if (it == rows_.end()) break;
+      if (command.versions.empty() || wins[command.versions[0].source]) erase();
       return;
-    case RowCommandKind::kClear: {
-      auto it = rows_.find(key);
-      if (it == rows_.end()) return;
-      for (const ColumnWrite& w : command.writes) it->second.erase(w.column);
+    case RowCommandKind::kClear:
+    case RowCommandKind::kRelease: {
+      if (it == rows_.end()) break;
+      for (const ColumnWrite& w : command.writes) {
+        if (may_write(w.column)) it->second.erase(w.column);
+      }
+      set_versions();
+      if (command.kind == RowCommandKind::kClear || !wins[command.versions[0].source]) return;
+      for (int source : sources_) {
+        auto s = stored.find(source);
+        if (s != stored.end() && s->second.back() != '1') return;  // Still owned.
+      }
+      erase();
       return;
     }
     case RowCommandKind::kUpsert: {
-      auto [it, inserted] = rows_.try_emplace(key);
+      const bool inserted = it == rows_.end();
+      if (inserted) it = rows_.try_emplace(key).first;
       for (const ColumnWrite& w : command.writes) {
-        if (inserted || w.update_on_conflict) Set(&it->second, w.column, w.value);
+        if (inserted || (w.update_on_conflict && may_write(w.column))) {
+          Set(&it->second, w.column, w.value);
+        }
       }
+      set_versions();
       return;
     }
   }
+  if (stored.empty()) versions_.erase(key);
 }
 
 void RowTable::ApplyEvent(const TableSchema& schema, const ChangeEvent& event) {

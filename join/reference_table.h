@@ -22,9 +22,18 @@ namespace testing {
 // equals another with the same non-NULL columns.
 class RowTable {
  public:
+  RowTable() = default;
+  // A table of `schema`: with its stale_write_guard, commands that carry versions are applied
+  // as the guard defines them (row_command.h, storage/statement_sql.h).
+  explicit RowTable(const TableSchema& schema);
+
   // A command as the MySQL sink applies it (row_command.h): kUpsert inserts the writes or, on
   // an existing row, updates the update_on_conflict writes; kClear sets columns NULL where the
-  // row exists; kDelete removes the row.
+  // row exists; kDelete removes the row. With the guard and versions: a write of a column
+  // happens on an existing row only where the version of the column's guarding source is
+  // newer than the row's; a kDelete only where its source's version is; a kRelease clears like
+  // a kClear and, where its version won, removes the row once every source's stored version is
+  // a delete's.
   void Apply(const RowCommand& command);
   void ApplyAll(const std::vector<RowCommand>& commands) {
     for (const RowCommand& c : commands) Apply(c);
@@ -43,9 +52,13 @@ class RowTable {
 
  private:
   using Row = std::map<int, Value>;  // Column -> non-NULL value.
+  using Versions = std::map<int, std::string>;  // Source -> stored version.
   static void Set(Row* row, int column, const Value& value);
 
+  std::vector<int> guard_;    // TableSchema::column_guard; empty without the guard.
+  std::vector<int> sources_;  // Every source index.
   std::map<std::string, Row> rows_;  // EncodeKey -> row.
+  std::map<std::string, Versions> versions_;  // EncodeKey -> versions of rows_'s rows.
 };
 
 // Commands of a one-int64-column key for tests; every command covers one offset of partition

@@ -23,6 +23,7 @@ absl::StatusOr<TableSchema> TableSchema::FromConfig(const v1::Config& config) {
     mapping.table = source.table();
     mapping.on_delete =
         source.on_delete() == v1::DELETE_POLICY_UNSPECIFIED ? v1::IGNORE : source.on_delete();
+    if (config.target().stale_write_guard()) mapping.version_column = source.version_column();
     for (int c = 0; c < source.columns_size(); ++c) {
       const v1::ColumnMapping& column = source.columns(c);
       if (std::find(schema.key_columns.begin(), schema.key_columns.end(), column.to()) !=
@@ -46,6 +47,19 @@ absl::StatusOr<TableSchema> TableSchema::FromConfig(const v1::Config& config) {
   }
   schema.key_facts.resize(schema.key_columns.size());
   schema.column_facts.resize(schema.columns.size());
+  schema.stale_write_guard = config.target().stale_write_guard();
+  schema.column_guard.assign(schema.columns.size(), -1);
+  if (schema.stale_write_guard) {
+    for (size_t s = 0; s < schema.sources.size(); ++s) {
+      if (schema.sources[s].version_column.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sources[", s, "].version_column: required with the stale-write guard"));
+      }
+      for (const FieldMapping& field : schema.sources[s].fields) {
+        if (field.update_on_conflict) schema.column_guard[field.column] = static_cast<int>(s);
+      }
+    }
+  }
   return schema;
 }
 

@@ -65,6 +65,9 @@ struct SourceMapping {
   // When not empty, an event whose Debezium source.db / source.table differ is refused.
   std::string database;
   std::string table;
+  // With the stale-write guard: the target column holding this source's row version
+  // (join/row_version.h). Empty without the guard.
+  std::string version_column;
 };
 
 // The target table and how both sources map onto it, compiled once from the configuration so
@@ -79,6 +82,11 @@ struct TableSchema {
   // and columns); nullopt when not known (the start-up check could not read the table).
   std::vector<std::optional<ColumnFacts>> key_facts;
   std::vector<std::optional<ColumnFacts>> column_facts;
+  // target.stale_write_guard: every source has a version_column, and an update of column c
+  // happens only where the version of source column_guard[c] (the one source that updates c on
+  // conflict; -1 when every mapping of c is insert-only) is newer than the row's.
+  bool stale_write_guard = false;
+  std::vector<int> column_guard;
 
   // Builds the schema from a configuration that service/config validated. Returns
   // InvalidArgument naming the field for what validation cannot see (a column that is a key).

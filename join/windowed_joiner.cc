@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "join/command_algebra.h"
 #include "join/db_upsert_joiner.h"
+#include "join/row_version.h"
 
 namespace cdcjoin {
 namespace {
@@ -27,7 +29,9 @@ namespace {
 //
 // "l" + big-endian seq + 'b' -> the events call `seq` absorbed, each with its window's id
 //                               (an events record); events of windows that already died within
-//                               the same call are left out.
+//                               the same call are left out. With the stale-write guard
+//                               each event's command carries its version (kCmdHasVersion);
+//                               a guarded Open refuses a log written without it.
 // "l" + big-endian seq + 'm' -> window markers of call `seq`, in order: "emitted W" (W closed
 //                               and was sent; pending until acknowledged), "dead W" (W was
 //                               acknowledged or discarded while a record with its events lives).
@@ -52,6 +56,8 @@ constexpr uint8_t kMarkerDead = 'D';
 
 // Flags of an event entry in an events record.
 constexpr uint8_t kEntrySourceMask = 0x0f;
+// Window::sides has a bit per source.
+constexpr size_t kMaxSources = 8;
 constexpr uint8_t kEntryHasCmd = 0x10;
 constexpr uint8_t kEntryHasOffset = 0x20;
 constexpr uint8_t kEntryOtherKeyPartition = 0x40;
@@ -202,10 +208,19 @@ class Reader {
 // ---- Commands ---------------------------------------------------------------------------------
 // A window's commands are RowCommands without key and covers (AppendCommands adds them), reduced
 // by the command algebra as events arrive.
-RowCommand ReadCmd(Reader* r) {
+// The kind byte of an event's command has this bit set when the command's version (stale-write
+// guard) follows its writes. A build before the guard reads such a byte, like kRelease, as a
+// kind beyond its enum and refuses the record as corrupt: it never misreads one.
+constexpr uint8_t kCmdHasVersion = 0x80;
+
+// An event's command of `source`, as SerializeEntries wrote it. `guarded`: keep its version
+// (without the guard a version stored by an earlier guarded run is dropped, since the table
+// may not have the version columns).
+RowCommand ReadCmd(Reader* r, int source, bool guarded) {
   RowCommand cmd;
-  const uint8_t kind = r->Byte();
-  if (kind > static_cast<uint8_t>(RowCommandKind::kDelete)) {
+  const uint8_t byte = r->Byte();
+  const uint8_t kind = byte & static_cast<uint8_t>(~kCmdHasVersion);
+  if (kind > static_cast<uint8_t>(RowCommandKind::kRelease)) {
     r->Count();  // Poison: any kind beyond the enum is corrupt.
     return cmd;
   }
@@ -218,6 +233,10 @@ RowCommand ReadCmd(Reader* r) {
     cw.update_on_conflict = r->Byte() != 0;
     if (cmd.kind == RowCommandKind::kUpsert) cw.value = r->Val();
     cmd.writes.push_back(std::move(cw));
+  }
+  if (byte & kCmdHasVersion) {
+    std::string version = r->Bytes();
+    if (guarded) cmd.versions.push_back(SourceVersion{source, std::move(version)});
   }
   return cmd;
 }
@@ -360,15 +379,19 @@ class WindowedJoinerImpl : public WindowedJoiner {
  public:
   WindowedJoinerImpl(const TableSchema& schema, const WindowedJoinerOptions& options,
                      WindowStore* store)
-      : options_(options), store_(store) {
-    for (const SourceMapping& source : schema.sources) plans_.emplace_back(source);
+      : options_(options), store_(store), guarded_(schema.stale_write_guard) {
+    for (size_t s = 0; s < schema.sources.size(); ++s) {
+      plans_.emplace_back(schema.sources[s], static_cast<int>(s), guarded_);
+    }
   }
 
   absl::Status Load() {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<std::map<SourcePartition, int64_t>> offsets = store_->StoredOffsets();
     if (!offsets.ok()) return offsets.status();
-    next_offsets_ = *std::move(offsets);
+    for (const auto& [partition, next] : *offsets) {
+      if (next >= 0) next_offsets_[partition] = next;  // -1: forgotten (Forget).
+    }
 
     for (const char old : {kOldKeyPrefix, kOldEmittingPrefix}) {
       bool found = false;
@@ -454,7 +477,13 @@ class WindowedJoinerImpl : public WindowedJoiner {
           }
           AddToWindow(&w.window, position.partition.source, t, position, seq);
           if (flags & kEntryHasCmd) {
-            RowCommand cmd = ReadCmd(&r);
+            RowCommand cmd = ReadCmd(&r, position.partition.source, guarded_);
+            if (guarded_ && cmd.versions.empty() && r.ok()) {
+              return absl::FailedPreconditionError(
+                  "window state_dir holds windows written without target.stale_write_guard: "
+                  "drain them with the guard off first (switch to DB_UPSERT or stop cleanly), "
+                  "then turn the guard on");
+            }
             if (!r.ok()) break;
             AppendReduced(&w.window.cmds, std::move(cmd));
           }
@@ -601,7 +630,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     for (const ChangeEvent& event : events) {
       if (event.source < 0 || event.source >= static_cast<int>(plans_.size())) {
         return absl::InvalidArgumentError(absl::StrCat("event source ", event.source,
-                                                       " is not 0 or 1"));
+                                                       " is not one of the ", plans_.size()));
       }
       if (event.op == ChangeOp::kUpsert &&
           event.values.size() != plans_[event.source].value_count()) {
@@ -636,14 +665,6 @@ class WindowedJoinerImpl : public WindowedJoiner {
     return CommitAndEmit(out);
   }
 
-  absl::Status DrainPartition(int32_t partition, std::vector<RowCommand>* out) override {
-    absl::MutexLock lock(&mu_);
-    if (!broken_.ok()) return broken_;
-    auto it = partitions_.find(partition);
-    if (it != partitions_.end()) CloseAll(&it->second);
-    return CommitAndEmit(out);
-  }
-
   absl::Status Acknowledge(absl::Span<const EventPosition> applied) override {
     absl::MutexLock lock(&mu_);
     if (!broken_.ok()) return broken_;
@@ -654,12 +675,26 @@ class WindowedJoinerImpl : public WindowedJoiner {
       if (entry == nullptr) continue;
       auto e = emitting_.find(entry->window);
       if (e == emitting_.end()) continue;  // Still open: nothing of it was sent.
-      for (const EventPosition& c : e->second.covers) ReleaseHeld(c);
-      ReleaseMarkers(e->second.marker_seq);
-      WindowDied(e->first, e->second.records);
-      if (!restored_.empty()) restored_.erase(e->first);
-      emitting_.erase(e);
+      Release(e);
       ++stats_.windows_acknowledged;
+    }
+    return CommitAndEmit(nullptr);
+  }
+
+  absl::Status Forget(const std::set<SourcePartition>& partitions) override {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;
+    auto only_forgotten = [&partitions](const Emitting& window) {
+      return std::all_of(window.covers.begin(), window.covers.end(),
+                         [&](const EventPosition& p) { return partitions.count(p.partition) > 0; });
+    };
+    for (auto e = emitting_.begin(); e != emitting_.end();) {
+      auto next = std::next(e);
+      if (only_forgotten(e->second)) Release(e);
+      e = next;
+    }
+    for (const SourcePartition& partition : partitions) {
+      if (next_offsets_.erase(partition) > 0) offsets_dirty_.push_back(partition);
     }
     return CommitAndEmit(nullptr);
   }
@@ -746,7 +781,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (event.position.offset >= 0) held_[sp].Add(event.position.offset, window->id);
     const SourceCommands& plan = plans_[event.source];
     bool has_cmd = true;
-    if (event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
+    if (!guarded_ && event.op == ChangeOp::kUpsert && !window->cmds.empty() &&
         window->cmds.back().kind == RowCommandKind::kUpsert) {
       // U1;U2 without building U2: a key changed twice in one window is common.
       std::vector<ColumnWrite>* last = &window->cmds.back().writes;
@@ -797,6 +832,16 @@ class WindowedJoinerImpl : public WindowedJoiner {
     if (close != kNoTime) ps.closes.insert(CloseRef{close, window, entry});
     entry->indexed_close = close;
     entry->indexed_window = window;
+  }
+
+  // An emitted window is done with: applied, or left to the partitions' new owner.
+  void Release(absl::flat_hash_map<uint64_t, Emitting>::iterator e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const EventPosition& c : e->second.covers) ReleaseHeld(c);
+    ReleaseMarkers(e->second.marker_seq);
+    WindowDied(e->first, e->second.records);
+    if (!restored_.empty()) restored_.erase(e->first);
+    emitting_.erase(e);
   }
 
   void ReleaseHeld(const EventPosition& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -860,10 +905,11 @@ class WindowedJoinerImpl : public WindowedJoiner {
     entry.windows.erase(entry.windows.begin());
     --open_windows_;
 
-    const bool both = (window.sides & 3) == 3;
-    if (both) ++stats_.joined_pairs;
+    // More than one source met in the window.
+    const bool joined = (window.sides & (window.sides - 1)) != 0;
+    if (joined) ++stats_.joined_pairs;
     bool wanted = true;
-    if (options_.join_type == v1::INNER) wanted = both;
+    if (options_.join_type == v1::INNER) wanted = joined;
     if (options_.join_type == v1::LEFT) wanted = (window.sides & 1) != 0;
     if (wanted && !window.cmds.empty()) {
       const uint64_t id = window.id;
@@ -941,9 +987,12 @@ class WindowedJoinerImpl : public WindowedJoiner {
       } else if (plan.on_delete() == v1::CLEAR_COLUMNS) {
         kind = RowCommandKind::kClear;
         clears = &plan.clear_writes();
+      } else if (plan.on_delete() == v1::DELETE_ROW_WHEN_ALL_DELETED) {
+        kind = RowCommandKind::kRelease;
+        clears = &plan.clear_writes();
       }
       w.Room(11);
-      w.Byte(static_cast<uint8_t>(kind));
+      w.Byte(static_cast<uint8_t>(kind) | (guarded_ ? kCmdHasVersion : 0));
       if (kind == RowCommandKind::kUpsert) {
         w.Varint(plan.fields().size());
         for (const SourceCommands::Field& f : plan.fields()) {
@@ -961,6 +1010,9 @@ class WindowedJoinerImpl : public WindowedJoiner {
         }
       } else {
         w.Varint(0);
+      }
+      if (guarded_) {
+        w.Bytes(RowVersionOf(event));
       }
     }
     return w.Take();
@@ -994,7 +1046,8 @@ class WindowedJoinerImpl : public WindowedJoiner {
                  std::move(value));
     }
     for (const SourcePartition& partition : offsets_dirty_) {
-      batch_.SetNextOffset(partition, next_offsets_[partition]);
+      auto next = next_offsets_.find(partition);
+      batch_.SetNextOffset(partition, next != next_offsets_.end() ? next->second : -1);
     }
     offsets_dirty_.clear();
     if (!batch_.empty()) {
@@ -1021,6 +1074,7 @@ class WindowedJoinerImpl : public WindowedJoiner {
 
   const WindowedJoinerOptions options_;
   WindowStore* const store_;
+  const bool guarded_;                 // TableSchema::stale_write_guard.
   std::vector<SourceCommands> plans_;  // By source.
 
   mutable absl::Mutex mu_;
@@ -1068,9 +1122,14 @@ WindowedJoinerOptions WindowedJoinerOptions::FromConfig(const v1::WindowConfig& 
 absl::StatusOr<std::unique_ptr<WindowedJoiner>> WindowedJoiner::Open(
     const TableSchema& schema, const WindowedJoinerOptions& options, WindowStore* store) {
   if (store == nullptr) return absl::InvalidArgumentError("window store is null");
-  if (schema.sources.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the windowed joiner needs exactly two sources, got ", schema.sources.size()));
+  if (schema.sources.size() < 2 || schema.sources.size() > kMaxSources) {
+    return absl::InvalidArgumentError(absl::StrCat("the windowed joiner joins 2 to ", kMaxSources,
+                                                   " sources, got ", schema.sources.size()));
+  }
+  if (options.join_type != v1::OUTER && schema.sources.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        v1::JoinType_Name(options.join_type), " joins exactly two sources, got ",
+        schema.sources.size(), " (OUTER merges any number)"));
   }
   if (options.window_ms < 0) return absl::InvalidArgumentError("window_ms must be >= 0");
   if (options.grace_ms < 0) return absl::InvalidArgumentError("grace_ms must be >= 0");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -190,15 +191,22 @@ class WindowedJoiner {
   // Idle flush: closes the windows of partitions quiet for idle_flush_ms, commits, appends.
   virtual absl::Status Advance(int64_t now_ms, std::vector<RowCommand>* out) = 0;
 
-  // Closes every open window (of one partition number for DrainPartition), commits, appends.
+  // Closes every open window, commits, appends.
   virtual absl::Status Drain(std::vector<RowCommand>* out) = 0;
-  virtual absl::Status DrainPartition(int32_t partition, std::vector<RowCommand>* out) = 0;
 
   // The sink applied the commands carrying these positions (RowCommand::covers of applied
   // commands, concatenated). A window is acknowledged by any of its positions; its emitting
   // record is deleted and its offsets are released. Unknown positions are ignored (e.g. acked
   // twice). REQUIRES: one key's windows are acknowledged in the order they were emitted.
   virtual absl::Status Acknowledge(absl::Span<const EventPosition> applied) = 0;
+
+  // Another member of the group owns `partitions` now and consumes them again from the group's
+  // committed offset: the emitted windows that carry only their events are forgotten unapplied,
+  // and so are their offsets (should they come back, consumption starts at the committed
+  // offset, not past events this joiner absorbed and never applied). Windows that also carry
+  // other partitions' events stay until acknowledged. Open windows are untouched: close them
+  // first.
+  virtual absl::Status Forget(const std::set<SourcePartition>& partitions) = 0;
 
   virtual Stats stats() const = 0;
 };

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "join/in_memory_window_store.h"
+#include "join/row_version.h"
 #include "join/windowed_joiner_testing.h"
 
 namespace cdcjoin {
@@ -176,6 +177,40 @@ INSTANTIATE_TEST_SUITE_P(JoinTypes, SemanticsTableTest,
                          });
 
 // ---- Boundaries ---------------------------------------------------------------------------------
+
+// OUTER merges any number of sources: one window per key, each source writing its own column;
+// INNER and LEFT keep their two-source meaning.
+TEST(WindowedJoinerTest, OuterMergesThreeSourcesIntoOneRow) {
+  TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
+  schema.columns.push_back("x");
+  SourceMapping third = schema.sources[1];
+  third.name = third.topic = "third";
+  third.fields = {FieldMapping{"x", 2, true, false, v1::VALUE_TYPE_AUTO}};
+  schema.sources.push_back(third);
+  WindowedJoinerOptions options;
+  options.join_type = v1::OUTER;
+  options.window_ms = 100;
+  options.grace_ms = 0;
+  InMemoryWindowStore store;
+  auto joiner = OpenJoiner(schema, options, &store);
+  EventMaker m;
+  std::vector<RowCommand> out;
+  ASSERT_TRUE(joiner->Process({m.Upsert(0, 1, 1000, "a"), m.Upsert(2, 1, 1010, "c"),
+                               m.Upsert(1, 1, 1020, "b"), m.Upsert(2, 2, 1030, "z")},
+                              0, &out)
+                  .ok());
+  ASSERT_TRUE(joiner->Drain(&out).ok());
+  EXPECT_THAT(Strings(schema, out), ElementsAre("U 1 {l='a',r='b',x='c'}", "U 2 {x='z'}"));
+  EXPECT_EQ(joiner->stats().joined_pairs, 1);
+
+  for (v1::JoinType join : {v1::INNER, v1::LEFT}) {
+    options.join_type = join;
+    InMemoryWindowStore other;
+    absl::StatusOr<std::unique_ptr<WindowedJoiner>> refused =
+        WindowedJoiner::Open(schema, options, &other);
+    EXPECT_FALSE(refused.ok()) << v1::JoinType_Name(join);
+  }
+}
 
 TEST(WindowedJoinerTest, LateBoundaryIsInclusiveAndDropsAreCounted) {
   const TableSchema schema = TwoSourceSchema(v1::IGNORE, v1::IGNORE);
@@ -670,6 +705,92 @@ TEST(WindowedJoinerTest, RefusesTheOlderPerKeyLayout) {
     ASSERT_TRUE(store.Commit(batch).ok());
     EXPECT_EQ(WindowedJoiner::Open(schema, WindowedJoinerOptions(), &store).status().code(),
               absl::StatusCode::kFailedPrecondition);
+  }
+}
+
+// ---- The stale-write guard --------------------------------------------------------------------
+
+TableSchema GuardedSchema(bool guard) {
+  TableSchema schema = TwoSourceSchema(v1::DELETE_ROW_WHEN_ALL_DELETED, v1::CLEAR_COLUMNS);
+  schema.stale_write_guard = guard;
+  schema.sources[0].version_column = "v_left";
+  schema.sources[1].version_column = "v_right";
+  schema.column_guard = {0, 1};
+  return schema;
+}
+
+ChangeEvent AtBinlog(ChangeEvent event, uint64_t pos) {
+  event.binlog = BinlogCoordinates{7, pos, 0, false};
+  return event;
+}
+
+// A merged window row carries each side's version, through the window state and a reopen; a
+// stale event of one side inside the window never replaces that side's newer values.
+TEST(WindowedJoinerTest, GuardedWindowsCarryEachSidesVersionThroughTheState) {
+  const TableSchema schema = GuardedSchema(true);
+  InMemoryWindowStore store;
+  EventMaker m;
+  {
+    std::unique_ptr<WindowedJoiner> joiner = OpenJoiner(schema, WindowedJoinerOptions(), &store);
+    ASSERT_NE(joiner, nullptr);
+    std::vector<RowCommand> out;
+    ASSERT_TRUE(joiner
+                    ->Process({AtBinlog(m.Upsert(0, 1, 0, "new"), 900),
+                               AtBinlog(m.Upsert(1, 1, 1, "w"), 500),
+                               AtBinlog(m.Upsert(0, 1, 2, "old"), 800)},
+                              0, &out)
+                    .ok());
+    EXPECT_THAT(out, IsEmpty());  // Still open: it lives in the store only.
+  }
+  std::unique_ptr<WindowedJoiner> joiner = OpenJoiner(schema, WindowedJoinerOptions(), &store);
+  ASSERT_NE(joiner, nullptr);
+  std::vector<RowCommand> out;
+  ASSERT_TRUE(joiner->Drain(&out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(CommandString(schema, out[0]), "U 1 {l='new',r='w'}");
+  ChangeEvent left = AtBinlog(m.Upsert(0, 1, 0, ""), 900);
+  ChangeEvent right = AtBinlog(m.Upsert(1, 1, 0, ""), 500);
+  EXPECT_THAT(out[0].versions, ElementsAre(SourceVersion{0, RowVersionOf(left)},
+                                           SourceVersion{1, RowVersionOf(right)}));
+
+  // The ownership-aware delete is a release, carried with its version too.
+  ASSERT_TRUE(joiner->Process({AtBinlog(m.Delete(0, 2, 10), 950)}, 0, &out).ok());
+  out.clear();
+  ASSERT_TRUE(joiner->Drain(&out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, RowCommandKind::kRelease);
+  ASSERT_EQ(out[0].versions.size(), 1u);
+  EXPECT_EQ(out[0].versions[0].version.back(), '1');
+}
+
+// Windows written without the guard have no versions: a guarded start refuses them (they would
+// be applied unguarded) rather than misreading them; an unguarded start reads guarded windows
+// and leaves the versions out.
+TEST(WindowedJoinerTest, GuardChangesAcrossARestartAreReadOrRefusedNeverMisread) {
+  EventMaker m;
+  for (const bool written_guarded : {false, true}) {
+    InMemoryWindowStore store;
+    {
+      std::unique_ptr<WindowedJoiner> joiner =
+          OpenJoiner(GuardedSchema(written_guarded), WindowedJoinerOptions(), &store);
+      ASSERT_NE(joiner, nullptr);
+      std::vector<RowCommand> out;
+      ASSERT_TRUE(joiner->Process({AtBinlog(m.Upsert(0, 1, 0, "a"), 5)}, 0, &out).ok());
+    }
+    absl::StatusOr<std::unique_ptr<WindowedJoiner>> reopened =
+        WindowedJoiner::Open(GuardedSchema(!written_guarded), WindowedJoinerOptions(), &store);
+    if (!written_guarded) {
+      EXPECT_EQ(reopened.status().code(), absl::StatusCode::kFailedPrecondition);
+      EXPECT_THAT(std::string(reopened.status().message()),
+                  ::testing::HasSubstr("without target.stale_write_guard"));
+      continue;
+    }
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    std::vector<RowCommand> out;
+    ASSERT_TRUE((*reopened)->Drain(&out).ok());
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(CommandString(GuardedSchema(false), out[0]), "U 1 {l='a'}");
+    EXPECT_THAT(out[0].versions, IsEmpty());
   }
 }
 

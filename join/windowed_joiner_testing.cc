@@ -86,7 +86,8 @@ std::string CommandString(const TableSchema& schema, const RowCommand& command) 
     case RowCommandKind::kDelete:
       return absl::StrCat("D ", key);
     case RowCommandKind::kClear:
-      return absl::StrCat("C ", key, " {",
+    case RowCommandKind::kRelease:
+      return absl::StrCat(command.kind == RowCommandKind::kClear ? "C " : "R ", key, " {",
                           absl::StrJoin(command.writes, ",",
                                         [&](std::string* out, const ColumnWrite& w) {
                                           out->append(schema.columns[w.column]);

@@ -10,6 +10,7 @@ absl::StatusOr<std::unique_ptr<WindowedStage>> WindowedStage::Open(
   EventTimeAligner::Options aligner;
   // An event waits for the other source at most as long as an idle window waits to be written.
   aligner.max_wait_ms = config.idle_flush_ms();
+  aligner.sources = static_cast<int>(schema.sources.size());
   return std::unique_ptr<WindowedStage>(new WindowedStage(*std::move(joiner), aligner));
 }
 
@@ -65,15 +66,6 @@ absl::Status WindowedStage::Flush(int64_t now_ms, std::vector<EventPosition>* ab
   aligner_.ReleaseAll(&waiting);
   if (absl::Status s = Absorb(std::move(waiting), now_ms, absorbed, out); !s.ok()) return s;
   return joiner_->Drain(out);
-}
-
-absl::Status WindowedStage::FlushPartition(int32_t partition, int64_t now_ms,
-                                           std::vector<EventPosition>* absorbed,
-                                           std::vector<RowCommand>* out) {
-  std::vector<ChangeEvent> waiting;
-  aligner_.ReleasePartition(partition, &waiting);
-  if (absl::Status s = Absorb(std::move(waiting), now_ms, absorbed, out); !s.ok()) return s;
-  return joiner_->DrainPartition(partition, out);
 }
 
 void WindowedStage::Applied(absl::Span<const RowCommand> commands) {

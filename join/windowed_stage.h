@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,11 +60,14 @@ class WindowedStage {
   // Release, then the idle flush of quiet partitions.
   absl::Status Advance(int64_t now_ms, const EventTimeAligner::CaughtUp& caught_up,
                        std::vector<EventPosition>* absorbed, std::vector<RowCommand>* out);
-  // Everything, now (mode switch, shutdown), or everything of one partition number (revocation).
+  // Everything, now (mode switch, revocation, shutdown).
   absl::Status Flush(int64_t now_ms, std::vector<EventPosition>* absorbed,
                      std::vector<RowCommand>* out);
-  absl::Status FlushPartition(int32_t partition, int64_t now_ms,
-                              std::vector<EventPosition>* absorbed, std::vector<RowCommand>* out);
+
+  // The partitions went to another member unapplied (WindowedJoiner::Forget).
+  absl::Status Forget(const std::set<SourcePartition>& partitions) {
+    return joiner_->Forget(partitions);
+  }
 
   // Thread-safe: the sink applied these commands.
   void Applied(absl::Span<const RowCommand> commands);

@@ -8,6 +8,9 @@ PACKAGES=(
   librdkafka-dev librocksdb-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   protobuf-compiler libmysqlcppconn-dev libabsl-dev libgtest-dev libgmock-dev googletest
   libsimdjson-dev
+  # Avro sources: Avro C 1.11 decodes the records (Debian 12 has no Avro C++ package), libcurl
+  # fetches writer schemas from the Schema Registry.
+  libavro-dev libcurl4-openssl-dev
   mariadb-server mariadb-client kcat
   python3-grpcio python3-grpc-tools grpc-proto umoci skopeo
   prometheus-cpp-dev python3-yaml openssl

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every test: installs the Debian packages, fetches the real stack's
-# jars (Kafka, Connect, Debezium), starts a private MariaDB on a loopback port, runs
+# jars (Kafka, Connect, Debezium, the Avro registry and converter), starts a private MariaDB on a loopback port, runs
 # `bazel test //...` against it (the real-stack test starts its own broker, Connect and source
 # MariaDB and stops them), stops MariaDB.
 #   scripts/run_tests.sh [extra bazel test arguments]
@@ -12,6 +12,10 @@ scripts/install_deps.sh
 # starts and stops its own broker, Connect and source MariaDB from them.
 CDCJOIN_REALSTACK_LIB=$(scripts/realstack_deps.sh)
 export CDCJOIN_REALSTACK_LIB
+# The Schema Registry (Apicurio) and Debezium's Avro converter for the Avro real-stack test, built
+# once from the pinned poms (tools/registry) by Maven; a hash check afterwards.
+CDCJOIN_REGISTRY_HOME=$(dirname "$(scripts/registry_deps.sh)")
+export CDCJOIN_REGISTRY_HOME
 
 mysql_dir=$(mktemp -d /tmp/cdcjoin-test-mysql.XXXXXX)
 cleanup() { scripts/mariadb.sh stop "$mysql_dir" || true; rm -rf "$mysql_dir"; }

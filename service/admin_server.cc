@@ -341,6 +341,7 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
     counters->set_batches(stats.batches.load());
     counters->set_retries(stats.retries.load());
     counters->set_deadlocks(stats.deadlocks.load());
+    counters->set_stale_writes_stopped(stats.stale_writes_stopped.load());
     counters->set_dead_lettered(stats.dead_lettered.load());
     for (DeadLetterReason reason : kDeadLetterReasons) {
       (*counters->mutable_dead_lettered_by_reason())[DeadLetterReasonName(reason)] =
@@ -400,6 +401,7 @@ class AdminServerImpl final : public AdminServer, public RawAdminService {
     const absl::Time now = absl::Now();
     status.set_uptime_seconds(absl::ToDoubleSeconds(now - started_));
     status.set_version(kVersion);
+    for (v1::GroupMember& member : pipeline_->Members()) *status.add_members() = std::move(member);
     for (const std::string& warning : options_.warnings) status.add_warnings(warning);
     status.set_time_unix_ms(absl::ToUnixMillis(now));
     return status;

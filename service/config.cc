@@ -96,6 +96,8 @@ absl::Status CheckRange(const std::string& field, int64_t value, int64_t min, in
 }
 
 constexpr int64_t kHourMs = 3600 * 1000;
+// The windowed joiner keeps a window's sources as bits of a byte.
+constexpr int kMaxSources = 8;
 constexpr int64_t kDayMs = 24 * kHourMs;
 
 // The documented range of every number in the config (docs/configuration.md), checked after
@@ -134,6 +136,7 @@ std::vector<Range> Ranges(const v1::Config& config) {
       {"window.idle_flush_ms", window.idle_flush_ms(), 1, kDayMs},
       {"window.block_cache_mb", window.block_cache_mb(), 1, 64 * 1024},
       {"window.write_buffer_mb", window.write_buffer_mb(), 1, 4 * 1024},
+      {"schema_registry.timeout_ms", config.schema_registry().timeout_ms(), 100, 600 * 1000},
   };
 }
 
@@ -160,6 +163,75 @@ absl::Status CheckColumnOwners(const v1::Config& config) {
   return absl::OkStatus();
 }
 
+// The stale-write guard compares one source's version per column, so each column it updates on
+// conflict must be one source's; version columns are columns of their own.
+absl::Status CheckStaleWriteGuard(const v1::Config& config) {
+  const bool guard = config.target().stale_write_guard();
+  std::map<std::string, int> updated_by;  // Column -> the source that updates it on conflict.
+  std::set<std::string> taken(config.target().key_columns().begin(),
+                              config.target().key_columns().end());
+  for (int i = 0; i < config.sources_size(); ++i) {
+    const v1::SourceConfig& source = config.sources(i);
+    const std::string prefix = absl::StrCat("sources[", i, "]");
+    if (source.on_delete() == v1::DELETE_ROW_WHEN_ALL_DELETED && !guard) {
+      return FieldError(prefix + ".on_delete",
+                        "DELETE_ROW_WHEN_ALL_DELETED keeps who deleted what in the version "
+                        "columns: it needs target.stale_write_guard: true");
+    }
+    for (int c = 0; c < source.columns_size(); ++c) {
+      const v1::ColumnMapping& column = source.columns(c);
+      taken.insert(column.to());
+      if (!guard || column.insert_only()) continue;
+      auto [it, first] = updated_by.emplace(column.to(), i);
+      if (!first && it->second != i) {
+        return FieldError(absl::StrCat(prefix, ".columns[", c, "].insert_only"),
+                          absl::StrCat("'", column.to(), "' is also updated by sources[",
+                                       it->second,
+                                       "]: with target.stale_write_guard a column is guarded by "
+                                       "one source's version, so all but one of its mappings "
+                                       "must be insert_only"));
+      }
+    }
+  }
+  if (!guard) return absl::OkStatus();
+  for (int i = 0; i < config.sources_size(); ++i) {
+    const std::string field = absl::StrCat("sources[", i, "].version_column");
+    const std::string& name = config.sources(i).version_column();
+    if (absl::Status s = CheckIdentifier(field, name); !s.ok()) return s;
+    if (!taken.insert(name).second) {
+      return FieldError(field, absl::StrCat("'", name,
+                                            "' is already a key, mapped or version column"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The registry is required only when a source reads Avro (the first Avro field says why); what
+// is set of it is checked either way.
+absl::Status ValidateSchemaRegistry(const v1::Config& config) {
+  std::string needed_by;
+  for (int i = 0; i < config.sources_size() && needed_by.empty(); ++i) {
+    if (config.sources(i).value_format() == v1::AVRO) {
+      needed_by = absl::StrCat("sources[", i, "].value_format");
+    } else if (config.sources(i).key_format() == v1::AVRO) {
+      needed_by = absl::StrCat("sources[", i, "].key_format");
+    }
+  }
+  const v1::SchemaRegistryConfig& registry = config.schema_registry();
+  if (registry.url().empty() && !needed_by.empty()) {
+    return FieldError("schema_registry.url", absl::StrCat("required: ", needed_by, " is AVRO"));
+  }
+  if (!registry.url().empty() && !absl::StartsWith(registry.url(), "http://") &&
+      !absl::StartsWith(registry.url(), "https://")) {
+    return FieldError("schema_registry.url",
+                      absl::StrCat("'", registry.url(), "' must start with http:// or https://"));
+  }
+  if (!registry.basic_auth_file().empty() && !registry.basic_auth_env().empty()) {
+    return FieldError("schema_registry.basic_auth_file",
+                      "set either basic_auth_file or basic_auth_env, not both");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateSource(const v1::Config& config, int index) {
   const v1::SourceConfig& source = config.sources(index);
@@ -293,6 +365,9 @@ void ApplyDefaults(v1::Config* config) {
   DefaultIfZero(kafka, &v1::KafkaConfig::commit_interval_ms, &v1::KafkaConfig::set_commit_interval_ms, 1000);
   DefaultIfZero(kafka, &v1::KafkaConfig::embedded_partitions, &v1::KafkaConfig::set_embedded_partitions, 8);
   if (kafka->start_from() == v1::START_POSITION_UNSPECIFIED) kafka->set_start_from(v1::EARLIEST);
+  if (kafka->control_topic().empty() && !kafka->group_id().empty()) {
+    kafka->set_control_topic(absl::StrCat("cdcjoin.control.", kafka->group_id()));
+  }
 
   v1::DatabaseConfig* database = config->mutable_target()->mutable_database();
   if (database->host().empty()) database->set_host("127.0.0.1");
@@ -303,6 +378,9 @@ void ApplyDefaults(v1::Config* config) {
   for (v1::SourceConfig& source : *config->mutable_sources()) {
     if (source.key_source() == v1::KEY_SOURCE_UNSPECIFIED) source.set_key_source(v1::ROW);
     if (source.on_delete() == v1::DELETE_POLICY_UNSPECIFIED) source.set_on_delete(v1::IGNORE);
+    if (config->target().stale_write_guard() && source.version_column().empty()) {
+      source.set_version_column(absl::StrCat("_cdc_", source.name(), "_ver"));
+    }
   }
 
   v1::SinkConfig* sink = config->mutable_sink();
@@ -334,6 +412,9 @@ void ApplyDefaults(v1::Config* config) {
 
   v1::MetricsConfig* metrics = config->mutable_metrics();
   if (metrics->listen_address().empty()) metrics->set_listen_address("127.0.0.1:9464");
+
+  DefaultIfZero(config->mutable_schema_registry(), &v1::SchemaRegistryConfig::timeout_ms,
+                &v1::SchemaRegistryConfig::set_timeout_ms, 5000);
 }
 
 absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
@@ -371,25 +452,42 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
                       "set either password_file or password_env, not both");
   }
 
-  if (config.sources_size() != 2) {
-    return FieldError("sources", absl::StrCat("exactly two sources required, got ",
-                                              config.sources_size()));
+  if (config.sources_size() < 2 || config.sources_size() > kMaxSources) {
+    return FieldError("sources", absl::StrCat("between 2 and ", kMaxSources,
+                                              " sources required, got ", config.sources_size()));
+  }
+  const v1::JoinType join = config.window().join_type();
+  if ((join == v1::INNER || join == v1::LEFT) && config.sources_size() != 2) {
+    return FieldError("window.join_type",
+                      absl::StrCat(v1::JoinType_Name(join), " joins exactly two sources (LEFT keeps "
+                                   "sources[0]'s rows); ", config.sources_size(),
+                                   " sources merge with OUTER"));
   }
   for (int i = 0; i < config.sources_size(); ++i) {
     if (absl::Status s = ValidateSource(config, i); !s.ok()) return s;
+    for (int j = 0; j < i; ++j) {
+      if (config.sources(i).name() == config.sources(j).name()) {
+        return FieldError(absl::StrCat("sources[", i, "].name"),
+                          absl::StrCat("must differ from sources[", j, "].name"));
+      }
+      if (config.sources(i).topic() == config.sources(j).topic()) {
+        return FieldError(absl::StrCat("sources[", i, "].topic"),
+                          absl::StrCat("must differ from sources[", j, "].topic"));
+      }
+    }
+    if (kafka.dead_letter_topic() == config.sources(i).topic()) {
+      return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
+    }
+    if (kafka.control_topic() == config.sources(i).topic()) {
+      return FieldError("kafka.control_topic", "must differ from the source topics");
+    }
   }
-  if (config.sources(0).name() == config.sources(1).name()) {
-    return FieldError("sources[1].name", "must differ from sources[0].name");
-  }
-  if (config.sources(0).topic() == config.sources(1).topic()) {
-    return FieldError("sources[1].topic", "must differ from sources[0].topic");
-  }
-  if (kafka.dead_letter_topic() == config.sources(0).topic() ||
-      kafka.dead_letter_topic() == config.sources(1).topic()) {
-    return FieldError("kafka.dead_letter_topic", "must differ from the source topics");
+  if (kafka.control_topic() == kafka.dead_letter_topic()) {
+    return FieldError("kafka.control_topic", "must differ from the dead-letter topic");
   }
 
   if (absl::Status s = CheckColumnOwners(config); !s.ok()) return s;
+  if (absl::Status s = CheckStaleWriteGuard(config); !s.ok()) return s;
   const v1::SinkConfig& sink = config.sink();
   const v1::RetryConfig& retry = sink.retry();
   if (retry.initial_backoff_ms() > retry.max_backoff_ms()) {
@@ -401,6 +499,7 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
     return FieldError("window.state_dir", "required in WINDOWED mode");
   }
   if (absl::Status s = ValidateAdmin(config.admin()); !s.ok()) return s;
+  if (absl::Status s = ValidateSchemaRegistry(config); !s.ok()) return s;
   if (absl::Status s = CheckListenAddress("metrics.listen_address", config.metrics().listen_address());
       !s.ok()) {
     return s;
@@ -408,26 +507,30 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& database) {
-  if (!database.password_file().empty()) {
-    std::ifstream in(database.password_file());
+absl::StatusOr<std::string> ResolveSecret(const std::string& field_prefix,
+                                          const std::string& file, const std::string& env) {
+  if (!file.empty()) {
+    std::ifstream in(file);
     if (!in) {
-      return absl::NotFoundError(absl::StrCat("target.database.password_file: cannot read ",
-                                              database.password_file()));
+      return absl::NotFoundError(absl::StrCat(field_prefix, "_file: cannot read ", file));
     }
-    std::string password;
-    std::getline(in, password);
-    return password;
+    std::string secret;
+    std::getline(in, secret);
+    return secret;
   }
-  if (!database.password_env().empty()) {
-    const char* value = std::getenv(database.password_env().c_str());
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
     if (value == nullptr) {
-      return absl::NotFoundError(absl::StrCat("target.database.password_env: $",
-                                              database.password_env(), " is not set"));
+      return absl::NotFoundError(absl::StrCat(field_prefix, "_env: $", env, " is not set"));
     }
     return std::string(value);
   }
   return std::string();
+}
+
+absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& database) {
+  return ResolveSecret("target.database.password", database.password_file(),
+                       database.password_env());
 }
 
 v1::Config RedactSecrets(const v1::Config& config) {

@@ -23,6 +23,12 @@ absl::Status ValidateConfig(const v1::Config& config, bool embedded_kafka);
 // The database password, from password_file or password_env; empty when neither is set.
 absl::StatusOr<std::string> ResolveDatabasePassword(const v1::DatabaseConfig& database);
 
+// A secret named by a *_file / *_env pair of fields: the first line of the file, or the
+// environment variable; empty when neither is set. Errors name `field_prefix`_file or _env,
+// e.g. ResolveSecret("schema_registry.basic_auth", ...).
+absl::StatusOr<std::string> ResolveSecret(const std::string& field_prefix,
+                                          const std::string& file, const std::string& env);
+
 // The configuration with secrets removed, for logs and the admin API.
 v1::Config RedactSecrets(const v1::Config& config);
 

@@ -122,7 +122,77 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"to: \"currentNickname\"", "to: \"maskingName\" shared: true",
                 "sources[1].columns[0].to: 'maskingName' is also written by"},
         BadCase{"kafka {", "nonsense: 1 kafka {", "config: line"},
-        BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"}));
+        BadCase{"name: \"ext\"", "name: \"user\"", "sources[1].name: must differ"},
+        // More than two sources: OUTER and DB_UPSERT merge them, INNER and LEFT refuse.
+        BadCase{"kafka {",
+                "window { join_type: LEFT } sources { name: \"third\" topic: \"t.third\" "
+                "key_fields: \"id\" columns { from: \"x\" to: \"x\" } } kafka {",
+                "window.join_type: LEFT joins exactly two sources"},
+        BadCase{"to: \"currentNickname\" }\n  }",
+                "to: \"currentNickname\" }\n  } sources { name: \"third\" topic: \"t.user\" "
+                "key_fields: \"id\" columns { from: \"x\" to: \"x\" } }",
+                "sources[2].topic: must differ from sources[0].topic"},
+        // The stale-write guard.
+        BadCase{"topic: \"t.ext\"", "topic: \"t.ext\" on_delete: DELETE_ROW_WHEN_ALL_DELETED",
+                "sources[1].on_delete: DELETE_ROW_WHEN_ALL_DELETED keeps who deleted what in "
+                "the version columns: it needs target.stale_write_guard: true"},
+        // Avro needs a registry to fetch writer schemas from.
+        BadCase{"name: \"ext\"", "name: \"ext\" key_format: AVRO",
+                "schema_registry.url: required: sources[1].key_format is AVRO"},
+        BadCase{"name: \"user\"", "name: \"user\" value_format: AVRO",
+                "schema_registry.url: required: sources[0].value_format is AVRO"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"registry:8081\" } kafka {",
+                "schema_registry.url: 'registry:8081' must start with http:// or https://"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"http://r\" timeout_ms: 10 } kafka {",
+                "schema_registry.timeout_ms: must be in [100, 600000], got 10"},
+        BadCase{"kafka {",
+                "schema_registry { url: \"http://r\" basic_auth_file: \"f\" "
+                "basic_auth_env: \"E\" } kafka {",
+                "schema_registry.basic_auth_file: set either"}));
+
+TEST(ConfigTest, StaleWriteGuardNamesVersionColumnsAndRefusesTwoUpdatersOfAColumn) {
+  const std::string guarded = absl::StrReplaceAll(
+      kValid, {{"key_columns: \"userId\"", "key_columns: \"userId\" stale_write_guard: true"}});
+  absl::StatusOr<v1::Config> config = ParseConfig(guarded);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->sources(0).version_column(), "_cdc_user_ver");
+  EXPECT_EQ(config->sources(1).version_column(), "_cdc_ext_ver");
+  EXPECT_TRUE(ValidateConfig(*config, true).ok());
+  EXPECT_TRUE(ParseConfig(kValid)->sources(0).version_column().empty()) << "only with the guard";
+  EXPECT_THAT(std::string(Validate(absl::StrReplaceAll(
+                                       guarded, {{"topic: \"t.ext\"",
+                                                  "topic: \"t.ext\" version_column: "
+                                                  "\"currentNickname\""}}))
+                              .message()),
+              HasSubstr("sources[1].version_column: 'currentNickname' is already a key, mapped "
+                        "or version column"));
+
+  // A column both sources update on conflict cannot be guarded by one source's version.
+  const std::string both = absl::StrReplaceAll(
+      guarded, {{"to: \"maskingName\"", "to: \"maskingName\" shared: true"},
+                {"to: \"currentNickname\"", "to: \"maskingName\" shared: true"}});
+  absl::Status status = Validate(both);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("sources[1].columns[0].insert_only: 'maskingName' is also updated by "
+                        "sources[0]"));
+  EXPECT_TRUE(Validate(absl::StrReplaceAll(
+                           both, {{"from: \"originalName\" to: \"maskingName\" shared: true",
+                                   "from: \"originalName\" to: \"maskingName\" shared: true "
+                                   "insert_only: true"}}))
+                  .ok());
+}
+
+TEST(ConfigTest, ThreeSourcesMergeInDbUpsertAndOuter) {
+  const std::string third =
+      "sources { name: \"third\" topic: \"t.third\" key_fields: \"id\" "
+      "columns { from: \"x\" to: \"x\" } } kafka {";
+  EXPECT_TRUE(Validate(absl::StrReplaceAll(kValid, {{"kafka {", third}})).ok());
+  EXPECT_TRUE(Validate(absl::StrReplaceAll(
+                           kValid, {{"kafka {", "window { join_type: OUTER } " + third}}))
+                  .ok());
+}
 
 TEST(ConfigTest, LoadsTheShippedExample) {
   const char* srcdir = std::getenv("TEST_SRCDIR");

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "join/row_version.h"
+
 namespace cdcjoin {
 namespace {
 
@@ -256,20 +258,27 @@ bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t*
 
 bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out) {
   std::string bytes;
-  if (!DecodeBase64Bytes(base64, &bytes) || bytes.empty() || bytes.size() > 64) return false;
-  FormatDecimal(std::move(bytes), scale, out);
-  return true;
+  return DecodeBase64Bytes(base64, &bytes) && FormatTwosComplementDecimal(bytes, scale, out);
 }
 
 bool DecodeBase64(std::string_view base64, std::string* out) {
   return DecodeBase64Bytes(base64, out);
 }
 
+bool FormatTwosComplementDecimal(std::string_view bytes, int scale, std::string* out) {
+  if (bytes.empty() || bytes.size() > 64) return false;
+  FormatDecimal(std::string(bytes), scale, out);
+  return true;
+}
+
 bool DecodeBase64Bits(std::string_view base64, int64_t* out) {
   std::string bytes;
-  if (!DecodeBase64Bytes(base64, &bytes)) return false;
+  return DecodeBase64Bytes(base64, &bytes) && BitsOfBytes(bytes, out);
+}
+
+bool BitsOfBytes(std::string_view bytes, int64_t* out) {
   // Little-endian (java.util.BitSet#toByteArray); trailing zero bytes carry no bits.
-  while (!bytes.empty() && bytes.back() == 0) bytes.pop_back();
+  while (!bytes.empty() && bytes.back() == 0) bytes.remove_suffix(1);
   if (bytes.size() > 8 || (bytes.size() == 8 && (static_cast<unsigned char>(bytes[7]) & 0x80))) {
     return false;
   }
@@ -349,6 +358,24 @@ bool FormatEpochTimestamp(int64_t count, int64_t units_per_second, std::string* 
       units_per_second >= 1000000 ? sub / (units_per_second / 1000000)
                                   : sub * (1000000 / units_per_second));
   return FormatUtcDateTime(seconds, micros, out);
+}
+
+bool ParseBinlogCoordinates(std::string_view file, int64_t pos, int64_t row, bool snapshot_read,
+                            BinlogCoordinates* out) {
+  const size_t dot = file.rfind('.');
+  if (dot == std::string_view::npos || dot + 1 == file.size() || pos < 0 || row < 0) return false;
+  uint64_t number = 0;
+  for (char c : file.substr(dot + 1)) {
+    if (c < '0' || c > '9' || number > kMaxBinlogFileNumber) return false;
+    number = number * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (number > kMaxBinlogFileNumber || static_cast<uint64_t>(pos) > kMaxBinlogPosition ||
+      static_cast<uint64_t>(row) > kMaxBinlogRow) {
+    return false;
+  }
+  *out = BinlogCoordinates{number, static_cast<uint64_t>(pos), static_cast<uint64_t>(row),
+                           snapshot_read};
+  return true;
 }
 
 }  // namespace cdcjoin

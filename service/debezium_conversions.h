@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "join/change_event.h"
+
 namespace cdcjoin {
 
 // Renders an instant as "YYYY-MM-DD HH:MM:SS", plus ".ffffff" when micros (0..999999) is not
@@ -41,6 +43,10 @@ bool ParseZonedTimestamp(std::string_view text, int64_t* epoch_seconds, int32_t*
 // for invalid or empty base64, or more than 64 bytes.
 bool DecodeBase64Decimal(std::string_view base64, int scale, std::string* out);
 
+// The same unscaled value as raw bytes (Avro's decimal logical type carries them unencoded).
+// False for empty input or more than 64 bytes.
+bool FormatTwosComplementDecimal(std::string_view bytes, int scale, std::string* out);
+
 // Plain Kafka Connect bytes (BINARY, VARBINARY, BLOB with binary.handling.mode=bytes arrive as
 // base64 in JSON): the raw bytes, to be bound as a binary value. False for invalid base64.
 bool DecodeBase64(std::string_view base64, std::string* out);
@@ -49,6 +55,9 @@ bool DecodeBase64(std::string_view base64, std::string* out);
 // integer MySQL stores in a BIT column. False for invalid base64 or a value of 2^63 or more.
 bool DecodeBase64Bits(std::string_view base64, int64_t* out);
 
+// The same BitSet bytes raw (Avro carries them unencoded).
+bool BitsOfBytes(std::string_view bytes, int64_t* out);
+
 // io.debezium.time.MicroTime (TIME): microseconds, negative or past 24 h as MySQL's TIME allows,
 // rendered "[-]HH:MM:SS[.ffffff]" (three hour digits past 99). False outside ±838:59:59.
 bool FormatTimeOfDayMicros(int64_t micros, std::string* out);
@@ -56,6 +65,14 @@ bool FormatTimeOfDayMicros(int64_t micros, std::string* out);
 // BIGINT UNSIGNED with Debezium's default bigint.unsigned.handling.mode=long arrives as the
 // int64 with the same bits (2^64-1 as -1): the unsigned value as decimal text.
 bool FormatUnsigned64(int64_t wrapped, std::string* out);
+
+// The binlog coordinates of a MariaDB/MySQL Debezium event, from its source block's `file`
+// (e.g. "mysql-bin.000042"), `pos` and `row`, and whether the op is a snapshot read ("r"),
+// for the stale-write guard (join/row_version.h). False when they are not a usable position:
+// no numeric suffix after the file name's last '.', a negative pos or row, or a value beyond
+// what the version layout holds. Every envelope decoder (JSON, Avro) calls this one.
+bool ParseBinlogCoordinates(std::string_view file, int64_t pos, int64_t row, bool snapshot_read,
+                            BinlogCoordinates* out);
 
 }  // namespace cdcjoin
 

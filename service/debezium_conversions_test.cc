@@ -125,4 +125,21 @@ TEST(DebeziumConversions, BytesBitsTimesAndUnsigned) {
 }
 
 }  // namespace
+TEST(DebeziumConversions, BinlogCoordinatesFromFilePosRow) {
+  BinlogCoordinates c;
+  ASSERT_TRUE(ParseBinlogCoordinates("mysql-bin.000042", 1234, 3, false, &c));
+  EXPECT_EQ(c, (BinlogCoordinates{42, 1234, 3, false}));
+  ASSERT_TRUE(ParseBinlogCoordinates("mariadb-bin.7", 4, 0, true, &c));
+  EXPECT_EQ(c, (BinlogCoordinates{7, 4, 0, true}));
+  // Not a usable position: the guard falls back to the Kafka offset.
+  EXPECT_FALSE(ParseBinlogCoordinates("", 4, 0, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("binlog", 4, 0, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("mysql-bin.", 4, 0, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("mysql-bin.00a1", 4, 0, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("mysql-bin.000001", -1, 0, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("mysql-bin.000001", 4, -2, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("mysql-bin.1000000000", 4, 0, false, &c));
+  EXPECT_FALSE(ParseBinlogCoordinates("mysql-bin.000001", 4, 1000000, false, &c));
+}
+
 }  // namespace cdcjoin

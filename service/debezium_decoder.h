@@ -7,11 +7,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "join/change_event.h"
 #include "join/table_schema.h"
 #include "proto/cdcjoin/v1/config.pb.h"
+#include "service/debezium_fields.h"
 #include "service/record_decoder.h"
 
 namespace cdcjoin {
@@ -69,6 +71,15 @@ class DebeziumDecoder final : public RecordDecoder {
   // With the options the configuration sets (sink.max_value_bytes, window.event_time).
   static absl::StatusOr<std::unique_ptr<RecordDecoder>> ForConfig(const TableSchema* schema,
                                                                    const v1::Config& config);
+  // Record keys read by `key_readers[source]` (one per source; a null entry reads JSON), for a
+  // source whose key_format differs from its value_format.
+  static absl::StatusOr<DebeziumDecoder> Create(
+      const TableSchema* schema, DecoderOptions options,
+      std::vector<std::unique_ptr<RecordKeyReader>> key_readers);
+
+  // A reader of JSON record keys (Debezium's key struct, bare or in Kafka Connect's
+  // {schema, payload} wrapper), for decoders of other value formats.
+  static std::unique_ptr<RecordKeyReader> NewJsonKeyReader();
 
   DebeziumDecoder(DebeziumDecoder&&) noexcept;
   DebeziumDecoder& operator=(DebeziumDecoder&&) noexcept;

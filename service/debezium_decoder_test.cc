@@ -144,6 +144,22 @@ TEST_F(SeedDecoderTest, UpdateAndReadAreUpserts) {
   }
 }
 
+TEST_F(SeedDecoderTest, CarriesTheBinlogPositionForTheStaleWriteGuard) {
+  absl::StatusOr<Decoded> d = Decode(kUser, kUserCreate);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->event.binlog.has_value()) << "no file/pos/row: the offset orders it";
+  for (const char* op : {"c", "r"}) {
+    const std::string value = absl::StrReplaceAll(
+        kUserCreate, {{R"("table":"User")", R"("table":"User","file":"mysql-bin.000003",)"
+                                            R"("pos":4711,"row":2)"},
+                      {R"("op":"c")", absl::StrCat(R"("op":")", op, R"(")")}});
+    d = Decode(kUser, value);
+    ASSERT_TRUE(d.ok()) << d.status();
+    ASSERT_TRUE(d->event.binlog.has_value()) << op;
+    EXPECT_EQ(*d->event.binlog, (BinlogCoordinates{3, 4711, 2, std::string(op) == "r"})) << op;
+  }
+}
+
 TEST_F(SeedDecoderTest, DeleteTakesKeyFromBeforeAndHasNoValues) {
   absl::StatusOr<Decoded> d =
       Decode(kUserExt,

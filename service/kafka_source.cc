@@ -32,8 +32,15 @@ using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
 // Owns the TopicPartition pointers librdkafka's C++ API hands out.
 struct TopicPartitionList {
-  TopicPartitions items;
+  TopicPartitionList() = default;
+  TopicPartitionList(TopicPartitionList&& other) noexcept : items(std::move(other.items)) {
+    other.items.clear();
+  }
+  TopicPartitionList(const TopicPartitionList&) = delete;
+  TopicPartitionList& operator=(const TopicPartitionList&) = delete;
   ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
+
+  TopicPartitions items;
 };
 
 // KafkaConfig's static membership id, from the config or the environment; "" for none.
@@ -55,7 +62,7 @@ void DeleteMessage(const void* message) {
 
 }  // namespace
 
-class KafkaSource::Impl final : public RdKafka::RebalanceCb {
+class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::OffsetCommitCb {
  public:
   explicit Impl(Options options)
       : options_(std::move(options)), kafka_events_(options_.stats) {}
@@ -89,17 +96,24 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     absl::StatusOr<std::string> instance = GroupInstanceId(options_.kafka);
     if (!instance.ok()) return instance.status();
     if (!instance->empty()) settings["group.instance.id"] = *instance;
-    // Offsets are committed by hand, only up to what the pipeline reports durable.
-    settings["enable.auto.commit"] = "false";
+    // Offsets are stored by hand, only up to what the pipeline reports durable, and librdkafka
+    // commits what is stored. Its timer skips the moments the group's generation is in flux:
+    // a commit of ours then fails with ILLEGAL_GENERATION, on which librdkafka drops the whole
+    // assignment as lost (every cooperative rebalance has such a moment, between its rounds).
+    settings["enable.auto.commit"] = "true";
+    settings["auto.commit.interval.ms"] = absl::StrCat(options_.kafka.commit_interval_ms());
     settings["enable.auto.offset.store"] = "false";
     // An out-of-range offset means retention overtook us: data loss, never silently reset.
     settings["auto.offset.reset"] = "error";
-    // Range assignment over one subscription to every topic keeps partition p of all topics on
-    // one instance (co-partitioning, which the windowed joiner needs).
-    settings.emplace("partition.assignment.strategy", "range");
+    // Incremental: a member joining or leaving moves only the partitions that change owner, and
+    // the others go on consuming. Nothing relies on co-partitioning: Debezium keys the topics
+    // differently anyway, a windowed INNER/LEFT join runs alone in its group, and the sides of
+    // an OUTER merge and of DB_UPSERT are written on their own.
+    settings.emplace("partition.assignment.strategy", "cooperative-sticky");
     absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
     if (!conf.ok()) return conf.status();
     (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
+    (*conf)->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(this), error);
     (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
     consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
     if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
@@ -121,55 +135,57 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
   std::vector<ConsumedRecord> Poll(absl::Duration timeout, size_t max) {
-    std::vector<ConsumedRecord> out;
-    while (!held_.empty() && out.size() < max) {
-      out.push_back(std::move(held_.front()));
-      held_.pop_front();
-    }
+    // Every record waits in held_ until it is handed out: a rebalance inside a later consume()
+    // of this loop then drops what it revokes (OnRevoke), wherever it sits in the batch.
     // Block for the first record only; then take what is already fetched.
-    int timeout_ms = out.empty() ? static_cast<int>(absl::ToInt64Milliseconds(timeout)) : 0;
+    int timeout_ms = held_.empty() ? static_cast<int>(absl::ToInt64Milliseconds(timeout)) : 0;
     do {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout_ms));
       timeout_ms = 0;
       if (message == nullptr || message->err() == RdKafka::ERR__TIMED_OUT) break;
       std::optional<ConsumedRecord> record = Accept(std::move(message));
-      if (!record.has_value()) continue;
-      if (out.size() < max) {
-        out.push_back(*std::move(record));
-      } else {
-        held_.push_back(*std::move(record));
-      }
-    } while (out.size() < max);
+      if (record.has_value()) held_.push_back(*std::move(record));
+    } while (held_.size() < max);
+    std::vector<ConsumedRecord> out;
+    while (!held_.empty() && out.size() < max) {
+      out.push_back(std::move(held_.front()));
+      held_.pop_front();
+    }
     return out;
   }
 
+  // Stores the offsets for librdkafka's next commit.
   void Commit(const std::map<SourcePartition, int64_t>& offsets) {
-    TopicPartitionList list;
-    for (const auto& [partition, offset] : offsets) {
-      auto it = committed_.find(partition);
-      if (it == committed_.end() || offset < 0 || offset <= it->second) continue;
-      list.items.push_back(
-          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
-    }
+    TopicPartitionList list = Forward(offsets, stored_);
     if (!list.items.empty()) {
-      RdKafka::ErrorCode err = consumer_->commitSync(list.items);
-      if (err != RdKafka::ERR_NO_ERROR) {
-        // Nothing is lost: the next commit covers these offsets too.
-        LogWarning("kafka commit: ", RdKafka::err2str(err));
-        options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
-      } else {
-        for (RdKafka::TopicPartition* tp : list.items) {
-          if (tp->err() != RdKafka::ERR_NO_ERROR) {
-            LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
-                       RdKafka::err2str(tp->err()));
-            continue;
-          }
-          committed_[ToSourcePartition(*tp)] = tp->offset();
-        }
-        options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+      RdKafka::ErrorCode err = consumer_->offsets_store(list.items);
+      if (err != RdKafka::ERR_NO_ERROR) LogWarning("kafka offsets store: ", RdKafka::err2str(err));
+      for (RdKafka::TopicPartition* tp : list.items) {
+        if (tp->err() == RdKafka::ERR_NO_ERROR) stored_[ToSourcePartition(*tp)] = tp->offset();
       }
     }
     RefreshStatus();
+  }
+
+  // RdKafka::OffsetCommitCb: every commit's outcome, inside consume() on the polling thread.
+  void offset_commit_cb(RdKafka::ErrorCode err, TopicPartitions& offsets) override {
+    if (err == RdKafka::ERR__NO_OFFSET) return;  // Nothing was stored since the last commit.
+    if (err != RdKafka::ERR_NO_ERROR) {
+      // Nothing is lost: the next commit covers these offsets too.
+      LogWarning("kafka commit: ", RdKafka::err2str(err));
+      options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
+      return;
+    }
+    for (RdKafka::TopicPartition* tp : offsets) {
+      if (tp->err() != RdKafka::ERR_NO_ERROR) {
+        LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
+                   RdKafka::err2str(tp->err()));
+        continue;
+      }
+      auto it = committed_.find(ToSourcePartition(*tp));
+      if (it != committed_.end() && tp->offset() > it->second) it->second = tp->offset();
+    }
+    options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
   }
 
   void SetPaused(PauseReason reason, bool paused) {
@@ -275,6 +291,38 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
  private:
+  // The offsets that move an assigned partition past `baseline`.
+  TopicPartitionList Forward(const std::map<SourcePartition, int64_t>& offsets,
+                             const std::map<SourcePartition, int64_t>& baseline) const {
+    TopicPartitionList list;
+    for (const auto& [partition, offset] : offsets) {
+      auto it = baseline.find(partition);
+      if (it == baseline.end() || offset < 0 || offset <= it->second) continue;
+      list.items.push_back(
+          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
+    }
+    return list;
+  }
+
+  // A revocation's offsets, committed before the partitions go (the generation is still ours
+  // inside the rebalance callback).
+  void CommitNow(const std::map<SourcePartition, int64_t>& offsets) {
+    TopicPartitionList list = Forward(offsets, committed_);
+    if (list.items.empty()) return;
+    RdKafka::ErrorCode err = consumer_->commitSync(list.items);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      LogWarning("kafka commit on revocation: ", RdKafka::err2str(err),
+                 " (the partitions' new owner consumes again from the last commit)");
+      options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
+      return;
+    }
+    for (RdKafka::TopicPartition* tp : list.items) {
+      if (tp->err() == RdKafka::ERR_NO_ERROR) committed_[ToSourcePartition(*tp)] = tp->offset();
+    }
+    options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+    RefreshStatus();
+  }
+
   const std::string& Topic(const SourcePartition& partition) const {
     return options_.topics[static_cast<size_t>(partition.source)];
   }
@@ -378,6 +426,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
                      : from_latest        ? RdKafka::Topic::OFFSET_END
                                           : RdKafka::Topic::OFFSET_BEGINNING);
       committed_[partition.partition] = partition.committed;
+      stored_[partition.partition] = partition.committed;
       if (data_loss_.erase(partition.partition) > 0) {
         data_loss_count_.store(static_cast<int>(data_loss_.size()));
       }
@@ -392,9 +441,11 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   void OnRevoke(TopicPartitions& partitions, bool lost) {
     std::vector<SourcePartition> gone;
     std::set<SourcePartition> gone_set;
+    std::vector<std::string> described;
     for (RdKafka::TopicPartition* tp : partitions) {
       gone.push_back(ToSourcePartition(*tp));
       gone_set.insert(gone.back());
+      described.push_back(absl::StrCat(tp->topic(), "[", tp->partition(), "]"));
     }
     std::deque<ConsumedRecord> kept;
     for (ConsumedRecord& record : held_) {
@@ -403,15 +454,21 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     held_ = std::move(kept);
     if (lost) {
       LogWarning("lost ", partitions.size(),
-                 " partitions (another member owns them now): dropping what they fed us");
+                 " partitions (another member owns them now): dropping what they fed us: ",
+                 absl::StrJoin(described, " "));
       listener_->OnLost(gone);
     } else {
-      LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first");
-      Commit(listener_->OnRevoked(gone));
+      LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first: ",
+              absl::StrJoin(described, " "));
+      CommitNow(listener_->OnRevoked(gone));
+      LogInfo("revoked ", partitions.size(), " partitions: ", absl::StrJoin(described, " "));
     }
     // Leaving the group on close revokes everything: the last status stays for the report.
     if (closing_) return;
-    for (const SourcePartition& partition : gone) committed_.erase(partition);
+    for (const SourcePartition& partition : gone) {
+      committed_.erase(partition);
+      stored_.erase(partition);
+    }
   }
 
   // The status snapshot for other threads. A paused partition is not fetched, so its cached
@@ -538,6 +595,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   // Polling thread only (the rebalance callback runs inside its consume and close calls).
   std::deque<ConsumedRecord> held_;
   std::map<SourcePartition, int64_t> committed_;  // Every assigned partition.
+  std::map<SourcePartition, int64_t> stored_;     // For librdkafka's next commit.
   std::set<SourcePartition> data_loss_;
   std::set<PauseReason> pause_reasons_;
   bool closing_ = false;

@@ -33,6 +33,7 @@
 #include "service/version.h"
 #include "storage/mysql_writer.h"
 #include "storage/retry_classifier.h"
+#include "storage/statement_sql.h"
 #include "storage/target_table_check.h"
 
 ABSL_FLAG(std::string, config, "", "Path of the text-format cdcjoin.v1.Config.");
@@ -42,6 +43,9 @@ ABSL_FLAG(bool, connect, false,
           "WINDOWED mode, that window.state_dir is writable). cdcjoind always does this at "
           "start-up.");
 ABSL_FLAG(bool, version, false, "Print the version and exit.");
+ABSL_FLAG(bool, print_ddl, false,
+          "Print the ALTER TABLE statements that add the stale-write guard's version columns "
+          "(target.stale_write_guard) to the target table, and exit.");
 ABSL_FLAG(bool, embedded_kafka, false,
           "Host librdkafka's mock cluster in this process (demos and tests) instead of "
           "connecting to kafka.brokers.");
@@ -120,6 +124,23 @@ void ShareMallocArenas() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 }
 
+// --print_ddl: what the stale-write guard needs added to the target table.
+int PrintDdl(const v1::Config& config) {
+  absl::StatusOr<TableSchema> schema = TableSchema::FromConfig(config);
+  if (!schema.ok()) {
+    std::fprintf(stderr, "cdcjoind: %s\n", std::string(schema.status().message()).c_str());
+    return 2;
+  }
+  if (!schema->stale_write_guard) {
+    std::printf("-- target.stale_write_guard is off: no version columns to add.\n");
+    return 0;
+  }
+  for (const std::string& statement : VersionColumnDdl(*schema)) {
+    std::printf("%s\n", statement.c_str());
+  }
+  return 0;
+}
+
 std::string ProgressLine(const Pipeline& pipeline) {
   int64_t lag = 0;
   int64_t committed = 0;
@@ -133,7 +154,9 @@ std::string ProgressLine(const Pipeline& pipeline) {
                       " consumed=", stats.EventsConsumed(), " applied=", stats.rows_written.load(),
                       " batches=", stats.batches.load(), " dead_lettered=",
                       stats.dead_lettered.load(), " retries=", stats.retries.load(),
-                      " deadlocks=", stats.deadlocks.load(), " windows_emitted=",
+                      " deadlocks=", stats.deadlocks.load(),
+                      " stale_writes_stopped=", stats.stale_writes_stopped.load(),
+                      " windows_emitted=",
                       stats.windows_emitted.load(), " late_drops=", stats.late_drops.load(),
                       " committed_offsets=", committed,
                       " lag=", lag);
@@ -160,6 +183,7 @@ int Run() {
     std::fprintf(stderr, "cdcjoind: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
+  if (absl::GetFlag(FLAGS_print_ddl)) return PrintDdl(*config);
   absl::StatusOr<std::string> password = ResolveDatabasePassword(config->target().database());
   if (!password.ok()) {
     std::fprintf(stderr, "cdcjoind: %s: %s\n", config_path.c_str(),
@@ -198,10 +222,11 @@ int Run() {
   std::string brokers = config->kafka().brokers();
   if (embedded) {
     const int partitions = config->kafka().embedded_partitions();
-    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> cluster = EmbeddedKafka::Start(
-        3, {{config->sources(0).topic(), partitions},
-            {config->sources(1).topic(), partitions},
-            {config->kafka().dead_letter_topic(), 1}});
+    std::vector<EmbeddedKafka::TopicSpec> topics = {{config->kafka().dead_letter_topic(), 1}};
+    for (const v1::SourceConfig& source : config->sources()) {
+      topics.push_back({source.topic(), partitions});
+    }
+    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> cluster = EmbeddedKafka::Start(3, topics);
     if (!cluster.ok()) {
       LogError(cluster.status().ToString());
       return 1;

@@ -127,6 +127,11 @@ class PipelineCollector : public prometheus::Collectable {
     families.push_back(Single("cdcjoin_sink_deadlocks_total",
                               "Batch attempts the database aborted as a deadlock (1213).",
                               kCounter, stats.deadlocks));
+    families.push_back(Single("cdcjoin_stale_writes_stopped_total",
+                              "Stale-write guard: writes of a source refused because the row "
+                              "held a version of that source at least as new (per row and "
+                              "source).",
+                              kCounter, stats.stale_writes_stopped));
     families.push_back(Single("cdcjoin_window_late_drops_total",
                               "WINDOWED mode, INNER/LEFT joins: events later than window + "
                               "grace, dropped (OUTER never drops).",

@@ -33,6 +33,7 @@ class FakePipeline : public Pipeline {
     return absl::UnimplementedError("fake");
   }
   v1::JoinMode mode() const override { return mode_; }
+  std::vector<v1::GroupMember> Members() const override { return {}; }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_; }
   std::vector<PartitionStatus> Partitions() const override { return partitions_; }
@@ -88,6 +89,7 @@ TEST(MetricsExporterTest, RendersCountersGaugesHistogramsModeAndState) {
   pipeline.stats_.skipped_nulls = 2;
   pipeline.stats_.rows_written = 7;
   pipeline.stats_.deadlocks = 1;
+  pipeline.stats_.stale_writes_stopped = 7;
   pipeline.stats_.dead_lettered_by_reason[static_cast<int>(DeadLetterReason::kTypeMismatch)] = 4;
   pipeline.stats_.dead_lettered_by_reason[static_cast<int>(DeadLetterReason::kForeignTable)] = 6;
   pipeline.stats_.key_disagreements = 8;
@@ -116,6 +118,7 @@ TEST(MetricsExporterTest, RendersCountersGaugesHistogramsModeAndState) {
   EXPECT_THAT(text, HasSubstr("cdcjoin_records_consumed_total 10"));
   EXPECT_THAT(text, HasSubstr("cdcjoin_rows_written_total 7"));
   EXPECT_THAT(text, HasSubstr("cdcjoin_sink_deadlocks_total 1"));
+  EXPECT_THAT(text, HasSubstr("cdcjoin_stale_writes_stopped_total 7"));
   EXPECT_THAT(text, HasSubstr("cdcjoin_dead_lettered_total{reason=\"type-mismatch\"} 4"));
   EXPECT_THAT(text, HasSubstr("cdcjoin_dead_lettered_total{reason=\"foreign-table\"} 6"));
   EXPECT_THAT(text, HasSubstr("cdcjoin_key_disagreements_total 8"));

@@ -1,14 +1,19 @@
 #include "service/pipeline.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
-#include "service/debezium_decoder.h"
+#include "service/avro_decoder.h"
 #include "service/logging.h"
 #include "service/loop_call.h"
 #include "service/rejected_row.h"
@@ -30,6 +35,25 @@ constexpr absl::Duration kSwitchDrainTimeout = absl::Seconds(60);
 constexpr absl::Duration kDeadLetterFlushTimeout = absl::Seconds(30);
 // How often idle windows are checked and acknowledgements handed to the window state.
 constexpr absl::Duration kAdvanceInterval = absl::Milliseconds(100);
+// Reading the group's control topic at start, and writing to it.
+constexpr absl::Duration kControlTimeout = absl::Seconds(15);
+// How long a member that could not follow the group's mode waits before it tries again.
+constexpr absl::Duration kFollowRetry = absl::Seconds(5);
+constexpr char kModeKey[] = "mode";
+constexpr char kMemberKeyPrefix[] = "member/";
+
+// This instance's name in the group: its static membership id, else host/pid.
+std::string MemberName(const v1::KafkaConfig& kafka) {
+  if (!kafka.group_instance_id().empty()) return kafka.group_instance_id();
+  if (!kafka.group_instance_id_env().empty()) {
+    if (const char* value = std::getenv(kafka.group_instance_id_env().c_str()); value != nullptr) {
+      return value;
+    }
+  }
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return absl::StrCat(host, "/", getpid());
+}
 
 int64_t NowMillis() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -49,7 +73,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   absl::Status Init(const Connectors& connectors) {
     absl::Status s = Take(TableSchema::FromConfig(options_.config), &schema_);
     if (s.ok()) schema_.SetColumnFacts(options_.target_columns);
-    if (s.ok()) s = Take(DebeziumDecoder::ForConfig(&schema_, options_.config), &decoder_);
+    if (s.ok()) s = Take(NewRecordDecoder(&schema_, options_.config), &decoder_);
     if (s.ok()) s = Take(OpenWindowState(options_.config.window(), schema_), &window_);
     if (s.ok()) s = Take(connectors.source(&stats_), &source_);
     if (s.ok()) {
@@ -71,11 +95,13 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
                    &stats_),
                &lanes_);
     }
+    if (s.ok()) s = Take(connectors.control(&stats_), &control_);
     if (!s.ok()) return s;
     feed_ = std::make_unique<SinkFeed>(lanes_.get(), &stats_);
     context_ = StageContext{&schema_, &tracker_, feed_.get(), window_.stage.get(), &stats_};
-    if (s = Take(MakeStage(options_.config.mode(), context_), &stage_); !s.ok()) return s;
+    if (s = Take(MakeStage(InitialMode(), context_), &stage_); !s.ok()) return s;
     mode_.store(stage_->mode());
+    PublishMember();
     if (absl::Status s = stage_->Start(); !s.ok()) return s;
     if (absl::Status s = source_->Start(this); !s.ok()) return s;
     poll_thread_ = std::thread([this] { PollLoop(); });
@@ -114,7 +140,30 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (target != v1::DB_UPSERT && target != v1::WINDOWED) {
       return absl::InvalidArgumentError("mode: must be DB_UPSERT or WINDOWED");
     }
-    return switch_.Run([this, target] { return PerformSwitch(target); });
+    return switch_.Run([this, target]() -> absl::StatusOr<SwitchReport> {
+      v1::GroupMode group;
+      group.set_mode(target);
+      group.set_by_member(member_);
+      group.set_switched_unix_ms(NowMillis());
+      const std::string record = group.SerializeAsString();
+      if (absl::Status s = control_->Publish({kModeKey, record}, kControlTimeout); !s.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "the group's control topic did not take the switch, nothing changed: ", s.message()));
+      }
+      // Read up to the switch first: an older switch read after it would undo it here.
+      ReadUpTo(record, absl::Now() + kControlTimeout);
+      group_mode_ = target;
+      absl::StatusOr<SwitchReport> report = PerformSwitch(target);
+      if (!report.ok()) next_follow_ = absl::Now() + kFollowRetry;
+      return report;
+    });
+  }
+
+  std::vector<v1::GroupMember> Members() const override {
+    absl::MutexLock lock(&members_mu_);
+    std::vector<v1::GroupMember> members;
+    for (const auto& [name, member] : members_) members.push_back(member);
+    return members;
   }
 
   v1::JoinMode mode() const override { return mode_.load(); }
@@ -146,7 +195,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   PipelineState state() const override {
     const PipelineState state = state_.load();
     if (state != PipelineState::kRunning) return state;
-    if (lanes_->Degraded() || held_.load() || split_.load() || source_->DataLoss() ||
+    if (lanes_->Degraded() || held_.load() || split_.load() || decode_waits_.load() ||
+        source_->DataLoss() ||
         !source_->Unreachable().empty()) {
       return PipelineState::kDegraded;
     }
@@ -183,6 +233,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::map<SourcePartition, int64_t> OnRevoked(
       const std::vector<SourcePartition>& partitions) override {
     // On close the stage is drained and the lanes are stopped already.
+    ForgetUndecoded(partitions);
     if (!closing_) stage_->OnRevoked(partitions, absl::Now() + kRevokeDrainTimeout);
     DeliverAcknowledgements();
     const std::map<SourcePartition, int64_t> durable = stage_->DurableOffsets();
@@ -195,6 +246,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   }
 
   void OnLost(const std::vector<SourcePartition>& partitions) override {
+    ForgetUndecoded(partitions);
     stage_->OnLost(partitions);
     for (const SourcePartition& partition : partitions) tracker_.Remove(partition);
   }
@@ -212,11 +264,15 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
       const bool room = feed_->HasRoom();
       source_->SetPaused(PauseReason::kBackpressure, !room);
       if (!room) lanes_->WaitForRoom(absl::Milliseconds(50));
+      if (room && !undecoded_.empty()) RetryUndecoded();
+      // While records wait to be decoded, nothing newer is taken (the group is still served).
+      const bool take = room && undecoded_.empty();
       std::vector<ConsumedRecord> records =
-          source_->Poll(room ? kPollTimeout : absl::ZeroDuration(), room ? kMaxPollBatch : 0);
+          source_->Poll(room ? kPollTimeout : absl::ZeroDuration(), take ? kMaxPollBatch : 0);
       if (!records.empty()) HandleBatch(records);
       if (absl::Now() - last_advance >= kAdvanceInterval) {
         last_advance = absl::Now();
+        FollowGroup();
         DeliverAcknowledgements();
         // Split, windows would close with a key's other side in another process.
         if (!split_.load()) {
@@ -240,11 +296,16 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     std::vector<ChangeEvent> events;
     std::optional<size_t> events_before_dead_letters;
     absl::Status hold;
-    for (const ConsumedRecord& record : records) {
-      tracker_.Track(record.position);
+    for (size_t i = 0; i < records.size(); ++i) {
+      const ConsumedRecord& record = records[i];
       absl::StatusOr<Decoded> decoded =
           decoder_->Decode(record.position.partition.source, record.key, record.value,
                            record.timestamp_ms, record.position);
+      if (!decoded.ok() && decoded.status().code() == absl::StatusCode::kUnavailable) {
+        WaitToDecode(records, i, decoded.status());
+        break;
+      }
+      tracker_.Track(record.position);
       if (!decoded.ok()) {
         // Only a malformed record is dead-lettered (record_decoder.h); anything else holds.
         if (decoded.status().code() != absl::StatusCode::kInvalidArgument) {
@@ -278,6 +339,42 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     if (absl::Status s = stage_->OnEvents(std::move(events), CaughtUp()); !s.ok()) return Hold(s);
     if (!hold.ok()) Hold(hold);
+  }
+
+  // Decoding needs something outside the record that is not there now (the schema registry is
+  // down): this record and the rest of its batch wait, in order, untracked, and are decoded again
+  // on the next turns of the loop; nothing newer is consumed and nothing is committed past them.
+  void WaitToDecode(std::vector<ConsumedRecord>& records, size_t first, const absl::Status& why) {
+    undecoded_.assign(std::make_move_iterator(records.begin() + static_cast<ptrdiff_t>(first)),
+                      std::make_move_iterator(records.end()));
+    source_->SetPaused(PauseReason::kDecodeRetry, true);
+    if (!decode_waits_.exchange(true)) {
+      const std::string message =
+          absl::StrCat(why.ToString(), "; consumption waits and retries, nothing is committed "
+                                       "past this record");
+      LogError(message);
+      stats_.RecordError(message);
+    }
+  }
+
+  void RetryUndecoded() {
+    std::vector<ConsumedRecord> retry;
+    retry.swap(undecoded_);
+    HandleBatch(retry);
+    if (!undecoded_.empty()) return;
+    source_->SetPaused(PauseReason::kDecodeRetry, false);
+    if (decode_waits_.exchange(false)) LogInfo("decoding works again: consumption resumes");
+  }
+
+  // A revoked or lost partition's waiting records are someone else's now.
+  void ForgetUndecoded(const std::vector<SourcePartition>& partitions) {
+    undecoded_.erase(std::remove_if(undecoded_.begin(), undecoded_.end(),
+                                    [&](const ConsumedRecord& record) {
+                                      return std::find(partitions.begin(), partitions.end(),
+                                                       record.position.partition) !=
+                                             partitions.end();
+                                    }),
+                     undecoded_.end());
   }
 
   // The rows the sink lanes could not apply (the database refused them, or the operator took them
@@ -317,7 +414,9 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     if (window_.stage != nullptr) window_.stage->Applied(delivered);
   }
 
-  // Whether a source's partition has nothing left to fetch: what the broker has is consumed.
+  // Whether a source's partition has nothing left to fetch: what the broker has is consumed. A
+  // partition another member owns sends nothing here: waiting for it would only delay the
+  // windows of its partition number.
   EventTimeAligner::CaughtUp CaughtUp() {
     std::map<SourcePartition, int64_t> next_to_fetch;
     for (const OffsetTracker::PartitionProgress& progress : tracker_.Progress()) {
@@ -326,7 +425,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     }
     return [this, next_to_fetch = std::move(next_to_fetch)](const SourcePartition& partition) {
       auto it = next_to_fetch.find(partition);
-      return source_->FullyFetched(partition, it != next_to_fetch.end() ? it->second : 0);
+      return it == next_to_fetch.end() || source_->FullyFetched(partition, it->second);
     };
   }
 
@@ -402,6 +501,86 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     LogInfo(want ? "consumption paused by the operator" : "consumption resumed by the operator");
   }
 
+  // The group's mode as the control topic holds it, read to its end; the configured mode when
+  // it holds none or cannot be read (then the member follows once it can).
+  v1::JoinMode InitialMode() {
+    absl::StatusOr<std::vector<ControlRecord>> records = control_->ReadToEnd(kControlTimeout);
+    if (!records.ok()) {
+      LogWarning("the group's control topic could not be read (", records.status().message(),
+                 "): starting in the configured mode, following the group's once it is read");
+      return options_.config.mode();
+    }
+    TakeControlRecords(*records);
+    if (!group_mode_.has_value()) return options_.config.mode();
+    if (*group_mode_ != options_.config.mode()) {
+      LogInfo("the group ", options_.config.kafka().group_id(), " runs in ",
+              v1::JoinMode_Name(*group_mode_), " (a runtime switch): this member joins in it, not in "
+              "the configured ", v1::JoinMode_Name(options_.config.mode()));
+    }
+    if (*group_mode_ == v1::WINDOWED && window_.stage == nullptr) {
+      LogError("the group runs in WINDOWED but this member has no window.state_dir: it stays in ",
+               v1::JoinMode_Name(options_.config.mode()));
+      return options_.config.mode();
+    }
+    return *group_mode_;
+  }
+
+  void TakeControlRecords(const std::vector<ControlRecord>& records) {
+    for (const ControlRecord& record : records) {
+      if (record.key == kModeKey) {
+        v1::GroupMode group;
+        if (group.ParseFromString(record.value)) group_mode_ = group.mode();
+      } else if (absl::StartsWith(record.key, kMemberKeyPrefix)) {
+        v1::GroupMember member;
+        if (!member.ParseFromString(record.value)) continue;
+        absl::MutexLock lock(&members_mu_);
+        members_[member.member()] = member;
+      }
+    }
+  }
+
+  // Takes the control topic's records until the mode record `value` has come by.
+  void ReadUpTo(const std::string& value, absl::Time deadline) {
+    while (absl::Now() < deadline) {
+      const std::vector<ControlRecord> records = control_->Poll();
+      TakeControlRecords(records);
+      for (const ControlRecord& record : records) {
+        if (record.key == kModeKey && record.value == value) return;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    LogWarning("the group's control topic did not return this member's switch in time");
+  }
+
+  // Switches to the group's mode when another member changed it (at this barrier: between two
+  // poll batches).
+  void FollowGroup() {
+    TakeControlRecords(control_->Poll());
+    if (!group_mode_.has_value() || *group_mode_ == mode_.load() || absl::Now() < next_follow_) {
+      return;
+    }
+    LogInfo("the group switched to ", v1::JoinMode_Name(*group_mode_), ": following");
+    if (!PerformSwitch(*group_mode_).ok()) next_follow_ = absl::Now() + kFollowRetry;
+  }
+
+  // This member's mode on the control topic, for every member's status.
+  void PublishMember() {
+    v1::GroupMember member;
+    member.set_member(member_);
+    member.set_mode(mode_.load());
+    member.set_updated_unix_ms(NowMillis());
+    {
+      absl::MutexLock lock(&members_mu_);
+      members_[member_] = member;
+    }
+    if (absl::Status s = control_->Publish(
+            {absl::StrCat(kMemberKeyPrefix, member_), member.SerializeAsString()},
+            kControlTimeout);
+        !s.ok()) {
+      LogWarning("the group's control topic did not take this member's mode: ", s.message());
+    }
+  }
+
   // Pause, drain (open windows, pending batches), commit, swap, resume: all on the poll thread,
   // which consumes nothing meanwhile.
   absl::StatusOr<SwitchReport> PerformSwitch(v1::JoinMode target) {
@@ -423,6 +602,7 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
     mode_.store(target);
     report.changed = true;
     report.paused = absl::Now() - start;
+    PublishMember();
     LogInfo("switched ", v1::JoinMode_Name(report.from), " -> ", v1::JoinMode_Name(target),
             "; consumption paused for ", absl::FormatDuration(report.paused));
     return report;
@@ -436,6 +616,12 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::unique_ptr<RecordSource> source_;
   std::unique_ptr<RecordDecoder> decoder_;          // Poll thread.
   std::unique_ptr<DeadLetterSink> dead_letters_;    // Poll thread.
+  std::unique_ptr<GroupControl> control_;           // Poll thread.
+  const std::string member_ = MemberName(options_.config.kafka());
+  std::optional<v1::JoinMode> group_mode_;          // Poll thread: the control topic's.
+  absl::Time next_follow_ = absl::InfinitePast();   // Poll thread.
+  mutable absl::Mutex members_mu_;
+  std::map<std::string, v1::GroupMember> members_ ABSL_GUARDED_BY(members_mu_);
   WindowState window_;  // Poll thread; Applied from the lanes.
   std::unique_ptr<SinkLanes> lanes_;                // Calls back into tracker_, window_.stage.
   std::unique_ptr<SinkFeed> feed_;                  // Poll thread.
@@ -450,6 +636,8 @@ class PipelineImpl final : public Pipeline, private PartitionListener {
   std::atomic<bool> operator_paused_{false};
   std::atomic<bool> held_{false};
   std::atomic<bool> split_{false};  // CheckWholeStream.
+  std::atomic<bool> decode_waits_{false};      // WaitToDecode until RetryUndecoded succeeds.
+  std::vector<ConsumedRecord> undecoded_;      // Poll thread: WaitToDecode.
   bool split_announced_ = false;     // Poll thread: CheckWholeStream logged the split.
 
   LoopCall<SwitchReport> switch_;

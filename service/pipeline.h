@@ -13,6 +13,7 @@
 #include "join/table_schema.h"
 #include "proto/cdcjoin/v1/config.pb.h"
 #include "service/dead_letter_sink.h"
+#include "service/group_control.h"
 #include "service/pipeline_status.h"
 #include "service/record_source.h"
 #include "service/sink_lanes.h"
@@ -54,6 +55,7 @@ class Pipeline {
     std::function<absl::StatusOr<std::unique_ptr<DeadLetterSink>>(
         PipelineStats* stats, std::function<void(const EventPosition&)> on_delivered)>
         dead_letters;
+    std::function<absl::StatusOr<std::unique_ptr<GroupControl>>(PipelineStats* stats)> control;
   };
   static absl::StatusOr<std::unique_ptr<Pipeline>> StartWith(Options options,
                                                              Connectors connectors);
@@ -77,7 +79,12 @@ class Pipeline {
   // Switches the joiner at runtime: pause consumption, drain (flush open windows and pending
   // batches), commit, swap, resume. Returns when done. FailedPrecondition while another switch
   // runs or while stopping; Unavailable if the drain cannot finish (the old mode stays).
+  // Switches the whole group: the mode is written to the group's control topic, which every
+  // member follows at its next barrier and reads when it starts; then this member switches and
+  // reports its own pause.
   virtual absl::StatusOr<SwitchReport> SwitchMode(v1::JoinMode mode) = 0;
+  // Every member's mode as it last reported it on the control topic (this one included).
+  virtual std::vector<v1::GroupMember> Members() const = 0;
   virtual v1::JoinMode mode() const = 0;
 
   // The operator's way out of a hold no classifier lets go (cdcjoinctl dead-letter): when a

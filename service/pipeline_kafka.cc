@@ -1,6 +1,7 @@
 // Pipeline::Start: the pipeline on its Kafka-facing connectors.
 #include "service/dead_letter_queue.h"
 #include "service/kafka_client.h"
+#include "service/kafka_group_control.h"
 #include "service/kafka_source.h"
 #include "service/pipeline.h"
 
@@ -20,6 +21,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Start(Options options) {
       -> absl::StatusOr<std::unique_ptr<DeadLetterSink>> {
     return DeadLetterQueue::Create(BaseKafkaSettings(kafka, bootstrap), kafka.dead_letter_topic(),
                                    std::move(on_delivered), stats);
+  };
+  connectors.control = [=](PipelineStats* stats) -> absl::StatusOr<std::unique_ptr<GroupControl>> {
+    return KafkaGroupControl::Create(BaseKafkaSettings(kafka, bootstrap), kafka.control_topic(),
+                                     stats);
   };
   return StartWith(std::move(options), std::move(connectors));
 }

@@ -22,6 +22,8 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "service/config.h"
+#include "tests/support/avro_fixtures.h"
+#include "tests/support/schema_registry_stub.h"
 
 namespace cdcjoin {
 namespace {
@@ -57,6 +59,10 @@ class WrittenLog {
         writes_.push_back({position, g_sequence.fetch_add(1)});
       }
     }
+  }
+  void Clear() {
+    absl::MutexLock lock(&mu_);
+    writes_.clear();
   }
   // Sequence numbers of the writes of `partition`, by offset.
   std::map<int64_t, int64_t> Of(const SourcePartition& partition) const {
@@ -127,6 +133,11 @@ class ScriptedSource final : public RecordSource {
     absl::MutexLock lock(&mu_);
     lifecycle_.push_back({false, std::move(partitions)});
   }
+  // As when the group fenced this member off: OnLost, nothing committed.
+  void Lose(std::vector<SourcePartition> partitions) {
+    absl::MutexLock lock(&mu_);
+    lifecycle_.push_back({false, std::move(partitions), /*lost=*/true});
+  }
   int64_t Committed(const SourcePartition& p) const {
     absl::MutexLock lock(&mu_);
     auto it = committed_.find(p);
@@ -142,6 +153,10 @@ class ScriptedSource final : public RecordSource {
     return paused_.count(reason) > 0;
   }
   bool EverBackpressured() const { return ever_backpressured_.load(); }
+  bool IsAssigned(const SourcePartition& p) const {
+    absl::MutexLock lock(&mu_);
+    return assigned_.count(p) > 0;
+  }
   // The sequence number at which the revocation of `p` returned, -1 before.
   int64_t RevokedAt(const SourcePartition& p) const {
     absl::MutexLock lock(&mu_);
@@ -249,6 +264,7 @@ class ScriptedSource final : public RecordSource {
   struct Lifecycle {
     bool assign;
     std::vector<SourcePartition> partitions;
+    bool lost = false;
   };
 
   void ServeLifecycle() {
@@ -276,6 +292,10 @@ class ScriptedSource final : public RecordSource {
           assigned_.insert(a.partition);
           next_[a.partition] = std::max<int64_t>(a.start, 0);
         }
+      } else if (next.lost) {
+        listener_->OnLost(next.partitions);
+        absl::MutexLock lock(&mu_);
+        for (const SourcePartition& p : next.partitions) assigned_.erase(p);
       } else {
         RevokeNow(next.partitions);
       }
@@ -342,6 +362,37 @@ class ScriptedDeadLetters final : public DeadLetterSink {
   std::vector<EventPosition> queued_;
 };
 
+// The group's control topic as a log in memory, which outlives the pipelines of a test.
+struct ControlLog {
+  void Append(ControlRecord record) {
+    absl::MutexLock lock(&mu);
+    records.push_back(std::move(record));
+  }
+  absl::Mutex mu;
+  std::vector<ControlRecord> records ABSL_GUARDED_BY(mu);
+};
+
+class InMemoryControl final : public GroupControl {
+ public:
+  explicit InMemoryControl(ControlLog* log) : log_(log) {}
+  absl::Status Publish(const ControlRecord& record, absl::Duration) override {
+    log_->Append(record);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<ControlRecord>> ReadToEnd(absl::Duration) override { return Poll(); }
+  std::vector<ControlRecord> Poll() override {
+    absl::MutexLock lock(&log_->mu);
+    std::vector<ControlRecord> records(log_->records.begin() + static_cast<ptrdiff_t>(next_),
+                                       log_->records.end());
+    next_ = log_->records.size();
+    return records;
+  }
+
+ private:
+  ControlLog* const log_;
+  size_t next_ = 0;
+};
+
 std::string Upsert(int source, int64_t key, int64_t version) {
   return absl::StrCat(R"({"op":"u","after":{"id":)", key, source == kA ? R"(,"v":")" : R"(,"w":")",
                       "v", version, R"("},"source":{"ts_ms":)", 1700000000000 + version, "}}");
@@ -366,12 +417,10 @@ class PipelineLoopTest : public ::testing::Test {
         key_columns: "id"
         database { host: "127.0.0.1" user: "u" database: "d" }
       }
-      sources { name: "a" topic: "a" key_fields: "id" columns { from: "v" to: "va" } }
-      sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } }
+      )pb", sources_config_, R"pb(
       sink { lanes: 2 batch_rows: 10 linger_ms: 1 queue_capacity: 5 }
-      window { window_ms: 100 grace_ms: 0 idle_flush_ms: 100 state_dir: ")pb",
-                                          state_dir_, R"(" join_type: )", join_type, " }",
-                                          extra_config);
+      window { )pb", window_timing_, R"( state_dir: ")", state_dir_,
+                                          R"(" join_type: )", join_type, " }", extra_config);
     v1::Config config;
     ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &config)) << text;
     ApplyDefaults(&config);
@@ -386,6 +435,9 @@ class PipelineLoopTest : public ::testing::Test {
         -> absl::StatusOr<std::unique_ptr<DeadLetterSink>> {
       return std::unique_ptr<DeadLetterSink>(
           std::make_unique<ScriptedDeadLetters>(&dead_letter_script_, std::move(on_delivered)));
+    };
+    connectors.control = [this](PipelineStats*) -> absl::StatusOr<std::unique_ptr<GroupControl>> {
+      return std::unique_ptr<GroupControl>(std::make_unique<InMemoryControl>(&control_log_));
     };
     Pipeline::Options options;
     options.config = config;
@@ -418,6 +470,11 @@ class PipelineLoopTest : public ::testing::Test {
                         PipelineStateName(pipeline_->state()));
   }
 
+  std::string sources_config_ = R"pb(
+    sources { name: "a" topic: "a" key_fields: "id" columns { from: "v" to: "va" } }
+    sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } })pb";
+  std::string window_timing_ = "window_ms: 100 grace_ms: 0 idle_flush_ms: 100";
+  ControlLog control_log_;  // The group's control topic, across restarts.
   ScriptedWriter::Shared writer_;
   ScriptedDeadLetters::Script dead_letter_script_;
   ScriptedSource* source_ = nullptr;
@@ -446,6 +503,107 @@ TEST_F(PipelineLoopTest, RevokeInTheMiddleOfABatchWhileTheSinkIsFull) {
   // Nothing consumed after the revocation, nothing of it written afterwards.
   EXPECT_EQ(writer_.log.Of(a0).size(), static_cast<size_t>(delivered)) << Describe(a0);
   EXPECT_EQ(writer_.log.Of(a1).size(), 3000u) << Describe(a1);
+}
+
+// Debezium keys the two topics differently, so a key's two sides arrive on unrelated partition
+// numbers and its window is filed under the first one. Revoking the other side's partition must
+// still apply that window before the revocation returns: nothing of the partition may be
+// written once its new owner consumes it.
+TEST_F(PipelineLoopTest, WindowedRevokeAppliesWindowsFiledUnderAKeptPartitionNumber) {
+  window_timing_ = "window_ms: 600000 grace_ms: 0 idle_flush_ms: 600000";
+  Start("mode: WINDOWED");
+  const SourcePartition a0{kA, 0};
+  const SourcePartition b1{kB, 1};
+  Produce(a0, 20, 0, 20);
+  source_->Assign({a0});
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(a0) == 20; })) << Describe(a0);
+  Produce(b1, 20, 0, 20);
+  source_->Assign({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(b1) == 20; })) << Describe(b1);
+  // The windows are open for ten minutes: nothing is written until something closes them.
+  EXPECT_EQ(writer_.log.Of(b1).size(), 0u) << Describe(b1);
+  source_->Revoke({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->RevokedAt(b1) >= 0; })) << Describe(b1);
+  ExpectWrittenBefore(b1, 20, source_->RevokedAt(b1));
+  EXPECT_EQ(source_->Committed(b1), 20) << Describe(b1);
+  // The kept side goes on: written with its partners, committed.
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 20; })) << Describe(a0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 20u) << Describe(a0);
+}
+
+// A lost partition's windows that carry nothing else are dropped unapplied and forgotten: the
+// state neither holds the partition's commits below them for ever nor, when the partition comes
+// back, skips the events it absorbed and never applied.
+TEST_F(PipelineLoopTest, WindowedLossForgetsWhatOnlyTheLostPartitionCarried) {
+  window_timing_ = "window_ms: 600000 grace_ms: 0 idle_flush_ms: 600000";
+  Start("mode: WINDOWED");
+  const SourcePartition a0{kA, 0};
+  const SourcePartition b1{kB, 1};
+  Produce(a0, 20, 0, 20);
+  Produce(b1, 20, 100, 20);  // Keys no event of a0 has: windows of b1 alone.
+  source_->Assign({a0, b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(a0) == 20 && source_->Delivered(b1) == 20; }))
+      << Describe(a0) << "; " << Describe(b1);
+  source_->Lose({b1});
+  ASSERT_TRUE(WaitFor([&] { return !source_->IsAssigned(b1); })) << Describe(b1);
+  EXPECT_EQ(writer_.log.Of(b1).size(), 0u) << "a lost partition's own windows were written";
+  source_->Assign({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->IsAssigned(b1); })) << Describe(b1);
+  // Consumed again from the committed offset, not from where the state had absorbed up to.
+  ASSERT_TRUE(WaitFor([&] { return source_->Delivered(b1) == 20; })) << Describe(b1);
+  // The revocation closes the windows of the consumed-again events: every one applied, the
+  // partition committed to its end.
+  source_->Revoke({b1});
+  ASSERT_TRUE(WaitFor([&] { return source_->RevokedAt(b1) >= 0; })) << Describe(b1);
+  EXPECT_EQ(source_->Committed(b1), 20) << Describe(b1);
+  ExpectWrittenBefore(b1, 20, source_->RevokedAt(b1));
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 20; })) << Describe(a0);
+}
+
+// A runtime switch is the group's: written to its control topic, so a member that starts later
+// (a restart, a new instance) joins in that mode whatever its configuration says, and a member
+// that reads another's switch follows it.
+TEST_F(PipelineLoopTest, TheModeIsTheGroupsAndOutlivesARestart) {
+  Start();  // Configured DB_UPSERT.
+  absl::StatusOr<Pipeline::SwitchReport> report = pipeline_->SwitchMode(v1::WINDOWED);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(pipeline_->Members().size(), 1u);
+  EXPECT_EQ(pipeline_->Members()[0].mode(), v1::WINDOWED);
+  ASSERT_TRUE(pipeline_->Stop(absl::Seconds(30)).ok());
+  pipeline_.reset();
+
+  Start();  // Configured DB_UPSERT again.
+  EXPECT_EQ(pipeline_->mode(), v1::WINDOWED);
+  // Another member switches the group back: this one follows at its next barrier.
+  v1::GroupMode back;
+  back.set_mode(v1::DB_UPSERT);
+  back.set_by_member("another");
+  control_log_.Append({"mode", back.SerializeAsString()});
+  ASSERT_TRUE(WaitFor([&] { return pipeline_->mode() == v1::DB_UPSERT; }));
+  const std::vector<v1::GroupMember> members = pipeline_->Members();
+  ASSERT_EQ(members.size(), 1u);  // One member, restarted: the same name.
+  EXPECT_TRUE(WaitFor([&] { return pipeline_->Members()[0].mode() == v1::DB_UPSERT; }));
+}
+
+// A third source owning a column of its own: every event of every source is applied and
+// committed, in DB_UPSERT and in a WINDOWED OUTER merge.
+TEST_F(PipelineLoopTest, ThreeSourcesInBothModes) {
+  for (const char* mode : {"DB_UPSERT", "WINDOWED"}) {
+    Start(absl::StrCat("sources { name: \"c\" topic: \"c\" key_fields: \"id\" "
+                       "columns { from: \"w\" to: \"wc\" } } mode: ",
+                       mode));
+    const std::vector<SourcePartition> partitions = {{kA, 0}, {kB, 0}, {2, 0}};
+    for (const SourcePartition& p : partitions) Produce(p, 50, 0, 25);
+    source_->Assign(partitions);
+    for (const SourcePartition& p : partitions) {
+      ASSERT_TRUE(WaitFor([&] { return source_->Committed(p) == 50; }))
+          << mode << " source " << p.source << ": " << Describe(p);
+      EXPECT_EQ(writer_.log.Of(p).size(), 50u) << mode << " source " << p.source;
+    }
+    ASSERT_TRUE(pipeline_->Stop(absl::Seconds(30)).ok());
+    pipeline_.reset();
+    writer_.log.Clear();
+  }
 }
 
 TEST_F(PipelineLoopTest, RevokeDuringAModeSwitch) {
@@ -565,6 +723,51 @@ TEST_F(PipelineLoopTest, ALeftJoinSharingItsGroupConsumesNothingUntilItOwnsEvery
       << Describe(a0) << "; " << Describe(b0);
   EXPECT_FALSE(source_->Paused(PauseReason::kSplitGroup));
   EXPECT_EQ(writer_.log.Of(a0).size(), 50u) << Describe(a0);
+}
+
+// Avro records whose writer schema the registry cannot give (503, then refused connections):
+// not the records' fault, so nothing is dead-lettered, applied or committed past them; the
+// pipeline is DEGRADED and consumption waits; once the registry answers, everything is applied
+// in order without a restart.
+TEST_F(PipelineLoopTest, AnAvroSourceWaitsForAnUnavailableRegistryAndResumesByItself) {
+  const AvroFixtures fixtures = LoadAvroFixtures();
+  SchemaRegistryStub registry;
+  for (const auto& [id, schema] : fixtures.schemas_by_id) registry.Serve(id, schema);
+  registry.SetFailing(true);
+  sources_config_ = absl::StrCat(R"pb(
+    schema_registry { url: ")pb", registry.url(), R"pb(" }
+    sources {
+      name: "a" topic: "a" key_fields: "id" value_format: AVRO key_format: AVRO
+      columns { from: "note" to: "note" }
+      columns { from: "amount" to: "amount" }
+    }
+    sources { name: "b" topic: "b" key_fields: "id" columns { from: "w" to: "wb" } })pb");
+  Start();
+  const SourcePartition a0{kA, 0};
+  const std::vector<std::string> names = {"snapshot_full_row", "snapshot_edges_and_nulls",
+                                          "snapshot_all_null", "insert_max_values",
+                                          "insert_only_key"};
+  for (const std::string& name : names) source_->Produce(a0, *fixtures.records.at(name).value);
+  source_->Assign({a0});
+  ASSERT_TRUE(WaitFor([&] {
+    return pipeline_->state() == PipelineState::kDegraded && registry.requests() > 0;
+  })) << Describe(a0);
+  EXPECT_TRUE(source_->Paused(PauseReason::kDecodeRetry));
+  registry.SetFailing(false);
+  registry.Stop();
+  // Retries keep failing (refused): still waiting, nothing lost or passed.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(pipeline_->state(), PipelineState::kDegraded) << Describe(a0);
+  EXPECT_EQ(dead_letter_script_.sent.load(), 0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 0u) << Describe(a0);
+  EXPECT_LE(source_->Committed(a0), 0) << Describe(a0);
+
+  registry.Restart();
+  ASSERT_TRUE(WaitFor([&] { return source_->Committed(a0) == 5; })) << Describe(a0);
+  EXPECT_EQ(writer_.log.Of(a0).size(), 5u) << Describe(a0);
+  EXPECT_EQ(dead_letter_script_.sent.load(), 0);
+  EXPECT_FALSE(source_->Paused(PauseReason::kDecodeRetry));
+  EXPECT_EQ(pipeline_->state(), PipelineState::kRunning) << Describe(a0);
 }
 
 }  // namespace

@@ -65,7 +65,8 @@ class PartitionListener {
 // once no reason is left.
 // kSplitGroup: a join that needs every partition in this process shares the group with another
 // instance (Pipeline).
-enum class PauseReason { kOperator, kBackpressure, kHold, kSplitGroup };
+// kDecodeRetry: records wait for something their decoding needs (the schema registry).
+enum class PauseReason { kOperator, kBackpressure, kHold, kSplitGroup, kDecodeRetry };
 
 struct SourcePartitionStatus {
   SourcePartition partition;

@@ -37,6 +37,7 @@ class SinkFeed {
   // they are never applied nor acknowledged (SinkLanes::Fence), until Admit.
   void Drop(const std::set<SourcePartition>& partitions);
   void Admit(const std::vector<SourcePartition>& partitions) { lanes_->Admit(partitions); }
+  bool AwaitWritesInFlight(absl::Duration timeout) { return lanes_->AwaitWritesInFlight(timeout); }
 
   size_t Waiting() const { return waiting_.size(); }
 

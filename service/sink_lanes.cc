@@ -80,6 +80,19 @@ class SinkLanes::Impl {
     any_fenced_.store(!fenced_.empty());
   }
 
+  bool AwaitWritesInFlight(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::pair<const Lane*, int64_t>> in_flight;
+    for (const Lane& lane : lanes_) {
+      if (lane.writes_ended < lane.writes_started) in_flight.push_back({&lane, lane.writes_started});
+    }
+    auto returned = [&in_flight]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return std::all_of(in_flight.begin(), in_flight.end(),
+                         [](const auto& w) { return w.first->writes_ended >= w.second; });
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&returned), timeout);
+  }
+
   void WaitForRoom(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     const int64_t seen = finished_;
@@ -157,7 +170,14 @@ class SinkLanes::Impl {
     absl::Time last_progress = absl::InfinitePast();  // Took a batch or applied some of it.
     std::vector<EventPosition> held;  // The events of the batch, once the lane holds.
     std::vector<std::pair<EventPosition, absl::Status>> operator_rejects;  // RejectHeld.
+    int64_t writes_started = 0;  // Attempts sent to the database, and those that returned.
+    int64_t writes_ended = 0;
   };
+
+  void CountWrite(int index, bool started) {
+    absl::MutexLock lock(&mu_);
+    ++(started ? lanes_[index].writes_started : lanes_[index].writes_ended);
+  }
 
   // Sleeps for `delay` unless the lanes are stopped first; false when stopping.
   bool SleepUnlessStopping(absl::Duration delay) {
@@ -296,7 +316,9 @@ class SinkLanes::Impl {
       }
       if (commands.empty()) break;
       if (lane.writer != nullptr) {
+        CountWrite(index, /*started=*/true);
         status = ApplyIsolatingRowErrors(index, *lane.writer, &commands, &applied);
+        CountWrite(index, /*started=*/false);
         if (status.ok()) break;
         if (NeedsReconnect(status)) lane.writer.reset();
       }
@@ -348,6 +370,10 @@ class SinkLanes::Impl {
     MarkProgress(index, /*busy=*/false);
     Acknowledge(applied);
     stats_->batches.fetch_add(1, std::memory_order_relaxed);
+    if (lane.writer != nullptr) {
+      stats_->stale_writes_stopped.fetch_add(lane.writer->TakeStaleWritesStopped(),
+                                             std::memory_order_relaxed);
+    }
     {
       absl::MutexLock lock(&mu_);
       applied_ += resolved;  // Applied, rejected, or dropped by a fence: either way done with.
@@ -425,6 +451,9 @@ bool SinkLanes::Drain(absl::Duration timeout) { return impl_->Drain(timeout); }
 void SinkLanes::Stop() { impl_->Stop(); }
 void SinkLanes::Fence(const std::set<SourcePartition>& partitions) { impl_->Fence(partitions); }
 void SinkLanes::Admit(const std::vector<SourcePartition>& partitions) { impl_->Admit(partitions); }
+bool SinkLanes::AwaitWritesInFlight(absl::Duration timeout) {
+  return impl_->AwaitWritesInFlight(timeout);
+}
 bool SinkLanes::RejectHeld(const EventPosition& position, const absl::Status& why) {
   return impl_->RejectHeld(position, why);
 }

@@ -102,10 +102,13 @@ class SinkLanes {
   bool Drain(absl::Duration timeout);
   // From now on, commands that carry only events of `partitions` are dropped unapplied and
   // unacknowledged wherever they wait or retry (the partitions were revoked: their new owner
-  // applies those events again). A statement already running is not recalled. Admit lifts it
-  // when the partitions come back.
+  // applies those events again). A statement already running is not recalled
+  // (AwaitWritesInFlight waits for it). Admit lifts it when the partitions come back.
   void Fence(const std::set<SourcePartition>& partitions);
   void Admit(const std::vector<SourcePartition>& partitions);
+  // Waits until every write that was at the database when called has returned, so a fence
+  // holds for what the lanes were writing too; false when `timeout` passed first.
+  bool AwaitWritesInFlight(absl::Duration timeout);
   // The operator's way out of a batch nobody's classifier lets go: when a holding lane's batch
   // has a command that carries the event at `position`, that command is taken out before the
   // lane's next attempt and handed to the rejection callback with `why`. False when no holding

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -188,7 +189,14 @@ TEST(SinkLanesTest, FencedPartitionsAreNeverWrittenAfterTheFence) {
     ASSERT_TRUE(lanes.lanes->TryEnqueue(c));
   }
   lanes.lanes->Fence({revoked});
-  lanes.recorded.release.Notify();
+  // The statement at the database is not recalled: a revocation waits for it to return.
+  EXPECT_FALSE(lanes.lanes->AwaitWritesInFlight(absl::Milliseconds(20)));
+  std::thread release([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    lanes.recorded.release.Notify();
+  });
+  EXPECT_TRUE(lanes.lanes->AwaitWritesInFlight(absl::Seconds(10)));
+  release.join();
   ASSERT_TRUE(lanes.lanes->Drain(absl::Seconds(10)));
   {
     absl::MutexLock lock(&lanes.recorded.mu);

@@ -9,6 +9,13 @@
 #include "service/windowed_mode_stage.h"
 
 namespace cdcjoin {
+namespace {
+
+// How long a revocation waits for statements already at the database (the default
+// target.database.read_write_timeout_ms ends them).
+constexpr absl::Duration kRevokedWriteWait = absl::Seconds(30);
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageContext& context) {
   if (mode == v1::WINDOWED) {
@@ -21,15 +28,24 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageC
   return std::unique_ptr<Stage>(std::make_unique<DbUpsertStage>(context));
 }
 
-void ApplyOrDropRevoked(const StageContext& context,
+bool ApplyOrDropRevoked(const StageContext& context,
                         const std::vector<SourcePartition>& partitions, absl::Time deadline) {
-  if (context.feed->Drain(deadline)) return;
+  if (context.feed->Drain(deadline)) return true;
   const size_t waiting = context.feed->Waiting();
   context.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
   LogWarning("revocation: the sink did not apply everything in time; ",
              waiting - context.feed->Waiting(),
              " waiting commands of the revoked partitions dropped unapplied, and the lanes drop "
              "theirs (the new owner consumes their events again)");
+  // A statement at the database now may still carry them: the partitions go only once it has
+  // returned, which the connection's read/write timeout bounds.
+  if (!context.feed->AwaitWritesInFlight(kRevokedWriteWait)) {
+    LogError("revocation: a statement was still at the database ",
+             absl::FormatDuration(kRevokedWriteWait),
+             " after the revoked partitions were fenced; it may land after their new owner's "
+             "writes (the stale-write guard keeps that from rolling a row back)");
+  }
+  return false;
 }
 
 absl::Status ResendWindowState(const StageContext& context, bool flush_open) {

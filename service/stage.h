@@ -91,8 +91,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::JoinMode mode, const StageC
 // For the implementations: what both stages do with the sink.
 //
 // A revocation's share of the sink: apply what the feed holds by `deadline`, or drop what is
-// still waiting of `partitions`.
-void ApplyOrDropRevoked(const StageContext& context,
+// still waiting of `partitions` (then false).
+bool ApplyOrDropRevoked(const StageContext& context,
                         const std::vector<SourcePartition>& partitions, absl::Time deadline);
 // What the window state (if any) emitted and never got applied, and with `flush_open` its open
 // windows, to the sink.

@@ -56,6 +56,8 @@ struct PipelineStats {
   std::atomic<int64_t> batches{0};
   std::atomic<int64_t> retries{0};
   std::atomic<int64_t> deadlocks{0};
+  // Writes the stale-write guard refused (RowWriter::TakeStaleWritesStopped).
+  std::atomic<int64_t> stale_writes_stopped{0};
   std::atomic<int64_t> late_drops{0};
   std::atomic<int64_t> windows_opened{0};
   std::atomic<int64_t> windows_emitted{0};

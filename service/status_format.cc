@@ -89,6 +89,16 @@ std::string FormatStatus(const v1::Status& status, const std::string& address) {
   absl::StrAppendFormat(&out, "mode %s   state %s   assigned %s   total lag %s\n\n",
                         v1::JoinMode_Name(status.mode()), StateName(status.state()),
                         status.assigned() ? "yes" : "no", Number(status.total_lag()));
+  if (status.members_size() > 0) {
+    std::vector<std::string> members;
+    for (const v1::GroupMember& member : status.members()) {
+      const double age = std::max<double>(
+          0, static_cast<double>(status.time_unix_ms() - member.updated_unix_ms()) / 1000);
+      members.push_back(absl::StrFormat("%s %s (%s ago)", member.member(),
+                                        v1::JoinMode_Name(member.mode()), Duration(age)));
+    }
+    absl::StrAppendFormat(&out, "group members: %s\n\n", absl::StrJoin(members, ", "));
+  }
   const int source_width =
       Width(status, "SOURCE", [](const v1::PartitionStatus& p) { return p.source(); });
   const int topic_width =
@@ -110,7 +120,7 @@ std::string FormatStatus(const v1::Status& status, const std::string& address) {
                         "skipped    tombstones %s  ops %s  nulls %s  ignored by policy %s\n"
                         "dead       dead-lettered %s%s\n"
                         "sink       commands %s  rows written %s  batches %s  retries %s  "
-                        "deadlocks %s\n"
+                        "deadlocks %s  stale writes stopped %s\n"
                         "windows    opened %s  emitted %s  late drops %s\n"
                         "offsets    commits %s  data-loss partitions %s\n",
                         Number(c.events_create()), Number(c.events_update()),
@@ -119,7 +129,8 @@ std::string FormatStatus(const v1::Status& status, const std::string& address) {
                         Number(c.skipped_nulls()), Number(c.ignored_by_policy()),
                         Number(c.dead_lettered()), ByReason(c), Number(c.commands()),
                         Number(c.rows_written()), Number(c.batches()), Number(c.retries()),
-                        Number(c.deadlocks()), Number(c.windows_opened()),
+                        Number(c.deadlocks()), Number(c.stale_writes_stopped()),
+                        Number(c.windows_opened()),
                         Number(c.windows_emitted()), Number(c.late_drops()),
                         Number(c.offset_commits()), Number(c.data_loss_partitions()));
   absl::StrAppendFormat(&out, "rates      %.1f events/s  %.1f rows/s  (last %.0f s)\n",

@@ -59,16 +59,35 @@ TEST(FormatStatus, ColumnsStayAlignedWithLongNames) {
   }
 }
 
-TEST(FormatStatus, ShowsWarningsIgnoredDeletesAndDeadLettersByReason) {
+TEST(FormatStatus, ShowsWarningsIgnoredDeletesDeadLettersByReasonAndStaleWrites) {
   v1::Status status = WithPartitions({{"user", "t"}});
   status.add_warnings("admin: 0.0.0.0:50051 is not loopback and speaks plaintext");
   status.mutable_counters()->set_ignored_by_policy(7);
   status.mutable_counters()->set_dead_lettered(3);
   (*status.mutable_counters()->mutable_dead_lettered_by_reason())["malformed"] = 3;
+  status.mutable_counters()->set_stale_writes_stopped(12345);
   const std::string text = FormatStatus(status, "a:1");
   EXPECT_THAT(text, HasSubstr("WARNING: admin: 0.0.0.0:50051 is not loopback"));
   EXPECT_THAT(text, HasSubstr("ignored by policy 7"));
   EXPECT_THAT(text, HasSubstr("dead-lettered 3 (malformed 3)"));
+  EXPECT_THAT(text, HasSubstr("stale writes stopped 12,345"));
+}
+
+TEST(FormatStatus, ShowsEveryMembersMode) {
+  v1::Status status;
+  status.set_time_unix_ms(100000);
+  v1::GroupMember* a = status.add_members();
+  a->set_member("pod-0");
+  a->set_mode(v1::WINDOWED);
+  a->set_updated_unix_ms(90000);
+  v1::GroupMember* b = status.add_members();
+  b->set_member("pod-1");
+  b->set_mode(v1::DB_UPSERT);
+  b->set_updated_unix_ms(99000);
+  const std::string text = FormatStatus(status, "127.0.0.1:1");
+  EXPECT_NE(text.find("group members: pod-0 WINDOWED (10s ago), pod-1 DB_UPSERT (1s ago)"),
+            std::string::npos)
+      << text;
 }
 
 TEST(WatchFrame, SourceColumnFitsTheLongestName) {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/time/clock.h"
+#include "service/logging.h"
 #include "storage/rocksdb_window_store.h"
 
 namespace cdcjoin {
@@ -58,22 +59,39 @@ absl::Status WindowedModeStage::Advance(int64_t now_ms,
 
 void WindowedModeStage::OnRevoked(const std::vector<SourcePartition>& partitions,
                                   absl::Time deadline) {
-  // Windows hold both sources of one partition number (co-partitioning).
-  std::set<int32_t> numbers;
-  for (const SourcePartition& partition : partitions) numbers.insert(partition.partition);
-  for (int32_t number : numbers) {
-    std::vector<EventPosition> absorbed;
-    std::vector<RowCommand> emitted;
-    // A failed flush leaves the windows in the state; the group's offsets never passed them.
-    TakeOutput(context_.window_state->FlushPartition(number, NowMillis(), &absorbed, &emitted),
-               absorbed, emitted)
-        .IgnoreError();
-  }
-  ApplyOrDropRevoked(context_, partitions, deadline);
+  // A key's window holds the events of both sources, and Debezium keys the two topics
+  // differently, so its sides sit on unrelated partition numbers: a window with an event of a
+  // revoked partition can be filed under a kept one. Every window closes, so nothing of the
+  // revoked partitions stays behind to be written after they are gone (OUTER writes the same
+  // rows either way; INNER and LEFT run alone in their group, where a revocation takes all).
+  CloseAllWindows();
+  if (!ApplyOrDropRevoked(context_, partitions, deadline)) Forget(partitions);
 }
 
 void WindowedModeStage::OnLost(const std::vector<SourcePartition>& partitions) {
+  // Fenced first: the windows that also carry kept partitions' events are applied, what carries
+  // only the lost partitions' is dropped, and the new owner applies it.
   context_.feed->Drop(std::set<SourcePartition>(partitions.begin(), partitions.end()));
+  CloseAllWindows();
+  Forget(partitions);
+}
+
+void WindowedModeStage::CloseAllWindows() {
+  std::vector<EventPosition> absorbed;
+  std::vector<RowCommand> emitted;
+  // A failed flush leaves the windows in the state; the group's offsets never passed them.
+  TakeOutput(context_.window_state->Flush(NowMillis(), &absorbed, &emitted), absorbed, emitted)
+      .IgnoreError();
+}
+
+void WindowedModeStage::Forget(const std::vector<SourcePartition>& partitions) {
+  // Left in the state, the dropped windows would hold the partitions' commits forever and, on
+  // their return, move consumption past events nobody applied.
+  if (absl::Status s = context_.window_state->Forget(
+          std::set<SourcePartition>(partitions.begin(), partitions.end()));
+      !s.ok()) {
+    LogError("window state: forgetting the partitions another member took failed: ", s.message());
+  }
 }
 
 absl::Status WindowedModeStage::Drain(absl::Time deadline) {

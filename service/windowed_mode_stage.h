@@ -31,6 +31,10 @@ class WindowedModeStage final : public Stage {
   std::map<SourcePartition, int64_t> DurableOffsets() const override;
 
  private:
+  // Flushes every open window (and what the aligner holds) to the sink.
+  void CloseAllWindows();
+  // WindowedStage::Forget, logged when it fails (the state is broken then, and holds the stage).
+  void Forget(const std::vector<SourcePartition>& partitions);
   // What the joiner absorbed is carried by its state, so those events are done; what it emitted
   // goes to the sink.
   absl::Status TakeOutput(const absl::Status& status, const std::vector<EventPosition>& absorbed,

@@ -4,6 +4,7 @@
 #include <cppconn/datatype.h>
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
 #include <mysql_driver.h>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "join/batch_plan.h"
+#include "storage/statement_sql.h"
 #include "storage/retry_classifier.h"
 
 namespace cdcjoin {
@@ -29,72 +31,6 @@ constexpr size_t kMaxPlaceholders = 65535;
 
 constexpr int kErLockDeadlock = 1213;
 constexpr int kErLockWaitTimeout = 1205;
-
-// Identifiers were validated as plain identifiers by the configuration; doubling backticks
-// keeps this safe even if one slipped through.
-std::string Quote(const std::string& identifier) {
-  std::string quoted = "`";
-  for (char c : identifier) {
-    quoted += c;
-    if (c == '`') quoted += '`';
-  }
-  quoted += '`';
-  return quoted;
-}
-
-// `(k1 = ? AND k2 = ?) OR ...` for composite keys, `k IN (?, ...)` for one key column: both
-// let the server find the rows by primary key and lock them in index order.
-std::string KeyPredicate(const std::vector<std::string>& key_columns, size_t rows) {
-  if (key_columns.size() == 1) {
-    std::vector<std::string> marks(rows, "?");
-    return absl::StrCat(Quote(key_columns[0]), " IN (", absl::StrJoin(marks, ", "), ")");
-  }
-  std::vector<std::string> parts;
-  for (const std::string& column : key_columns) parts.push_back(Quote(column) + " = ?");
-  const std::string one = absl::StrCat("(", absl::StrJoin(parts, " AND "), ")");
-  std::vector<std::string> all(rows, one);
-  return absl::StrJoin(all, " OR ");
-}
-
-std::string BuildSql(const TableSchema& schema, const StatementShape& shape, size_t rows) {
-  const std::string table = Quote(schema.table);
-  switch (shape.kind) {
-    case RowCommandKind::kUpsert: {
-      std::vector<std::string> names;
-      for (const std::string& key : schema.key_columns) names.push_back(Quote(key));
-      std::vector<std::string> updates;
-      for (const auto& column : shape.columns) {
-        const std::string name = Quote(schema.columns[column.first]);
-        names.push_back(name);
-        if (column.second) updates.push_back(absl::StrCat(name, " = VALUES(", name, ")"));
-      }
-      // Nothing to update on conflict (only insert-only columns): a no-op assignment keeps the
-      // statement an upsert without INSERT IGNORE, which would also hide real errors.
-      if (updates.empty()) {
-        const std::string key = Quote(schema.key_columns[0]);
-        updates.push_back(absl::StrCat(key, " = ", key));
-      }
-      std::vector<std::string> marks(names.size(), "?");
-      const std::string tuple = absl::StrCat("(", absl::StrJoin(marks, ", "), ")");
-      std::vector<std::string> tuples(rows, tuple);
-      return absl::StrCat("INSERT INTO ", table, " (", absl::StrJoin(names, ", "), ") VALUES ",
-                          absl::StrJoin(tuples, ", "), " ON DUPLICATE KEY UPDATE ",
-                          absl::StrJoin(updates, ", "));
-    }
-    case RowCommandKind::kClear: {
-      std::vector<std::string> sets;
-      for (const auto& column : shape.columns) {
-        sets.push_back(Quote(schema.columns[column.first]) + " = NULL");
-      }
-      return absl::StrCat("UPDATE ", table, " SET ", absl::StrJoin(sets, ", "), " WHERE ",
-                          KeyPredicate(schema.key_columns, rows));
-    }
-    case RowCommandKind::kDelete:
-      return absl::StrCat("DELETE FROM ", table, " WHERE ",
-                          KeyPredicate(schema.key_columns, rows));
-  }
-  return "";
-}
 
 void Bind(sql::PreparedStatement* statement, unsigned int position, const Value& value) {
   if (const auto* i = std::get_if<int64_t>(&value)) {
@@ -118,8 +54,10 @@ class MySqlWriter::Impl {
  public:
   Impl(const MySqlOptions& options, const TableSchema* schema)
       : options_(options), schema_(schema) {
-    // Every row binds the key and at most every non-key column.
-    const size_t per_row = schema_->key_columns.size() + schema_->columns.size();
+    // Every row binds the key and at most every non-key column (and, with the stale-write
+    // guard, every source's version).
+    const size_t per_row = schema_->key_columns.size() + schema_->columns.size() +
+                           (schema_->stale_write_guard ? schema_->sources.size() : 0);
     max_rows_ = std::max<size_t>(1, std::min(options_.max_rows_per_statement,
                                              kMaxPlaceholders / std::max<size_t>(1, per_row)));
   }
@@ -168,16 +106,27 @@ class MySqlWriter::Impl {
 
     BatchPlan plan = PlanBatch(commands, BatchPlanOptions{max_rows_});
     size_t statements = 0;
+    int64_t stale_refused = 0;
     std::string context;
     try {
+      if (schema_->stale_write_guard) {
+        context = "reset the stale-write counter";
+        Statement()->execute(absl::StrCat("SET ", kStaleCounter, " = 0"));
+      }
       for (size_t round = 0; round < plan.rounds.size(); ++round) {
         for (const PlannedStatement& planned : plan.rounds[round]) {
           context = absl::StrCat(RowCommandKindName(planned.shape.kind), " of ",
-                                 planned.rows.size(), " rows into ", Quote(schema_->table),
-                                 " (round ", round, ")");
-          Execute(planned);
-          ++statements;
+                                 planned.rows.size(), " rows into `", schema_->table,
+                                 "` (round ", round, ")");
+          statements += Execute(planned);
         }
+      }
+      if (schema_->stale_write_guard) {
+        // Read inside the transaction: once COMMIT succeeds, the count is of committed work.
+        context = "read the stale-write counter";
+        std::unique_ptr<sql::ResultSet> result(
+            Statement()->executeQuery(absl::StrCat("SELECT ", kStaleCounter)));
+        if (result->next()) stale_refused = result->getInt64(1);
       }
       context = "commit";
       connection_->commit();
@@ -197,6 +146,7 @@ class MySqlWriter::Impl {
     stats_.statements += statements;
     stats_.rows += plan.RowCount();
     stats_.commands += commands.size();
+    stats_.stale_writes_stopped += static_cast<uint64_t>(stale_refused) + plan.stale_folded;
     return absl::OkStatus();
   }
 
@@ -206,26 +156,29 @@ class MySqlWriter::Impl {
   }
 
  private:
-  void Execute(const PlannedStatement& planned) {
-    sql::PreparedStatement* statement = Prepared(planned.shape, planned.rows.size());
-    unsigned int position = 1;
-    for (const RowCommand& row : planned.rows) {
-      for (const Value& key : row.key) Bind(statement, position++, key);
-      if (planned.shape.kind == RowCommandKind::kUpsert) {
-        for (const ColumnWrite& write : row.writes) Bind(statement, position++, write.value);
-      }
+  // Runs the SQL of one planned statement; returns how many statements that took.
+  size_t Execute(const PlannedStatement& planned) {
+    std::vector<SqlStatement> sql = PlannedStatementSql(*schema_, planned);
+    for (const SqlStatement& one : sql) {
+      sql::PreparedStatement* statement = Prepared(one.text);
+      unsigned int position = 1;
+      for (const Value& value : one.parameters) Bind(statement, position++, value);
+      statement->executeUpdate();
     }
-    statement->executeUpdate();
+    return sql.size();
   }
 
-  sql::PreparedStatement* Prepared(const StatementShape& shape, size_t rows) {
-    auto key = std::make_pair(shape, rows);
-    auto it = statements_.find(key);
+  sql::PreparedStatement* Prepared(const std::string& text) {
+    auto it = statements_.find(text);
     if (it != statements_.end()) return it->second.get();
     if (statements_.size() >= options_.max_cached_statements) statements_.clear();
-    std::unique_ptr<sql::PreparedStatement> statement(
-        connection_->prepareStatement(BuildSql(*schema_, shape, rows)));
-    return statements_.emplace(std::move(key), std::move(statement)).first->second.get();
+    std::unique_ptr<sql::PreparedStatement> statement(connection_->prepareStatement(text));
+    return statements_.emplace(text, std::move(statement)).first->second.get();
+  }
+
+  sql::Statement* Statement() {
+    if (plain_statement_ == nullptr) plain_statement_.reset(connection_->createStatement());
+    return plain_statement_.get();
   }
 
   // Rolls back what the failed transaction did and decides whether the connection survives.
@@ -256,6 +209,7 @@ class MySqlWriter::Impl {
   // Prepared statements belong to their connection and must go first.
   void DropConnection() {
     statements_.clear();
+    plain_statement_.reset();
     connection_.reset();
   }
 
@@ -266,7 +220,8 @@ class MySqlWriter::Impl {
 
   // Touched only by the (single) calling thread.
   std::unique_ptr<sql::Connection> connection_;
-  std::map<std::pair<StatementShape, size_t>, std::unique_ptr<sql::PreparedStatement>> statements_;
+  std::map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;  // By SQL text.
+  std::unique_ptr<sql::Statement> plain_statement_;
 
   mutable absl::Mutex stats_mu_;
   MySqlWriterStats stats_ ABSL_GUARDED_BY(stats_mu_);
@@ -291,6 +246,13 @@ MySqlWriter::~MySqlWriter() = default;
 
 absl::Status MySqlWriter::Apply(const std::vector<RowCommand>& commands) {
   return impl_->Apply(commands);
+}
+
+int64_t MySqlWriter::TakeStaleWritesStopped() {
+  const uint64_t now = impl_->Stats().stale_writes_stopped;
+  const int64_t delta = static_cast<int64_t>(now - stale_writes_reported_);
+  stale_writes_reported_ = now;
+  return delta;
 }
 
 MySqlWriterStats MySqlWriter::Stats() const { return impl_->Stats(); }

@@ -36,6 +36,10 @@ struct MySqlWriterStats {
   uint64_t deadlocks = 0;            // 1213 seen.
   uint64_t lock_wait_timeouts = 0;   // 1205 seen.
   uint64_t reconnects = 0;           // Connections opened after the first one.
+  // Stale-write guard: (row, source) writes not applied because the row held a version of
+  // that source at least as new, in committed transactions (storage/statement_sql.h says why
+  // the count is exact), plus stale commands the batch's reduction folded away.
+  uint64_t stale_writes_stopped = 0;
 };
 
 class MySqlWriter : public RowWriter {
@@ -58,7 +62,7 @@ class MySqlWriter : public RowWriter {
   // multi-row `INSERT ... ON DUPLICATE KEY UPDATE c = VALUES(c)` for the update-on-conflict
   // columns (insert-only columns only in the VALUES list), `UPDATE ... SET c = NULL WHERE key`
   // for clears, `DELETE ... WHERE key` for deletes, rows in key order, every value a bound
-  // parameter. On error the transaction is rolled back and the classified status returned; after
+  // parameter; with the stale-write guard, the guarded forms of storage/statement_sql.h. On error the transaction is rolled back and the classified status returned; after
   // a connection error the next call reconnects first, so the caller just retries.
   // A connection lost during COMMIT leaves unknown whether the batch committed; the retry then
   // applies it again (at-least-once, like any replay after a crash).
@@ -68,11 +72,14 @@ class MySqlWriter : public RowWriter {
   // Thread-safe.
   MySqlWriterStats Stats() const;
 
+  int64_t TakeStaleWritesStopped() override;
+
  private:
   class Impl;
   explicit MySqlWriter(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;
+  uint64_t stale_writes_reported_ = 0;  // By TakeStaleWritesStopped (the caller's thread).
 };
 
 }  // namespace cdcjoin

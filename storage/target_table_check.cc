@@ -216,6 +216,26 @@ absl::StatusOr<TargetTableReport> CheckTargetTable(const MySqlOptions& options,
       }
     }
   }
+  if (config.target().stale_write_guard()) {
+    for (int i = 0; i < config.sources_size(); ++i) {
+      const std::string& name = config.sources(i).version_column();
+      const std::string field = absl::StrCat("sources[", i, "].version_column");
+      auto it = columns.find(name);
+      if (it == columns.end()) {
+        problems.push_back(absl::StrCat(
+            field, ": column '", name, "' is not in ", where,
+            ": target.stale_write_guard keeps each source's version there; `cdcjoind "
+            "--print_ddl --config=FILE` prints the ALTER TABLE statements that add it"));
+        continue;
+      }
+      const ColumnFacts& facts = it->second.facts;
+      if (facts.kind != ColumnFacts::Kind::kDecimal || facts.precision < 30 || facts.scale != 0) {
+        problems.push_back(absl::StrCat(field, ": column '", name, "' is ", facts.column_type,
+                                        " in ", where,
+                                        ": a version needs DECIMAL(30,0) (see --print_ddl)"));
+      }
+    }
+  }
   return report;
 }
 

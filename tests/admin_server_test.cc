@@ -80,6 +80,12 @@ class ScriptedPipeline : public Pipeline {
     return absl::OkStatus();
   }
   v1::JoinMode mode() const override { return mode_.load(); }
+  std::vector<v1::GroupMember> Members() const override {
+    v1::GroupMember member;
+    member.set_member("scripted-0");
+    member.set_mode(mode_.load());
+    return {member};
+  }
   const v1::Config& config() const override { return config_; }
   PipelineState state() const override { return state_.load(); }
   std::vector<PartitionStatus> Partitions() const override {
@@ -187,6 +193,7 @@ TEST_F(AdminServerTest, GetStatusReportsEverythingThePipelineKnows) {
   pipeline_.stats_.batches.store(4);
   pipeline_.stats_.retries.store(3);
   pipeline_.stats_.deadlocks.store(1);
+  pipeline_.stats_.stale_writes_stopped.store(5);
   pipeline_.stats_.dead_lettered.store(9);
   pipeline_.stats_.dead_lettered_undecoded.store(9);
   pipeline_.stats_.dead_lettered_by_reason[static_cast<int>(DeadLetterReason::kRowRejected)]
@@ -227,6 +234,7 @@ TEST_F(AdminServerTest, GetStatusReportsEverythingThePipelineKnows) {
   EXPECT_EQ(status.counters().dead_lettered_by_reason().at("type-mismatch"), 0);
   EXPECT_EQ(status.counters().rows_written(), 20);
   EXPECT_EQ(status.counters().deadlocks(), 1);
+  EXPECT_EQ(status.counters().stale_writes_stopped(), 5);
   EXPECT_EQ(status.counters().dead_lettered(), 9);
   EXPECT_EQ(status.counters().late_drops(), 11);
   EXPECT_EQ(status.counters().windows_emitted(), 13);

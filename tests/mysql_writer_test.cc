@@ -31,6 +31,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "join/row_version.h"
 #include "storage/retry_classifier.h"
 
 namespace cdcjoin {
@@ -699,6 +700,131 @@ TEST_F(MySqlWriterTest, EmptyBatchDoesNothing) {
   ASSERT_NE(writer, nullptr);
   EXPECT_TRUE(writer->Apply({}).ok());
   EXPECT_EQ(writer->Stats().transactions, 0u);
+}
+
+// The stale-write guard (storage/statement_sql.h) on the same table with version columns:
+// user (source 0) guards maskingName and dateCreated, ext (source 1) currentNickname.
+class GuardedMySqlWriterTest : public MySqlWriterTest {
+ protected:
+  void SetUp() override {
+    MySqlWriterTest::SetUp();
+    Exec(admin_.get(), "ALTER TABLE Nickname ADD COLUMN _cdc_user_ver DECIMAL(30,0) UNSIGNED NULL, "
+                       "ADD COLUMN _cdc_ext_ver DECIMAL(30,0) UNSIGNED NULL");
+    schema_.sources.resize(2);
+    schema_.sources[0].version_column = "_cdc_user_ver";
+    schema_.sources[1].version_column = "_cdc_ext_ver";
+    schema_.stale_write_guard = true;
+    schema_.column_guard = {0, 1, 0};
+  }
+
+  // The version of binlog position `pos` (file 1), deleted for a delete.
+  static std::string Version(uint64_t pos, bool deleted = false) {
+    ChangeEvent event;
+    event.op = deleted ? ChangeOp::kDelete : ChangeOp::kUpsert;
+    event.binlog = BinlogCoordinates{1, pos, 0, false};
+    return RowVersionOf(event);
+  }
+
+  static RowCommand Versioned(RowCommand command, int source, uint64_t pos) {
+    command.versions = {SourceVersion{source, Version(pos, command.kind != RowCommandKind::kUpsert)}};
+    return command;
+  }
+
+  static RowCommand Release(int64_t user_id, int source, uint64_t pos) {
+    RowCommand command = ClearCommand(
+        user_id, source == 0 ? std::vector<int>{kMaskingName, kDateCreated}
+                             : std::vector<int>{kCurrentNickname});
+    command.kind = RowCommandKind::kRelease;
+    return Versioned(std::move(command), source, pos);
+  }
+
+  std::string StoredVersion(int64_t user_id, const char* column) {
+    std::unique_ptr<sql::Statement> s(admin_->createStatement());
+    std::unique_ptr<sql::ResultSet> result(s->executeQuery(
+        absl::StrCat("SELECT CAST(", column, " AS CHAR) FROM Nickname WHERE userId = ", user_id)));
+    if (!result->next()) return "<no row>";
+    std::string value = result->getString(1);
+    return result->wasNull() ? "NULL" : value;
+  }
+};
+
+TEST_F(GuardedMySqlWriterTest, AnOlderUpsertNeverWinsOverANewerOneAndIsCounted) {
+  std::unique_ptr<MySqlWriter> writer = NewWriter();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "new", "2024-01-02 00:00:00"), 0, 900),
+                             Versioned(ExtUpsert(1, "ext", "nick9"), 1, 900)})
+                  .ok());
+  // Replayed older events, in a later batch each: refused by the database.
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "old", "2023-01-01 00:00:00"), 0, 500)}).ok());
+  ASSERT_TRUE(writer->Apply({Versioned(ExtUpsert(1, "x", "nick5"), 1, 500)}).ok());
+  // A redelivery of the same event (equal version) changes nothing either.
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "new", "2024-01-02 00:00:00"), 0, 900)}).ok());
+  NicknameTable expected = {{1, {"new", "nick9", "2024-01-02 00:00:00.000000"}}};
+  EXPECT_EQ(ReadTable(), expected);
+  EXPECT_EQ(StoredVersion(1, "_cdc_user_ver"), Version(900));
+  EXPECT_EQ(writer->Stats().stale_writes_stopped, 3u);
+
+  // Newer wins; older after it inside one batch is folded away by the algebra, and counted.
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "newer", "2025-01-01 00:00:00"), 0, 950),
+                             Versioned(UserUpsert(1, "old", "2023-01-01 00:00:00"), 0, 600)})
+                  .ok());
+  expected[1] = {"newer", "nick9", "2025-01-01 00:00:00.000000"};
+  EXPECT_EQ(ReadTable(), expected);
+  EXPECT_EQ(writer->Stats().stale_writes_stopped, 4u);
+  EXPECT_EQ(writer->TakeStaleWritesStopped(), 4);
+  EXPECT_EQ(writer->TakeStaleWritesStopped(), 0);
+}
+
+TEST_F(GuardedMySqlWriterTest, AnOlderUpsertDoesNotUndoANewerClearNorAnOlderClearANewerUpsert) {
+  std::unique_ptr<MySqlWriter> writer = NewWriter();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "a", "2024-01-01 00:00:00"), 0, 100),
+                             Versioned(ExtUpsert(2, "b", "nick"), 1, 100),
+                             Versioned(UserUpsert(2, "b", "2024-01-01 00:00:00"), 0, 100)})
+                  .ok());
+  ASSERT_TRUE(
+      writer->Apply({Versioned(ClearCommand(1, {kMaskingName, kDateCreated}), 0, 300)}).ok());
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "stale", "2020-01-01 00:00:00"), 0, 200)}).ok());
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(2, "c", "2024-02-02 00:00:00"), 0, 400)}).ok());
+  ASSERT_TRUE(
+      writer->Apply({Versioned(ClearCommand(2, {kMaskingName, kDateCreated}), 0, 350)}).ok());
+  NicknameTable expected = {{1, {std::nullopt, std::nullopt, std::nullopt}},
+                            {2, {"c", "nick", "2024-02-02 00:00:00.000000"}}};
+  EXPECT_EQ(ReadTable(), expected);
+  EXPECT_EQ(writer->Stats().stale_writes_stopped, 2u);
+}
+
+TEST_F(GuardedMySqlWriterTest, AnOlderDeleteDoesNotRemoveANewerRow) {
+  std::unique_ptr<MySqlWriter> writer = NewWriter();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "a", "2024-01-01 00:00:00"), 0, 500),
+                             Versioned(UserUpsert(2, "b", "2024-01-01 00:00:00"), 0, 500)})
+                  .ok());
+  ASSERT_TRUE(writer->Apply({Versioned(DeleteCommand(1), 0, 400)}).ok());  // Stale.
+  ASSERT_TRUE(writer->Apply({Versioned(DeleteCommand(2), 0, 600)}).ok());  // Newer.
+  NicknameTable expected = {{1, {"a", std::nullopt, "2024-01-01 00:00:00.000000"}}};
+  EXPECT_EQ(ReadTable(), expected);
+  EXPECT_EQ(writer->Stats().stale_writes_stopped, 1u);
+}
+
+TEST_F(GuardedMySqlWriterTest, ReleaseRemovesTheRowOnlyAfterTheLastSourceDeletedItsPart) {
+  std::unique_ptr<MySqlWriter> writer = NewWriter();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Apply({Versioned(UserUpsert(1, "a", "2024-01-01 00:00:00"), 0, 100),
+                             Versioned(ExtUpsert(1, "a", "nick"), 1, 100),
+                             Versioned(UserUpsert(2, "b", "2024-01-01 00:00:00"), 0, 100)})
+                  .ok());
+  ASSERT_TRUE(writer->Apply({Release(1, 0, 200), Release(2, 0, 200)}).ok());
+  // Row 1 is still ext's; row 2 had only user as a writer.
+  NicknameTable expected = {{1, {std::nullopt, "nick", std::nullopt}}};
+  EXPECT_EQ(ReadTable(), expected);
+  EXPECT_EQ(StoredVersion(1, "_cdc_user_ver"), Version(200, /*deleted=*/true));
+  // A stale release of ext does not count as its delete; its newer one removes the row.
+  ASSERT_TRUE(writer->Apply({Release(1, 1, 50)}).ok());
+  EXPECT_EQ(ReadTable(), expected);
+  ASSERT_TRUE(writer->Apply({Release(1, 1, 300)}).ok());
+  EXPECT_EQ(ReadTable(), NicknameTable{});
+  EXPECT_EQ(writer->Stats().stale_writes_stopped, 1u);
 }
 
 }  // namespace

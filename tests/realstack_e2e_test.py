@@ -9,7 +9,9 @@ Kafka Connect with Debezium's MariaDB connector (scripts/connect.sh) and cdcjoin
 the test MariaDB named by CDCJOIN_MYSQL_*; the jars come from CDCJOIN_REALSTACK_LIB
 (scripts/realstack_deps.sh prints it; scripts/run_tests.sh sets it).
 
-For each JSON variant (schemas.enable true, false) the seed's tables User and UserExtData, and a
+For each variant (JSON with schemas.enable true or false; `avro`: Avro through Apicurio's converter
+and a real Apicurio Schema Registry, scripts/registry.sh, read with value_format/key_format AVRO)
+the seed's tables User and UserExtData, and a
 pair of tables with the types Debezium encodes in special ways (Typed, TypedExt), are filled,
 captured while a workload of SQL transactions runs (during the snapshot and while streaming), and
 consumed by one cdcjoind in DB_UPSERT mode and one in WINDOWED OUTER mode. The judge is the source
@@ -25,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -440,13 +441,64 @@ class Daemon:
                 self.process.wait(30)
 
 
-class RealStackTest:
-    def __init__(self, args):
-        self.args = args
-        self.work = tempfile.mkdtemp(prefix="cdcjoin-realstack.", dir="/tmp")
-        self.stack = Stack(args.scripts, self.work)
+def kafka_group_offsets(scripts, bootstrap, group):
+    """Kafka's own view: ConsumerGroupCommand --describe -> ({(topic, partition): (committed,
+    log end)}, its output)."""
+    out = run([os.path.join(scripts, "kafka.sh"), "tool",
+               "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+               "--bootstrap-server", bootstrap, "--describe", "--group", group],
+              timeout=120, check=False)
+    offsets = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) >= 5 and cells[0] == group and cells[2].isdigit():
+            committed = int(cells[3]) if cells[3].lstrip("-").isdigit() else -1
+            offsets[(cells[1], int(cells[2]))] = (committed, int(cells[4]))
+    return offsets, out
+
+
+class CheckedRun:
+    """Named checks in a work directory: one failed check never hides the others; the work
+    directory is kept when anything failed (or CDCJOIN_KEEP_WORK is set)."""
+
+    def __init__(self, prefix):
+        self.work = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
         self.passed = 0
         self.failed = 0
+
+    def check(self, name, body):
+        try:
+            body()
+            self.passed += 1
+            log(f"PASS {name}")
+        except Exception as error:  # One failed check must not hide the others.
+            self.fail(name, error if isinstance(error, Failure) else traceback.format_exc())
+
+    def fail(self, name, detail):
+        self.failed += 1
+        log(f"FAIL {name}\n{detail}")
+
+    def finish(self, suffixes):
+        """Copies the work files ending in `suffixes` to Bazel's outputs, removes the work
+        directory unless kept, prints the summary; returns the exit code."""
+        outputs = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
+        if outputs:
+            for name in os.listdir(self.work):
+                if name.endswith(suffixes):
+                    shutil.copy(os.path.join(self.work, name), outputs)
+        if self.failed == 0 and not os.environ.get("CDCJOIN_KEEP_WORK"):
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            log(f"work directory kept: {self.work}")
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 and self.passed > 0 else 1
+
+
+class RealStackTest(CheckedRun):
+    def __init__(self, args):
+        super().__init__("cdcjoin-realstack.")
+        self.args = args
+        self.stack = Stack(args.scripts, self.work)
         self.timings = {}
         self.encodings = {}
         self.degraded_report = []
@@ -481,29 +533,48 @@ class RealStackTest:
         return MariaDb(port, host, os.environ.get("CDCJOIN_MYSQL_USER", "root"))
 
     def group_offsets(self, group):
-        """Kafka's own view: ConsumerGroupCommand --describe -> {(topic, partition): (committed,
-        log end)}."""
-        out = run([os.path.join(self.args.scripts, "kafka.sh"), "tool",
-                   "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-                   "--bootstrap-server", self.bootstrap, "--describe", "--group", group],
-                  timeout=120, check=False)
-        offsets = {}
-        for line in out.splitlines():
-            cells = line.split()
-            if len(cells) >= 5 and cells[0] == group and cells[2].isdigit():
-                committed = int(cells[3]) if cells[3].lstrip("-").isdigit() else -1
-                offsets[(cells[1], int(cells[2]))] = (committed, int(cells[4]))
-        return offsets, out
+        return kafka_group_offsets(self.args.scripts, self.bootstrap, group)
 
     # -- one variant ----------------------------------------------------------------------------
 
-    def variant(self, schemas):
-        tag = "s" if schemas else "n"
+    def begin_registry(self):
+        """Starts the registry (a JVM taking 20-70 s) while the broker starts too."""
+        registry_dir = os.path.join(self.work, "registry")
+        self.registry_began = time.monotonic()
+        self.registry_start = subprocess.Popen(
+            [os.path.join(self.args.scripts, "registry.sh"), "start", registry_dir],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stack.stops.append(("registry", lambda: self.stack.script(
+            "registry.sh", "stop", registry_dir)))
+
+    def finish_registry(self):
+        try:
+            out, err = self.registry_start.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.registry_start.kill()
+            raise Failure("registry.sh start did not return in 300 s")
+        if self.registry_start.returncode != 0:
+            raise Failure(f"registry.sh start failed:\n{err[-4000:]}")
+        self.timings["registry start (beside the broker's), s"] = round(
+            time.monotonic() - self.registry_began, 1)
+        exports = eval_exports(out)
+        self.registry_url = exports["REGISTRY_URL"]
+        self.registry_ccompat_url = exports["REGISTRY_CCOMPAT_URL"]
+        log(f"registry at {self.registry_url}")
+
+    def variant(self, kind):
+        """kind: "true"/"false" (JSON, schemas.enable) or "avro"."""
+        avro = kind == "avro"
+        # Avro always carries its schema: every column is AUTO, as with schemas.enable=true.
+        schemas = kind != "false"
+        full = kind == "true"  # The operations checks run once, on the JSON variant with schemas.
+        tag = {"true": "s", "false": "n", "avro": "a"}[kind]
         database = f"rs_{tag}"
         prefix = f"cdc{tag}"
-        rng = random.Random(11 if schemas else 12)
-        pairs = [kind(rng) for kind in (SeedPair, TypedPair) if kind.name in self.args.pairs]
-        log(f"== variant schemas.enable={schemas}: source database {database}, topics {prefix}.*")
+        rng = random.Random({"true": 11, "false": 12, "avro": 13}[kind])
+        pairs = [pair_kind(rng) for pair_kind in (SeedPair, TypedPair)
+                 if pair_kind.name in self.args.pairs]
+        log(f"== variant {kind}: source database {database}, topics {prefix}.*")
         self.source.execute(f"DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"
                             " CHARACTER SET utf8mb4;")
         for pair in pairs:
@@ -527,14 +598,16 @@ class RealStackTest:
         connect_args = [
             f"--bootstrap={self.bootstrap}", f"--source_port={self.source_port}",
             f"--database={database}", f"--schemas={'true' if schemas else 'false'}",
-            f"--topic_prefix={prefix}", f"--server_id={5400 + (0 if schemas else 1)}", *extra]
+            f"--topic_prefix={prefix}", f"--server_id={5400 + 'sna'.index(tag)}", *extra]
+        if avro:
+            connect_args += ["--converter=avro", f"--registry={self.registry_url}"]
         connect = subprocess.Popen(
             [os.path.join(self.args.scripts, "connect.sh"), "start", connect_dir, *connect_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stack.stops.append((f"connect-{tag}", lambda: self.stack.script(
             "connect.sh", "stop", connect_dir)))
 
-        daemons = self.start_daemons(tag, prefix, database, pairs, schemas)
+        daemons = self.start_daemons(tag, prefix, database, pairs, schemas, avro)
         during_snapshot = [t for p in pairs for t in p.transactions(150)]
         self.source.execute("\n".join(during_snapshot), database)
         try:
@@ -551,7 +624,8 @@ class RealStackTest:
         self.source.execute("\n".join(streaming), database)
         log(f"workload done: {len(during_snapshot)} statements during the snapshot, "
             f"{len(streaming)} while streaming")
-        self.capture(prefix, database, schemas, pairs)
+        if not avro:  # kcat shows Avro as bytes: nothing to learn from it here.
+            self.capture(prefix, database, schemas, pairs)
 
         for daemon in daemons:
             self.check(f"{daemon.name}: target equals the source join",
@@ -563,7 +637,7 @@ class RealStackTest:
                        lambda d=daemon: self.offsets_agree(d))
 
         # A connector restart (Debezium resumes from its stored binlog position) converges.
-        if schemas:
+        if full:
             def restart():
                 self.stack.script("connect.sh", "restart", connect_dir)
                 self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)),
@@ -597,12 +671,12 @@ class RealStackTest:
                     self.converges(daemon, pairs, timeout=180)
             self.check(f"{tag}: re-snapshot (r events after streaming) converges", resnapshot)
 
-        if schemas:
+        if full:
             self.check(f"{daemons[0].name}: static member SIGKILLed and restarted is assigned "
                        "at once, converges",
                        lambda: self.static_member_restart(daemons[0], pairs, database))
 
-        if schemas and self.args.broker_faults:
+        if full and self.args.broker_faults:
             self.check(f"{tag}: broker SIGSTOP 20 s mid-stream, SIGCONT, converges",
                        lambda: self.broker_pause(daemons, pairs, database))
             self.check(f"{tag}: broker SIGKILL mid-stream, restart, converges",
@@ -615,7 +689,7 @@ class RealStackTest:
                           daemon.log_tail())
         self.stack.script("connect.sh", "stop", connect_dir)
 
-    def start_daemons(self, tag, prefix, database, pairs, schemas):
+    def start_daemons(self, tag, prefix, database, pairs, schemas, avro=False):
         daemons = []
         target = self.target()
         for mode in ("DB_UPSERT", "WINDOWED"):
@@ -651,7 +725,7 @@ target {{
     database: "{target_db}"
   }}
 }}
-{pair.sources(prefix, database, schemas)}
+{self.source_config(pair, prefix, database, schemas, avro)}
 sink {{ lanes: 2 batch_rows: 200 linger_ms: 5 }}
 mode: {mode}
 {window}
@@ -671,6 +745,15 @@ metrics {{ disabled: true }}
                 self.stack.stops.append((name, daemon.stop))
                 daemons.append(daemon)
         return daemons
+
+    def source_config(self, pair, prefix, database, schemas, avro):
+        sources = pair.sources(prefix, database, schemas)
+        if not avro:
+            return sources
+        # The same mapping; both keys and values in Avro, schemas from the registry.
+        sources = sources.replace("  key_fields:",
+                                  "  value_format: AVRO\n  key_format: AVRO\n  key_fields:")
+        return sources + f'schema_registry {{ url: "{self.registry_ccompat_url}" }}\n'
 
     def capture(self, prefix, database, schemas, pairs):
         """Keeps the real Debezium events (first records of each topic) beside the logs, and
@@ -857,29 +940,19 @@ metrics {{ disabled: true }}
         seen = wait_for(f"{daemon.name}: equal committed offsets", condition, 30, 1.0)
         log(f"{daemon.name}: ConsumerGroupCommand and cdcjoinctl agree: {seen}")
 
-    # -- bookkeeping ----------------------------------------------------------------------------
-
-    def check(self, name, body):
-        try:
-            body()
-            self.passed += 1
-            log(f"PASS {name}")
-        except Exception as error:  # One failed check must not hide the others.
-            self.fail(name, error if isinstance(error, Failure) else traceback.format_exc())
-
-    def fail(self, name, detail):
-        self.failed += 1
-        log(f"FAIL {name}\n{detail}")
-
     def main(self):
         try:
+            if "avro" in self.args.variants:
+                self.begin_registry()
             self.start_kafka()
             self.start_source()
-            for schemas in self.args.variants:
+            if "avro" in self.args.variants:
+                self.finish_registry()
+            for kind in self.args.variants:
                 try:
-                    self.variant(schemas)
+                    self.variant(kind)
                 except Exception:
-                    self.fail(f"variant schemas.enable={schemas}", traceback.format_exc())
+                    self.fail(f"variant {kind}", traceback.format_exc())
         except Exception:
             self.fail("real stack start", traceback.format_exc())
         finally:
@@ -896,17 +969,7 @@ metrics {{ disabled: true }}
                 log("Debezium field encodings seen (schemas.enable=true):")
                 for field, encoding in sorted(self.encodings.items()):
                     print(f"  {field}: {encoding}")
-            outputs = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
-            if outputs:
-                for name in os.listdir(self.work):
-                    if name.endswith((".log", ".txt", ".textproto")):
-                        shutil.copy(os.path.join(self.work, name), outputs)
-            if self.failed == 0 and not os.environ.get("CDCJOIN_KEEP_WORK"):
-                shutil.rmtree(self.work, ignore_errors=True)
-            else:
-                log(f"work directory kept: {self.work}")
-        print(f"{self.passed} passed, {self.failed} failed")
-        return 0 if self.failed == 0 and self.passed > 0 else 1
+        return self.finish((".log", ".txt", ".textproto"))
 
 
 def main():
@@ -915,7 +978,8 @@ def main():
     parser.add_argument("--cdcjoinctl", required=True)
     parser.add_argument("--scripts", required=True, help="the directory of kafka.sh & co.")
     parser.add_argument("--variants", default="true,false",
-                        help="schemas.enable values to run, comma-separated")
+                        help="variants to run, comma-separated: true, false (JSON with and "
+                        "without schemas.enable), avro")
     parser.add_argument("--pairs", default="seed,typed", help="table pairs: seed, typed")
     parser.add_argument("--broker_faults", default="true",
                         help="SIGSTOP and SIGKILL the broker mid-stream (schemas variant)")
@@ -925,10 +989,15 @@ def main():
     args.pairs = args.pairs.split(",")
     args.broker_faults = args.broker_faults == "true"
     args.strict_degraded = args.strict_degraded == "true"
-    args.variants = [v == "true" for v in args.variants.split(",")]
+    args.variants = args.variants.split(",")
     if not os.environ.get("CDCJOIN_REALSTACK_LIB"):
         print("CDCJOIN_REALSTACK_LIB is not set: run through scripts/run_tests.sh, or "
               "export CDCJOIN_REALSTACK_LIB=$(scripts/realstack_deps.sh)", file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    if "avro" in args.variants and not os.environ.get("CDCJOIN_REGISTRY_HOME"):
+        print("CDCJOIN_REGISTRY_HOME is not set: run through scripts/run_tests.sh, or export "
+              "CDCJOIN_REGISTRY_HOME=$(dirname $(scripts/registry_deps.sh))", file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
     # Bazel ends a test that overruns its timeout with SIGTERM: turn it into SystemExit so the

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_mysql.h"
@@ -17,33 +18,47 @@
 namespace cdcjoin {
 namespace {
 
-TEST(TargetTableCheckTest, ReportsTheFactsOfEveryColumn) {
+// Creates `database` with table T (`columns` is its column list) in the test's MariaDB and
+// checks it against the config text (`%s` is replaced by the database name).
+absl::StatusOr<TargetTableReport> CheckNewTable(const std::string& database,
+                                                const std::string& columns,
+                                                const std::string& config_template) {
   absl::StatusOr<testing::MySqlEndpoint> endpoint = testing::MySqlFromEnv();
-  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
-  const std::string database = absl::StrCat("facts_", getpid());
-  ASSERT_TRUE(testing::ExecuteSql(
-                  *endpoint, "",
-                  {absl::StrCat("DROP DATABASE IF EXISTS ", database),
-                   absl::StrCat("CREATE DATABASE ", database),
-                   absl::StrCat("CREATE TABLE ", database,
-                                ".T (k BIGINT NOT NULL PRIMARY KEY, tiny TINYINT, "
-                                "utiny TINYINT UNSIGNED, ubig BIGINT UNSIGNED, "
-                                "dec52 DECIMAL(5,2), flt FLOAT, dbl DOUBLE, "
-                                "txt VARCHAR(100) NOT NULL, body TEXT, bin VARBINARY(4), "
-                                "bits BIT(3), dt DATETIME(6), js JSON) "
-                                "DEFAULT CHARSET=utf8mb4")})
-                  .ok());
+  if (!endpoint.ok()) return endpoint.status();
+  absl::Status created = testing::ExecuteSql(
+      *endpoint, "",
+      {absl::StrCat("DROP DATABASE IF EXISTS ", database),
+       absl::StrCat("CREATE DATABASE ", database),
+       absl::StrCat("CREATE TABLE ", database, ".T (", columns, ") DEFAULT CHARSET=utf8mb4")});
+  if (!created.ok()) return created;
   v1::Config config;
-  const std::string config_text = absl::StrCat(
-      "target { table: 'T' key_columns: 'k' database { database: '", database, "' } } ",
-      "sources { name: 's' topic: 's' key_fields: 'id' columns { from: 'txt' to: 'txt' } }");
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(config_text, &config)) << config_text;
+  const std::string config_text = absl::StrReplaceAll(config_template, {{"%s", database}});
+  if (!google::protobuf::TextFormat::ParseFromString(config_text, &config)) {
+    return absl::InvalidArgumentError(config_text);
+  }
   MySqlOptions options;
   options.host = endpoint->host;
   options.port = endpoint->port;
   options.user = endpoint->user;
   options.database = database;
-  absl::StatusOr<TargetTableReport> report = CheckTargetTable(options, config);
+  return CheckTargetTable(options, config);
+}
+
+void DropDatabase(const std::string& database) {
+  absl::StatusOr<testing::MySqlEndpoint> endpoint = testing::MySqlFromEnv();
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  testing::ExecuteSql(*endpoint, "", {absl::StrCat("DROP DATABASE ", database)}).IgnoreError();
+}
+
+TEST(TargetTableCheckTest, ReportsTheFactsOfEveryColumn) {
+  const std::string database = absl::StrCat("facts_", getpid());
+  absl::StatusOr<TargetTableReport> report = CheckNewTable(
+      database,
+      "k BIGINT NOT NULL PRIMARY KEY, tiny TINYINT, utiny TINYINT UNSIGNED, ubig BIGINT UNSIGNED, "
+      "dec52 DECIMAL(5,2), flt FLOAT, dbl DOUBLE, txt VARCHAR(100) NOT NULL, body TEXT, "
+      "bin VARBINARY(4), bits BIT(3), dt DATETIME(6), js JSON",
+      "target { table: 'T' key_columns: 'k' database { database: '%s' } } "
+      "sources { name: 's' topic: 's' key_fields: 'id' columns { from: 'txt' to: 'txt' } }");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->problems.empty()) << report->problems.front();
   using K = ColumnFacts::Kind;
@@ -78,7 +93,33 @@ TEST(TargetTableCheckTest, ReportsTheFactsOfEveryColumn) {
   EXPECT_EQ(c.at("bits").precision, 3);
   EXPECT_EQ(c.at("dt").kind, K::kTemporal);
   EXPECT_EQ(c.at("js").kind, K::kText);  // MariaDB: JSON is LONGTEXT with a check.
-  testing::ExecuteSql(*endpoint, "", {absl::StrCat("DROP DATABASE ", database)}).IgnoreError();
+  DropDatabase(database);
+}
+
+TEST(TargetTableCheckTest, TheGuardNeedsItsVersionColumnsAndSaysHowToAddThem) {
+  const std::string database = absl::StrCat("guard_", getpid());
+  absl::StatusOr<TargetTableReport> report = CheckNewTable(
+      database,
+      "k BIGINT NOT NULL PRIMARY KEY, a TEXT, b TEXT, _cdc_s_ver DECIMAL(30,0) UNSIGNED, "
+      "_cdc_t_ver BIGINT",
+      "target { table: 'T' key_columns: 'k' stale_write_guard: true database { database: '%s' } "
+      "} sources { name: 's' topic: 's' key_fields: 'id' columns { from: 'a' to: 'a' } "
+      "version_column: '_cdc_s_ver' } "
+      "sources { name: 't' topic: 't' key_fields: 'id' columns { from: 'b' to: 'b' } "
+      "version_column: '_cdc_t_ver' } "
+      "sources { name: 'u' topic: 'u' key_fields: 'id' columns { from: 'b' to: 'b' } "
+      "version_column: '_cdc_u_ver' }");
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->problems.size(), 2u);
+  EXPECT_EQ(report->problems[0].rfind("sources[1].version_column: column '_cdc_t_ver' is bigint", 0),
+            0u)
+      << report->problems[0];
+  EXPECT_EQ(report->problems[1].rfind("sources[2].version_column: column '_cdc_u_ver' is not in",
+                                      0),
+            0u)
+      << report->problems[1];
+  EXPECT_NE(report->problems[1].find("--print_ddl"), std::string::npos) << report->problems[1];
+  DropDatabase(database);
 }
 
 }  // namespace

@@ -24,8 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "join/db_upsert_joiner.h"
 #include "join/windowed_joiner.h"
+#include "service/avro_decoder.h"
 #include "service/debezium_decoder.h"
 #include "storage/rocksdb_window_store.h"
+#include "tests/support/avro_encoding.h"
+#include "tests/support/schema_registry_stub.h"
 
 namespace cdcjoin {
 namespace {
@@ -161,6 +164,159 @@ struct JoinResult {
   int64_t rss_kb_after = 0;
   int64_t store_ops = 0;  // Puts and deletes committed.
 };
+
+// ---------------------------------------------------------------------------------------------
+// Decode alone, the same rows as Debezium JSON and as Avro (Confluent wire format; the writer
+// schemas come once from a registry on loopback): events/s on one core, and whether both
+// formats gave the same events.
+
+// Debezium's Avro envelope of source `source`'s rows (what Apicurio's converter registers).
+std::string BenchAvroSchema(int source) {
+  const std::string columns =
+      source == 0 ? R"({"name":"simpleName","type":["null","string"],"default":null},
+                      {"name":"age","type":["null","long"],"default":null})"
+                  : R"({"name":"maskingName","type":["null","string"],"default":null})";
+  return absl::StrCat(
+      R"({"type":"record","name":"Envelope","namespace":"app.s)", source, R"(","fields":[
+        {"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+          {"name":"id","type":"long"},)", columns, R"(]}],"default":null},
+        {"name":"after","type":["null","Value"],"default":null},
+        {"name":"source","type":{"type":"record","name":"Source","fields":[
+          {"name":"ts_ms","type":"long"},{"name":"db","type":"string"}]}},
+        {"name":"op","type":"string"},
+        {"name":"ts_ms","type":["null","long"],"default":null}]})");
+}
+
+std::string BenchAvro(AvroRecordEncoder& encoder, const ChangeEvent& e) {
+  avro_value_t* root = encoder.Reset();
+  const bool del = e.op == ChangeOp::kDelete;
+  for (const char* image : {"before", "after"}) {
+    avro_value_t field = AvroField(root, image);
+    const bool present = (std::strcmp(image, "before") == 0) == del;
+    avro_value_t row = AvroBranch(&field, present ? 1 : 0);
+    if (!present) continue;
+    avro_value_t id = AvroField(&row, "id");
+    avro_value_set_long(&id, std::get<int64_t>(e.key[0]));
+    const std::vector<const char*> names =
+        e.source == 0 ? std::vector<const char*>{"simpleName", "age"}
+                      : std::vector<const char*>{"maskingName"};
+    for (size_t f = 0; f < names.size(); ++f) {
+      avro_value_t column = AvroField(&row, names[f]);
+      avro_value_t value = AvroBranch(&column, del ? 0 : 1);
+      if (del) continue;
+      if (const auto* text = std::get_if<std::string>(&e.values[f])) {
+        avro_value_set_string_len(&value, text->c_str(), text->size() + 1);
+      } else {
+        avro_value_set_long(&value, std::get<int64_t>(e.values[f]));
+      }
+    }
+  }
+  avro_value_t source = AvroField(root, "source");
+  avro_value_t ts = AvroField(&source, "ts_ms"), db = AvroField(&source, "db");
+  avro_value_set_long(&ts, e.event_time_ms);
+  avro_value_set_string(&db, "app");
+  avro_value_t op = AvroField(root, "op");
+  avro_value_set_string(&op, del ? "d" : "u");
+  avro_value_t envelope_ts = AvroField(root, "ts_ms");
+  avro_value_t envelope_ts_value = AvroBranch(&envelope_ts, 1);
+  avro_value_set_long(&envelope_ts_value, e.event_time_ms + 3);
+  return encoder.Encoded();
+}
+
+// Avro C's own avro_value_read of a record into a generic value: the floor of any decoder built
+// on Avro C, measured on the same bodies.
+class AvroReadBaseline {
+ public:
+  explicit AvroReadBaseline(const std::string& schema_json) {
+    if (avro_schema_from_json_length(schema_json.data(), schema_json.size(), &schema_) != 0) {
+      std::exit(1);
+    }
+    iface_ = avro_generic_class_from_schema(schema_);
+    avro_generic_value_new(iface_, &value_);
+    reader_ = avro_reader_memory(nullptr, 0);
+  }
+  ~AvroReadBaseline() {
+    avro_reader_free(reader_);
+    avro_value_decref(&value_);
+    avro_value_iface_decref(iface_);
+    avro_schema_decref(schema_);
+  }
+  void Read(const std::string& record) {  // Past the 5-byte Confluent header.
+    avro_reader_memory_set_source(reader_, record.data() + 5, static_cast<int64_t>(record.size() - 5));
+    if (avro_value_read(reader_, &value_) != 0) std::exit(1);
+  }
+
+ private:
+  avro_schema_t schema_ = nullptr;
+  avro_value_iface_t* iface_ = nullptr;
+  avro_value_t value_;
+  avro_reader_t reader_ = nullptr;
+};
+
+struct DecodeResult {
+  double json_seconds = 0;
+  double avro_seconds = 0;
+  double avro_read_seconds = 0;  // AvroReadBaseline.
+  int64_t events = 0;
+  int64_t different = 0;  // Events the two formats decoded differently (must be 0).
+};
+
+DecodeResult RunDecodeOnly(const Args& args) {
+  const TableSchema schema = BenchSchema();
+  SchemaRegistryStub registry;
+  registry.Serve(1, BenchAvroSchema(0));
+  registry.Serve(2, BenchAvroSchema(1));
+  SchemaRegistry::Options registry_options;
+  registry_options.url = registry.url();
+  auto json_decoder = DebeziumDecoder::Create(&schema, DecoderOptions());
+  auto avro_decoder = AvroDecoder::Create(&schema, DecoderOptions(),
+                                          std::make_shared<SchemaRegistry>(registry_options), {});
+  if (!json_decoder.ok() || !avro_decoder.ok()) std::exit(1);
+  AvroRecordEncoder encoders[2] = {{BenchAvroSchema(0), 1}, {BenchAvroSchema(1), 2}};
+  AvroReadBaseline baselines[2] = {AvroReadBaseline(BenchAvroSchema(0)),
+                                   AvroReadBaseline(BenchAvroSchema(1))};
+  Workload workload(args);
+  std::vector<ChangeEvent> generated;
+  std::vector<std::string> json, avro;
+  DecodeResult result;
+  std::vector<ChangeEvent> from_json;
+  for (int64_t done = 0; done < args.events; done += kBatch) {
+    workload.Next(kBatch, &generated);
+    json.clear();
+    avro.clear();
+    for (const ChangeEvent& e : generated) {
+      json.push_back(Workload::Json(e));
+      avro.push_back(BenchAvro(encoders[e.source], e));
+    }
+    from_json.clear();
+    auto begin = std::chrono::steady_clock::now();
+    for (size_t j = 0; j < generated.size(); ++j) {
+      absl::StatusOr<Decoded> d = json_decoder->Decode(generated[j].source, std::nullopt, json[j],
+                                                       0, generated[j].position);
+      if (!d.ok()) std::exit(1);
+      from_json.push_back(std::move(d->event));
+    }
+    result.json_seconds += Seconds(std::chrono::steady_clock::now() - begin);
+    begin = std::chrono::steady_clock::now();
+    for (size_t j = 0; j < generated.size(); ++j) {
+      absl::StatusOr<Decoded> d = (*avro_decoder)->Decode(generated[j].source, std::nullopt,
+                                                          avro[j], 0, generated[j].position);
+      if (!d.ok()) {
+        std::fprintf(stderr, "avro decode: %s\n", std::string(d.status().message()).c_str());
+        std::exit(1);
+      }
+      const ChangeEvent& a = from_json[j];
+      result.different += !(a.key == d->event.key && a.values == d->event.values &&
+                            a.op == d->event.op && a.event_time_ms == d->event.event_time_ms);
+    }
+    result.avro_seconds += Seconds(std::chrono::steady_clock::now() - begin);
+    begin = std::chrono::steady_clock::now();
+    for (size_t j = 0; j < generated.size(); ++j) baselines[generated[j].source].Read(avro[j]);
+    result.avro_read_seconds += Seconds(std::chrono::steady_clock::now() - begin);
+    result.events += static_cast<int64_t>(generated.size());
+  }
+  return result;
+}
 
 // decode: feed JSON through the decoder inside the timed section.
 // no_io: a CountingStore instead of RocksDB.
@@ -386,6 +542,20 @@ int Main(int argc, char** argv) {
   std::printf("windowed  decode (Debezium JSON) -> join -> state -> emit: %10.0f events/s (%.2f s)\n",
               decode_eps, decode_join.seconds);
 
+  const DecodeResult decode_only = RunDecodeOnly(args);
+  const double json_decode_eps = decode_only.events / decode_only.json_seconds;
+  const double avro_decode_eps = decode_only.events / decode_only.avro_seconds;
+  const double avro_read_eps = decode_only.events / decode_only.avro_read_seconds;
+  std::printf("decode    alone, Debezium JSON: %10.0f events/s; Avro (Confluent wire format): "
+              "%10.0f events/s, %.2fx JSON; %lld of %lld events differ\n",
+              json_decode_eps, avro_decode_eps, avro_decode_eps / json_decode_eps,
+              static_cast<long long>(decode_only.different),
+              static_cast<long long>(decode_only.events));
+  std::printf("baseline  Avro C's avro_value_read alone (same bodies):      %10.0f events/s, "
+              "%.2fx JSON's whole decode; target Avro >= JSON: %s\n",
+              avro_read_eps, avro_read_eps / json_decode_eps,
+              avro_decode_eps >= json_decode_eps ? "met" : "NOT met");
+
   const ReopenResult reopen = RunReopen(args);
   std::printf("restart   crash after %lld events, reopen + pending: %.1f ms (RocksDB open %.1f ms) "
               "for %lld open windows and %lld pending commands\n",
@@ -408,14 +578,16 @@ int Main(int argc, char** argv) {
       "\"commands\":%lld,\"db_upsert_commands\":%lld,\"windows_emitted\":%lld,"
       "\"joined_pairs\":%lld,\"late_drops\":%lld,\"rss_mb\":%.1f,\"rss_start_mb\":%.1f,"
       "\"budget_mb\":%lld,\"reopen_ms\":%.1f,\"reopen_rocksdb_open_ms\":%.1f,\"reopen_open_windows\":%lld,"
-      "\"reopen_pending_commands\":%lld,\"target_events_per_s\":200000}\n",
+      "\"reopen_pending_commands\":%lld,\"target_events_per_s\":200000,"
+      "\"json_decode_events_per_s\":%.0f,\"avro_decode_events_per_s\":%.0f}\n",
       static_cast<long long>(args.events), static_cast<long long>(args.keys), join_eps, decode_eps,
       logic_eps, static_cast<double>(logic.store_ops) / args.events, puts_eps, build_eps, static_cast<long long>(join.commands),
       static_cast<long long>(db_commands), static_cast<long long>(join.stats.windows_emitted),
       static_cast<long long>(join.stats.joined_pairs),
       static_cast<long long>(join.stats.late_drops), rss_mb, rss_start_mb,
       static_cast<long long>(budget_mb), reopen.seconds * 1000, reopen.store_open_seconds * 1000,
-      static_cast<long long>(reopen.open_windows), static_cast<long long>(reopen.pending_commands));
+      static_cast<long long>(reopen.open_windows), static_cast<long long>(reopen.pending_commands),
+      json_decode_eps, avro_decode_eps);
   return 0;
 }
 
