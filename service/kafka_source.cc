@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -62,7 +63,7 @@ void DeleteMessage(const void* message) {
 
 }  // namespace
 
-class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::OffsetCommitCb {
+class KafkaSource::Impl final : public RdKafka::RebalanceCb {
  public:
   explicit Impl(Options options)
       : options_(std::move(options)), kafka_events_(options_.stats) {}
@@ -93,15 +94,17 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     settings.emplace("queued.max.messages.kbytes", "2048");
     settings["group.id"] = options_.kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
+    settings.emplace("heartbeat.interval.ms", "3000");  // librdkafka's default, named here.
+    int64_t heartbeat_ms = 3000;
+    if (!absl::SimpleAtoi(settings["heartbeat.interval.ms"], &heartbeat_ms)) heartbeat_ms = 3000;
+    commit_holdoff_ = absl::Milliseconds(heartbeat_ms) + absl::Seconds(2);
     absl::StatusOr<std::string> instance = GroupInstanceId(options_.kafka);
     if (!instance.ok()) return instance.status();
     if (!instance->empty()) settings["group.instance.id"] = *instance;
-    // Offsets are stored by hand, only up to what the pipeline reports durable, and librdkafka
-    // commits what is stored. Its timer skips the moments the group's generation is in flux:
-    // a commit of ours then fails with ILLEGAL_GENERATION, on which librdkafka drops the whole
-    // assignment as lost (every cooperative rebalance has such a moment, between its rounds).
-    settings["enable.auto.commit"] = "true";
-    settings["auto.commit.interval.ms"] = absl::StrCat(options_.kafka.commit_interval_ms());
+    // Offsets are committed by hand, only up to what the pipeline reports durable. (librdkafka's
+    // auto-commit of stored offsets let a static member's commits queued across a coordinator
+    // restart fence the member for good: FENCED_INSTANCE_ID is fatal.)
+    settings["enable.auto.commit"] = "false";
     settings["enable.auto.offset.store"] = "false";
     // An out-of-range offset means retention overtook us: data loss, never silently reset.
     settings["auto.offset.reset"] = "error";
@@ -113,7 +116,6 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
     if (!conf.ok()) return conf.status();
     (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
-    (*conf)->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(this), error);
     (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
     consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
     if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
@@ -154,38 +156,13 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     return out;
   }
 
-  // Stores the offsets for librdkafka's next commit.
+  // Commits the offsets that move an assigned partition forward, except in the moments after a
+  // cooperative rebalance: it runs a second round right after the first, and a commit sent
+  // between them fails with ILLEGAL_GENERATION, which librdkafka answers by dropping the whole
+  // assignment as lost. The next commit covers what is skipped.
   void Commit(const std::map<SourcePartition, int64_t>& offsets) {
-    TopicPartitionList list = Forward(offsets, stored_);
-    if (!list.items.empty()) {
-      RdKafka::ErrorCode err = consumer_->offsets_store(list.items);
-      if (err != RdKafka::ERR_NO_ERROR) LogWarning("kafka offsets store: ", RdKafka::err2str(err));
-      for (RdKafka::TopicPartition* tp : list.items) {
-        if (tp->err() == RdKafka::ERR_NO_ERROR) stored_[ToSourcePartition(*tp)] = tp->offset();
-      }
-    }
-    RefreshStatus();
-  }
-
-  // RdKafka::OffsetCommitCb: every commit's outcome, inside consume() on the polling thread.
-  void offset_commit_cb(RdKafka::ErrorCode err, TopicPartitions& offsets) override {
-    if (err == RdKafka::ERR__NO_OFFSET) return;  // Nothing was stored since the last commit.
-    if (err != RdKafka::ERR_NO_ERROR) {
-      // Nothing is lost: the next commit covers these offsets too.
-      LogWarning("kafka commit: ", RdKafka::err2str(err));
-      options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
-      return;
-    }
-    for (RdKafka::TopicPartition* tp : offsets) {
-      if (tp->err() != RdKafka::ERR_NO_ERROR) {
-        LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
-                   RdKafka::err2str(tp->err()));
-        continue;
-      }
-      auto it = committed_.find(ToSourcePartition(*tp));
-      if (it != committed_.end() && tp->offset() > it->second) it->second = tp->offset();
-    }
-    options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+    if (absl::Now() < commits_resume_at_) return;
+    CommitNow(offsets);
   }
 
   void SetPaused(PauseReason reason, bool paused) {
@@ -259,6 +236,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     TopicPartitions& partitions) override {
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    if (cooperative) commits_resume_at_ = absl::Now() + commit_holdoff_;
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       OnAssign(partitions);
       RdKafka::Error* error = nullptr;
@@ -304,8 +282,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     return list;
   }
 
-  // A revocation's offsets, committed before the partitions go (the generation is still ours
-  // inside the rebalance callback).
+  // Commits synchronously: a revocation's offsets before the partitions go (the generation is
+  // still ours inside the rebalance callback), and Commit's.
   void CommitNow(const std::map<SourcePartition, int64_t>& offsets) {
     TopicPartitionList list = Forward(offsets, committed_);
     if (list.items.empty()) return;
@@ -426,7 +404,6 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
                      : from_latest        ? RdKafka::Topic::OFFSET_END
                                           : RdKafka::Topic::OFFSET_BEGINNING);
       committed_[partition.partition] = partition.committed;
-      stored_[partition.partition] = partition.committed;
       if (data_loss_.erase(partition.partition) > 0) {
         data_loss_count_.store(static_cast<int>(data_loss_.size()));
       }
@@ -465,10 +442,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     }
     // Leaving the group on close revokes everything: the last status stays for the report.
     if (closing_) return;
-    for (const SourcePartition& partition : gone) {
-      committed_.erase(partition);
-      stored_.erase(partition);
-    }
+    for (const SourcePartition& partition : gone) committed_.erase(partition);
   }
 
   // The status snapshot for other threads. A paused partition is not fetched, so its cached
@@ -595,7 +569,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
   // Polling thread only (the rebalance callback runs inside its consume and close calls).
   std::deque<ConsumedRecord> held_;
   std::map<SourcePartition, int64_t> committed_;  // Every assigned partition.
-  std::map<SourcePartition, int64_t> stored_;     // For librdkafka's next commit.
+  absl::Time commits_resume_at_ = absl::InfinitePast();
+  absl::Duration commit_holdoff_;  // A heartbeat interval and 2 s: the second round's time.
   std::set<SourcePartition> data_loss_;
   std::set<PauseReason> pause_reasons_;
   bool closing_ = false;

@@ -14,9 +14,9 @@ namespace cdcjoin {
 
 // The only code that calls the source consumer: one subscription to every source topic in one
 // consumer group; assignment, revocation and loss (cooperative or eager) handed to the listener
-// on the polling thread; pause and resume per reason; offsets stored only as far as they are
-// given and committed by librdkafka's timer outside rebalances (auto.offset.store is off), a
-// revocation's synchronously; an out-of-range offset reported as data loss and its partition
+// on the polling thread; pause and resume per reason; offsets committed by hand, only as far as
+// they are given, never in the moments after a cooperative rebalance (enable.auto.commit and
+// auto.offset.store are off); an out-of-range offset reported as data loss and its partition
 // stopped, never reset (auto.offset.reset=error).
 //
 // Records that a paused consumer still returns (fetched before the pause) are kept, in order, and

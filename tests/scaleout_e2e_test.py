@@ -15,7 +15,8 @@ the stale-write guard (its version columns added from `cdcjoind --print_ddl`), a
 OUTER once more with eager (range) assignment instead of cooperative-sticky. Each group
 starts with three instances; then, one step at a time
 while the feed runs: a fourth instance joins, one is SIGKILLed, one is SIGTERMed, and one is
-SIGSTOPped past its session timeout and SIGCONTed (a zombie that still holds what it fetched).
+SIGSTOPped past its session timeout and SIGCONTed (a zombie that still holds what it fetched; in
+the guarded groups only, since without the guard its late write may roll a row back for good).
 Meanwhile the target tables are sampled twice a second.
 
 The judge is the source database: once the feed stops and the group has committed the end of
@@ -413,7 +414,12 @@ class ScaleOutTest(CheckedRun):
 
         zombies = []
 
+        # Without the guard, what a zombie was writing when it stopped can land after its
+        # partitions' new owner wrote a newer value, and stay (docs/operations.md): only the
+        # guarded groups get a zombie, and they must end equal to the source join all the same.
         def freeze(group):
+            if not group.guard:
+                return
             victim = group.live()[0]
             group.events_consumed()
             group.frozen[victim.name] = group.froze_at[victim.name] = time.time()
