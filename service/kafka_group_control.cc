@@ -50,6 +50,7 @@ class KafkaGroupControl::Impl {
   // Creates the topic compacted unless it exists. Brokers that refuse (no permission) leave it
   // to auto-creation, which would not compact it: said loudly.
   void EnsureTopic(absl::Duration timeout) {
+    if (TopicExists()) return;
     rd_kafka_t* rk = writer_->c_ptr();
     char error[512];
     rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(topic_.c_str(), 1, -1, error, sizeof error);
@@ -88,6 +89,24 @@ class KafkaGroupControl::Impl {
     if (event != nullptr) rd_kafka_event_destroy(event);
     rd_kafka_queue_destroy(queue);
     rd_kafka_NewTopic_destroy(topic);
+  }
+
+  // Asked of the reader, a consumer, whose metadata requests never auto-create the topic.
+  bool TopicExists() {
+    std::string error;
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(reader_.get(), topic_, nullptr, error));
+    if (topic == nullptr) return false;
+    RdKafka::Metadata* raw = nullptr;
+    if (reader_->metadata(false, topic.get(), &raw, 5000) != RdKafka::ERR_NO_ERROR) return false;
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    for (const RdKafka::TopicMetadata* found : *metadata->topics()) {
+      if (found->topic() == topic_ && found->err() == RdKafka::ERR_NO_ERROR &&
+          !found->partitions()->empty()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   absl::Status Publish(const ControlRecord& record, absl::Duration timeout) {

@@ -161,8 +161,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   // between them fails with ILLEGAL_GENERATION, which librdkafka answers by dropping the whole
   // assignment as lost. The next commit covers what is skipped.
   void Commit(const std::map<SourcePartition, int64_t>& offsets) {
-    if (absl::Now() < commits_resume_at_) return;
-    CommitNow(offsets);
+    if (absl::Now() >= commits_resume_at_) CommitNow(offsets);
+    RefreshStatus();
   }
 
   void SetPaused(PauseReason reason, bool paused) {
@@ -298,7 +298,6 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
       if (tp->err() == RdKafka::ERR_NO_ERROR) committed_[ToSourcePartition(*tp)] = tp->offset();
     }
     options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
-    RefreshStatus();
   }
 
   const std::string& Topic(const SourcePartition& partition) const {

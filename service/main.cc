@@ -222,7 +222,8 @@ int Run() {
   std::string brokers = config->kafka().brokers();
   if (embedded) {
     const int partitions = config->kafka().embedded_partitions();
-    std::vector<EmbeddedKafka::TopicSpec> topics = {{config->kafka().dead_letter_topic(), 1}};
+    std::vector<EmbeddedKafka::TopicSpec> topics = {{config->kafka().dead_letter_topic(), 1},
+                                                    {config->kafka().control_topic(), 1}};
     for (const v1::SourceConfig& source : config->sources()) {
       topics.push_back({source.topic(), partitions});
     }
