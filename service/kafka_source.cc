@@ -157,9 +157,9 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
   // Commits the offsets that move an assigned partition forward, except in the moments after a
-  // cooperative rebalance: it runs a second round right after the first, and a commit sent
-  // between them fails with ILLEGAL_GENERATION, which librdkafka answers by dropping the whole
-  // assignment as lost. The next commit covers what is skipped.
+  // cooperative revocation: the rebalance runs a second round right after it, and a commit sent
+  // between the rounds fails with ILLEGAL_GENERATION, which librdkafka answers by dropping the
+  // whole assignment as lost. The next commit covers what is skipped.
   void Commit(const std::map<SourcePartition, int64_t>& offsets) {
     if (absl::Now() >= commits_resume_at_) CommitNow(offsets);
     RefreshStatus();
@@ -236,7 +236,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     TopicPartitions& partitions) override {
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
-    if (cooperative) commits_resume_at_ = absl::Now() + commit_holdoff_;
+    // A cooperative revocation is the first round of two: the second follows at once.
+    if (cooperative && err != RdKafka::ERR__ASSIGN_PARTITIONS) {
+      commits_resume_at_ = absl::Now() + commit_holdoff_;
+    }
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       OnAssign(partitions);
       RdKafka::Error* error = nullptr;
