@@ -1,9 +1,23 @@
 #include "service/kafka_client.h"
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "service/logging.h"
 
 namespace cdcjoin {
+
+absl::StatusOr<std::string> GroupInstanceId(const v1::KafkaConfig& kafka) {
+  if (!kafka.group_instance_id().empty() || kafka.group_instance_id_env().empty()) {
+    return kafka.group_instance_id();
+  }
+  const char* value = std::getenv(kafka.group_instance_id_env().c_str());
+  if (value == nullptr || *value == '\0') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kafka.group_instance_id_env: $", kafka.group_instance_id_env(), " is not set or empty"));
+  }
+  return std::string(value);
+}
 
 std::map<std::string, std::string> BaseKafkaSettings(const v1::KafkaConfig& kafka,
                                                      const std::string& bootstrap_servers) {

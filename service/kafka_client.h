@@ -18,6 +18,10 @@ namespace cdcjoin {
 std::map<std::string, std::string> BaseKafkaSettings(const v1::KafkaConfig& kafka,
                                                      const std::string& bootstrap_servers);
 
+// KafkaConfig's static membership id (group.instance.id), from the config or the environment;
+// "" for none. InvalidArgument naming the field when its environment variable is unset or empty.
+absl::StatusOr<std::string> GroupInstanceId(const v1::KafkaConfig& kafka);
+
 // A librdkafka configuration holding `settings`; InvalidArgument naming the property librdkafka
 // refused.
 absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeKafkaConf(

@@ -3,7 +3,6 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <deque>
 #include <map>
 #include <optional>
@@ -33,29 +32,9 @@ using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
 // Owns the TopicPartition pointers librdkafka's C++ API hands out.
 struct TopicPartitionList {
-  TopicPartitionList() = default;
-  TopicPartitionList(TopicPartitionList&& other) noexcept : items(std::move(other.items)) {
-    other.items.clear();
-  }
-  TopicPartitionList(const TopicPartitionList&) = delete;
-  TopicPartitionList& operator=(const TopicPartitionList&) = delete;
-  ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
-
   TopicPartitions items;
+  ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
 };
-
-// KafkaConfig's static membership id, from the config or the environment; "" for none.
-absl::StatusOr<std::string> GroupInstanceId(const v1::KafkaConfig& kafka) {
-  if (!kafka.group_instance_id().empty() || kafka.group_instance_id_env().empty()) {
-    return kafka.group_instance_id();
-  }
-  const char* value = std::getenv(kafka.group_instance_id_env().c_str());
-  if (value == nullptr || *value == '\0') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kafka.group_instance_id_env: $", kafka.group_instance_id_env(), " is not set or empty"));
-  }
-  return std::string(value);
-}
 
 void DeleteMessage(const void* message) {
   delete static_cast<const RdKafka::Message*>(message);
@@ -272,33 +251,33 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
  private:
-  // The offsets that move an assigned partition past `baseline`.
-  TopicPartitionList Forward(const std::map<SourcePartition, int64_t>& offsets,
-                             const std::map<SourcePartition, int64_t>& baseline) const {
+  // Commits synchronously the offsets that move an assigned partition forward: a revocation's
+  // before the partitions go (the generation is still ours inside the rebalance callback), and
+  // Commit's.
+  void CommitNow(const std::map<SourcePartition, int64_t>& offsets) {
     TopicPartitionList list;
     for (const auto& [partition, offset] : offsets) {
-      auto it = baseline.find(partition);
-      if (it == baseline.end() || offset < 0 || offset <= it->second) continue;
+      auto it = committed_.find(partition);
+      if (it == committed_.end() || offset < 0 || offset <= it->second) continue;
       list.items.push_back(
           RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
     }
-    return list;
-  }
-
-  // Commits synchronously: a revocation's offsets before the partitions go (the generation is
-  // still ours inside the rebalance callback), and Commit's.
-  void CommitNow(const std::map<SourcePartition, int64_t>& offsets) {
-    TopicPartitionList list = Forward(offsets, committed_);
     if (list.items.empty()) return;
     RdKafka::ErrorCode err = consumer_->commitSync(list.items);
     if (err != RdKafka::ERR_NO_ERROR) {
-      LogWarning("kafka commit on revocation: ", RdKafka::err2str(err),
-                 " (the partitions' new owner consumes again from the last commit)");
+      // Nothing is lost: the next commit covers these offsets too (or, after a revocation, the
+      // partitions' new owner consumes again from the last commit).
+      LogWarning("kafka commit: ", RdKafka::err2str(err));
       options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
       return;
     }
     for (RdKafka::TopicPartition* tp : list.items) {
-      if (tp->err() == RdKafka::ERR_NO_ERROR) committed_[ToSourcePartition(*tp)] = tp->offset();
+      if (tp->err() != RdKafka::ERR_NO_ERROR) {
+        LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
+                   RdKafka::err2str(tp->err()));
+        continue;
+      }
+      committed_[ToSourcePartition(*tp)] = tp->offset();
     }
     options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
   }

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -14,6 +13,7 @@
 #include "join/offset_tracker.h"
 #include "join/table_schema.h"
 #include "service/avro_decoder.h"
+#include "service/kafka_client.h"
 #include "service/logging.h"
 #include "service/loop_call.h"
 #include "service/rejected_row.h"
@@ -44,12 +44,7 @@ constexpr char kMemberKeyPrefix[] = "member/";
 
 // This instance's name in the group: its static membership id, else host/pid.
 std::string MemberName(const v1::KafkaConfig& kafka) {
-  if (!kafka.group_instance_id().empty()) return kafka.group_instance_id();
-  if (!kafka.group_instance_id_env().empty()) {
-    if (const char* value = std::getenv(kafka.group_instance_id_env().c_str()); value != nullptr) {
-      return value;
-    }
-  }
+  if (absl::StatusOr<std::string> id = GroupInstanceId(kafka); id.ok() && !id->empty()) return *id;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return absl::StrCat(host, "/", getpid());
