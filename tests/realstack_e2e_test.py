@@ -394,6 +394,7 @@ class Stack:
 class Daemon:
     def __init__(self, binary, config_path, work, name):
         self.name = name
+        self.config_path = config_path
         self.log_path = os.path.join(work, f"{name}.log")
         self.admin_file = os.path.join(work, f"{name}.admin")
         self.command = [binary, f"--config={config_path}", "--progress_interval_ms=1000",
@@ -676,6 +677,10 @@ class RealStackTest(CheckedRun):
                        "at once, converges",
                        lambda: self.static_member_restart(daemons[0], pairs, database))
 
+            self.check(f"{daemons[0].name}: fenced by a copy with its group.instance.id, "
+                       "replaces its consumer once the copy is gone, converges",
+                       lambda: self.fenced_static_member(daemons[0], pairs, database))
+
         if full and self.args.broker_faults:
             self.check(f"{tag}: broker SIGSTOP 20 s mid-stream, SIGCONT, converges",
                        lambda: self.broker_pause(daemons, pairs, database))
@@ -847,6 +852,35 @@ metrics {{ disabled: true }}
         wait_for(f"{daemon.name} to be assigned again, well inside the dead member's session",
                  lambda: (daemon.assignments() > before, daemon.log_tail(5)), 15, 0.1)
         self.timings["static member restart after SIGKILL to assignment, s"] = round(
+            time.monotonic() - began, 1)
+        self.converges(daemon, pairs, timeout=180)
+
+    def fenced_static_member(self, daemon, pairs, database):
+        """A copy started with the member's group.instance.id (a pod started twice by mistake)
+        takes its place, and the broker fences the member: librdkafka makes that fatal for its
+        consumer. Once the copy is SIGKILLed the member must replace its consumer and serve its
+        partitions again, not stand still for ever."""
+        def count(line):
+            with open(daemon.log_path, errors="replace") as f:
+                return f.read().count(line)
+        failed_before = count("kafka consumer failed for good")
+        replaced_before = count("a new kafka consumer joins group")
+        assigned_before = daemon.assignments()
+        copy = Daemon(self.args.cdcjoind, daemon.config_path, self.work, f"{daemon.name}-copy")
+        self.stack.stops.append((copy.name, copy.stop))
+        wait_for(f"{copy.name} to take the member's partitions",
+                 lambda: (copy.assignments() > 0, copy.log_tail(5)), 60, 0.2)
+        wait_for(f"{daemon.name} to find itself fenced",
+                 lambda: (count("kafka consumer failed for good") > failed_before,
+                          daemon.log_tail(10)), 60, 0.2)
+        copy.process.kill()
+        copy.process.wait(30)
+        began = time.monotonic()
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        wait_for(f"{daemon.name} to be assigned again with a new consumer",
+                 lambda: (count("a new kafka consumer joins group") > replaced_before and
+                          daemon.assignments() > assigned_before, daemon.log_tail(10)), 120, 0.2)
+        self.timings["fenced static member: copy SIGKILLed to reassignment, s"] = round(
             time.monotonic() - began, 1)
         self.converges(daemon, pairs, timeout=180)
 

@@ -266,6 +266,18 @@ metrics {{ disabled: true }}
                         self.last_events[daemon.name] = int(stopped.group(1))
         return sum(self.last_events.values())
 
+    def assignments_lost(self):
+        """`lost` lines of instances that were never stopped: a member that stays alive through
+        joins, kills and leaves must never lose its partitions (a commit sent while a rebalance
+        is in flux fails with ILLEGAL_GENERATION, and librdkafka then drops them all)."""
+        lost = []
+        for daemon in self.daemons:
+            if daemon.name in self.froze_at:
+                continue
+            with open(daemon.log_path, errors="replace") as f:
+                lost += [f"{daemon.name}: {line.strip()}" for line in f if " WARN lost " in line]
+        return lost
+
     def ownership_gaps(self, steps):
         """From the instances' logs: per step, the longest time a partition that changed owner
         had none, and how many moved. A partition is owned from `assigned` until `revoking`,
@@ -532,6 +544,7 @@ class ScaleOutTest(CheckedRun):
                 self.figures[group.name] = {
                     "records": records, "consumed": consumed,
                     "consumed_twice": consumed - records,
+                    "assignments_lost": len(group.assignments_lost()),
                     "rollbacks_seen": len(sampler.rollbacks[group.name]),
                     "stale_writes_stopped": sum(group.last_stopped.values()),
                     "samples": sampler.samples,
@@ -555,6 +568,12 @@ class ScaleOutTest(CheckedRun):
                 if not group.eager:
                     self.check(f"{group.name}: a join or a clean leave leaves no partition "
                                "unowned for 2 s", clean_leave_is_quick)
+
+                def nothing_lost(g=group):
+                    if g.assignments_lost():
+                        raise Failure("\n".join(g.assignments_lost()[:10]))
+                self.check(f"{group.name}: no member that stayed alive lost its partitions",
+                           nothing_lost)
 
                 def never_older(g=group):
                     if sampler.rollbacks[g.name]:
