@@ -6,6 +6,7 @@
 #include <avro.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -195,7 +196,7 @@ RecordLayout LayoutOf(const NamedTypes& named, dom::object record) {
 // ---------------------------------------------------------------------------------------------
 // Reading a body. Avro C's consumer API (avro_consume_binary) hands each datum of the body to a
 // tree of consumers built once per writer schema; their callbacks put each value into a slot by
-// position, and copy strings and bytes into one buffer per body. Fields nobody reads (most of
+// position, strings and bytes as views of the body's arena (below). Fields nobody reads (most of
 // Debezium's `source` block, arrays, maps, records nested deeper than a decimal) are skipped by
 // Avro C without being decoded. This replaced avro_value_read into a generic value, whose reset,
 // wrapped allocation per string and calls through the value interface per field cost more than
@@ -209,26 +210,106 @@ struct Slot {
   int field_count = 0;
 };
 
-// What the last body read left: the slots, and the strings and bytes they point to.
+// Memory for what Avro C allocates while it reads one body: the strings, bytes and fixed
+// datums. Avro C 1.11.1 (Debian 12) hands them to the consumer without freeing them afterwards,
+// and when a corrupt length runs past the body's end it returns the error without freeing the
+// buffer it allocated for that length (fixed upstream later, AVRO-4246). Its allocator is
+// replaceable (avro_set_allocator): while a body is read on a thread, allocations come from
+// that reader's arena, released when the next body starts. So a corrupt body leaks nothing, a
+// length longer than the whole body is refused before anything is allocated, and the datums
+// need neither a copy nor a free. Outside a read the allocator does what Avro C's default does.
+class BodyArena {
+ public:
+  BodyArena() = default;
+  BodyArena(const BodyArena&) = delete;
+  BodyArena& operator=(const BodyArena&) = delete;
+  ~BodyArena() { ReleaseOverflow(); }
+
+  // Before reading a body of `body_size` bytes: what the previous body allocated is released.
+  void Start(size_t body_size) {
+    ReleaseOverflow();
+    // A datum is never longer than its body; with each one's NUL and alignment they rarely
+    // need more than twice the body (more goes to the heap until the next Start).
+    const size_t capacity = 2 * body_size + 64;
+    if (capacity_ < capacity) {
+      block_ = std::make_unique<char[]>(capacity);
+      capacity_ = capacity;
+    }
+    used_ = 0;
+    largest_ = body_size + 1;
+  }
+
+  // Avro C's allocator contract (allocation.h): new_size 0 frees, a null ptr allocates.
+  void* Reallocate(void* ptr, size_t old_size, size_t new_size) {
+    if (new_size == 0) {
+      if (!Owns(ptr)) std::free(ptr);
+      return nullptr;
+    }
+    if (ptr != nullptr && !Owns(ptr)) return std::realloc(ptr, new_size);
+    if (new_size > largest_) {
+      avro_set_error("%zu bytes asked for in a body of %zu", new_size, largest_ - 1);
+      return nullptr;
+    }
+    void* fresh = Allocate(new_size);
+    if (fresh != nullptr && ptr != nullptr) std::memcpy(fresh, ptr, std::min(old_size, new_size));
+    return fresh;
+  }
+
+ private:
+  void* Allocate(size_t size) {
+    const size_t at = (used_ + 7) & ~size_t{7};
+    if (at <= capacity_ && size <= capacity_ - at) {
+      used_ = at + size;
+      return block_.get() + at;
+    }
+    void* heap = std::malloc(size);
+    if (heap != nullptr) overflow_.push_back(heap);
+    return heap;
+  }
+
+  bool Owns(const void* ptr) const {
+    const char* p = static_cast<const char*>(ptr);
+    if (block_ != nullptr && p >= block_.get() && p < block_.get() + capacity_) return true;
+    return std::find(overflow_.begin(), overflow_.end(), ptr) != overflow_.end();
+  }
+
+  void ReleaseOverflow() {
+    for (void* heap : overflow_) std::free(heap);
+    overflow_.clear();
+  }
+
+  std::unique_ptr<char[]> block_;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  size_t largest_ = 0;
+  std::vector<void*> overflow_;
+};
+
+// The arena of the body this thread is reading, if any.
+thread_local BodyArena* reading_arena = nullptr;
+
+void* AvroAllocate(void* /*user_data*/, void* ptr, size_t old_size, size_t new_size) {
+  if (reading_arena != nullptr) return reading_arena->Reallocate(ptr, old_size, new_size);
+  if (new_size == 0) {
+    std::free(ptr);
+    return nullptr;
+  }
+  return std::realloc(ptr, new_size);
+}
+
+// Installs AvroAllocate before this process reads its first body (ConfluentReader does). It behaves as Avro C's
+// default outside a read, so memory allocated before by either is freed correctly by the other.
+void InstallAvroAllocator() {
+  static const bool installed = [] {
+    avro_set_allocator(AvroAllocate, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
+// What the last body read left: the slots, their strings and bytes in the arena.
 class BodyValues {
  public:
-  // Before reading a body of `size` bytes. Its strings and bytes together are never longer than
-  // it, so the text buffer never moves while the body is read.
-  void Start(size_t size) {
-    if (text_.size() < size) text_.resize(size);
-    text_used_ = 0;
-  }
-
-  // A copy of `size` bytes that lives until the next Start; false if the buffer cannot hold it.
-  bool Keep(const void* data, size_t size, std::string_view* kept) {
-    if (size > text_.size() - text_used_) return false;
-    char* to = text_.data() + text_used_;
-    if (size > 0) std::memcpy(to, data, size);
-    text_used_ += size;
-    *kept = std::string_view(to, size);
-    return true;
-  }
-
   int AddSlots(size_t count) {
     const int first = static_cast<int>(slots_.size());
     slots_.resize(slots_.size() + count);
@@ -249,8 +330,6 @@ class BodyValues {
 
  private:
   std::vector<Slot> slots_;
-  std::vector<char> text_;
-  size_t text_used_ = 0;
 };
 
 // One consumer of the tree: where its datum goes. Avro C passes the node back as user_data.
@@ -318,32 +397,25 @@ int OnDouble(avro_consumer_t*, double value, void* user_data) {
   return 0;
 }
 
-// Strings, bytes and fixed arrive in a buffer Avro C allocated for the callback and does not
-// free afterwards (its own consumer, the datum resolver, takes them over): it is copied and
-// freed here with the size Avro C 1.11 allocated (consume-binary.c, encoding_binary.c).
-int Keep(void* user_data, avro_type_t type, WireValue::Type wire_type, const char* type_name,
-         const void* data, size_t size, size_t allocated) {
-  Slot& slot = Fill(user_data, type, wire_type, type_name);
-  const bool kept = NodeOf(user_data).values->Keep(data, size, &slot.wire.text);
-  avro_free(const_cast<void*>(data), allocated);
-  if (!kept) {
-    avro_set_error("%s of %zu bytes is longer than the body", type_name, size);
-    return EINVAL;
-  }
+// Strings, bytes and fixed arrive in the body's arena (BodyArena), where they stay until the
+// next body: the slot points to them.
+int OnString(avro_consumer_t*, const void* value, size_t size_with_nul, void* user_data) {
+  // Avro C 1.11 counts the string's NUL in its size (consume-binary.c, encoding_binary.c).
+  Fill(user_data, AVRO_STRING, WireValue::Type::kText, "string").wire.text = std::string_view(
+      static_cast<const char*>(value), size_with_nul > 0 ? size_with_nul - 1 : 0);
   return 0;
 }
 
-int OnString(avro_consumer_t*, const void* value, size_t size_with_nul, void* user_data) {
-  return Keep(user_data, AVRO_STRING, WireValue::Type::kText, "string", value,
-              size_with_nul > 0 ? size_with_nul - 1 : 0, size_with_nul);
-}
-
 int OnBytes(avro_consumer_t*, const void* value, size_t size, void* user_data) {
-  return Keep(user_data, AVRO_BYTES, WireValue::Type::kBytes, "bytes", value, size, size + 1);
+  Fill(user_data, AVRO_BYTES, WireValue::Type::kBytes, "bytes").wire.text =
+      std::string_view(static_cast<const char*>(value), size);
+  return 0;
 }
 
 int OnFixed(avro_consumer_t*, const void* value, size_t size, void* user_data) {
-  return Keep(user_data, AVRO_FIXED, WireValue::Type::kBytes, "fixed", value, size, size);
+  Fill(user_data, AVRO_FIXED, WireValue::Type::kBytes, "fixed").wire.text =
+      std::string_view(static_cast<const char*>(value), size);
+  return 0;
 }
 
 int OnEnum(avro_consumer_t* consumer, int symbol, void* user_data) {
@@ -437,9 +509,12 @@ class BodyReader {
       avro_set_error("Cannot allocate a memory reader");
       return ENOMEM;
     }
-    values_.Start(body.size());
+    arena_.Start(body.size());
     avro_reader_memory_set_source(reader_, body.data(), static_cast<int64_t>(body.size()));
-    return avro_consume_binary(reader_, &root_->consumer, root_);
+    reading_arena = &arena_;
+    const int rval = avro_consume_binary(reader_, &root_->consumer, root_);
+    reading_arena = nullptr;
+    return rval;
   }
 
   const BodyValues& values() const { return values_; }
@@ -572,6 +647,7 @@ class BodyReader {
   avro_reader_t reader_;
   avro_schema_t null_schema_;
   avro_consumer_t nothing_{};
+  BodyArena arena_;
   BodyValues values_;
   std::vector<std::unique_ptr<ReadNode>> nodes_;
   ReadNode* root_ = nullptr;
@@ -722,7 +798,10 @@ class AvroWriter {
 class ConfluentReader {
  public:
   ConfluentReader(std::shared_ptr<SchemaRegistry> registry, ReadScope scope)
-      : registry_(std::move(registry)), scope_(scope) {}
+      : registry_(std::move(registry)), scope_(scope) {
+    // When the decoders are made, before their first Avro C call: BodyReader relies on it.
+    InstallAvroAllocator();
+  }
 
   // The writer of `record` and its Avro body.
   absl::StatusOr<AvroWriter*> WriterOf(std::string_view place, std::string_view record,
@@ -743,7 +822,9 @@ class ConfluentReader {
                                             (static_cast<uint32_t>(static_cast<uint8_t>(record[3])) << 8) |
                                             static_cast<uint32_t>(static_cast<uint8_t>(record[4])));
     *body = record.substr(5);
-    if (auto it = writers_.find(id); it != writers_.end()) return it->second.get();
+    // A topic's records mostly share one writer schema.
+    if (last_ != nullptr && last_->id() == id) return last_;
+    if (auto it = writers_.find(id); it != writers_.end()) return last_ = it->second.get();
     absl::StatusOr<std::shared_ptr<const RegisteredSchema>> registered = registry_->Get(id);
     if (!registered.ok()) {
       const absl::Status& status = registered.status();
@@ -755,13 +836,14 @@ class ConfluentReader {
     }
     absl::StatusOr<std::unique_ptr<AvroWriter>> writer = AvroWriter::Prepare(place, **registered, scope_);
     if (!writer.ok()) return writer.status();
-    return writers_.emplace(id, *std::move(writer)).first->second.get();
+    return last_ = writers_.emplace(id, *std::move(writer)).first->second.get();
   }
 
  private:
   std::shared_ptr<SchemaRegistry> registry_;
   ReadScope scope_;
   absl::flat_hash_map<int32_t, std::unique_ptr<AvroWriter>> writers_;
+  AvroWriter* last_ = nullptr;  // The writer of the last record.
 };
 
 // ---------------------------------------------------------------------------------------------
