@@ -197,8 +197,8 @@ RecordLayout LayoutOf(const NamedTypes& named, dom::object record) {
 // Reading a body. Avro C's consumer API (avro_consume_binary) hands each datum of the body to a
 // tree of consumers built once per writer schema; their callbacks put each value into a slot by
 // position, strings and bytes as views of the body's arena (below). Fields nobody reads (most of
-// Debezium's `source` block, arrays, maps, records nested deeper than a decimal) are skipped by
-// Avro C without being decoded. This replaced avro_value_read into a generic value, whose reset,
+// Debezium's `source` block, arrays, maps, records nested deeper than a decimal) get no consumer:
+// Avro C skips them (still checking they fit in the body). This replaced avro_value_read into a generic value, whose reset,
 // wrapped allocation per string and calls through the value interface per field cost more than
 // the whole JSON decode (docs/benchmarks.md).
 
