@@ -197,10 +197,11 @@ RecordLayout LayoutOf(const NamedTypes& named, dom::object record) {
 // Reading a body. Avro C's consumer API (avro_consume_binary) hands each datum of the body to a
 // tree of consumers built once per writer schema; their callbacks put each value into a slot by
 // position, strings and bytes as views of the body's arena (below). Fields nobody reads (most of
-// Debezium's `source` block, arrays, maps, records nested deeper than a decimal) get no consumer:
-// Avro C skips them (still checking they fit in the body). This replaced avro_value_read into a generic value, whose reset,
-// wrapped allocation per string and calls through the value interface per field cost more than
-// the whole JSON decode (docs/benchmarks.md).
+// Debezium's `source` block, arrays, maps, records nested deeper than a decimal) get no
+// consumer: Avro C skips them (still checking they fit in the body). This replaced
+// avro_value_read into a generic value, whose reset, wrapped allocation per string and calls
+// through the value interface per field cost more than the whole JSON decode
+// (docs/benchmarks.md).
 
 // One datum of the last body read, union branches followed.
 struct Slot {
@@ -297,8 +298,9 @@ void* AvroAllocate(void* /*user_data*/, void* ptr, size_t old_size, size_t new_s
   return std::realloc(ptr, new_size);
 }
 
-// Installs AvroAllocate before this process reads its first body (ConfluentReader does). It behaves as Avro C's
-// default outside a read, so memory allocated before by either is freed correctly by the other.
+// Installs AvroAllocate before this process reads its first body (ConfluentReader does). It
+// behaves as Avro C's default outside a read, so memory allocated before by either is freed
+// correctly by the other.
 void InstallAvroAllocator() {
   static const bool installed = [] {
     avro_set_allocator(AvroAllocate, nullptr);
@@ -562,7 +564,9 @@ class BodyReader {
     Slot slot;
     slot.type = avro_typeof(Followed(schema));
     slot.wire.type = WireValue::Type::kComposite;
-    slot.wire.type_name = slot.type == AVRO_ARRAY ? "array" : slot.type == AVRO_MAP ? "map" : "record";
+    slot.wire.type_name = slot.type == AVRO_ARRAY ? "array"
+                          : slot.type == AVRO_MAP ? "map"
+                                                  : "record";
     return slot;
   }
 
@@ -834,7 +838,8 @@ class ConfluentReader {
       }
       return status;  // Unavailable: not the record's fault.
     }
-    absl::StatusOr<std::unique_ptr<AvroWriter>> writer = AvroWriter::Prepare(place, **registered, scope_);
+    absl::StatusOr<std::unique_ptr<AvroWriter>> writer =
+        AvroWriter::Prepare(place, **registered, scope_);
     if (!writer.ok()) return writer.status();
     return last_ = writers_.emplace(id, *std::move(writer)).first->second.get();
   }

@@ -255,7 +255,8 @@ TEST_F(FixtureTest, EveryTruncatedBodyIsInvalidAndNamesItsWriter) {
     for (size_t size = 5; size < record.value->size(); ++size) {
       absl::StatusOr<Decoded> d =
           decoder->Decode(0, record.key, record.value->substr(0, size), 7, Pos(0, 1));
-      EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << name << " cut at " << size;
+      EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
+          << name << " cut at " << size;
       EXPECT_NE(d.status().message().find("does not decode with writer schema id"),
                 std::string_view::npos)
           << name << " cut at " << size << ": " << d.status();
@@ -264,7 +265,8 @@ TEST_F(FixtureTest, EveryTruncatedBodyIsInvalidAndNamesItsWriter) {
     for (size_t size = 5; size < record.key.size(); ++size) {
       absl::StatusOr<Decoded> d =
           decoder->Decode(0, record.key.substr(0, size), *record.value, 7, Pos(0, 1));
-      EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << name << " key cut at " << size;
+      EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
+          << name << " key cut at " << size;
       EXPECT_NE(d.status().message().find("does not decode with writer schema id"),
                 std::string_view::npos)
           << name << " key cut at " << size << ": " << d.status();
@@ -326,7 +328,8 @@ constexpr char kShapesEnvelope[] = R"({"type":"record","name":"Envelope","namesp
     {"name":"hash","type":["null",{"type":"fixed","name":"Hash","size":4}]},
     {"name":"tags","type":["null",{"type":"array","items":"string"}]},
     {"name":"attrs","type":{"type":"map","values":"long"}},
-    {"name":"point","type":{"type":"record","name":"Point","fields":[{"name":"x","type":"double"}]}},
+    {"name":"point","type":{"type":"record","name":"Point",
+      "fields":[{"name":"x","type":"double"}]}},
     {"name":"note","type":"string"}]}],"default":null},
   {"name":"after","type":["null","Value"],"default":null},
   {"name":"source","type":{"type":"record","name":"Source","fields":[
@@ -424,8 +427,9 @@ TEST(AvroShapes, DecimalRecordEnumFixedReadAndCompositesAreReadPastOrRefusedByNa
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->event.op, ChangeOp::kUpsert);
     EXPECT_EQ(Debug(d->event.key), Debug({I(42)}));
-    EXPECT_EQ(Debug(d->event.values), Debug({S("12.345"), S("happy"), S(std::string("\x01\x02\x03\x04")),
-                                              S("after the composites")}));
+    EXPECT_EQ(Debug(d->event.values),
+              Debug({S("12.345"), S("happy"), S(std::string("\x01\x02\x03\x04")),
+                     S("after the composites")}));
     EXPECT_EQ(d->event.event_time_ms, 1700000000123);
     ASSERT_TRUE(d->event.binlog.has_value());
     EXPECT_EQ(d->event.binlog->file_number, 3u);
