@@ -70,6 +70,12 @@ bool EndToEndTest::KafkaFault(const std::string& command) {
 void EndToEndTest::TearDown() {
   daemon_.reset();
   if (kafka_.has_value()) {
+    // A cluster that went away mid-test looks like a broker outage to everything else.
+    if (!kafka_->Running()) {
+      ADD_FAILURE() << "the mock cluster exited during the test (status "
+                    << kafka_->Wait(absl::ZeroDuration()).value_or(-1) << "):\n"
+                    << ReadFile(dir_ + "/mock_kafka.log");
+    }
     kafka_->Signal(SIGTERM);
     kafka_->Wait(absl::Seconds(10));
   }
