@@ -20,7 +20,9 @@ export CDCJOIN_REGISTRY_HOME
 mysql_dir=$(mktemp -d /tmp/cdcjoin-test-mysql.XXXXXX)
 cleanup() { scripts/mariadb.sh stop "$mysql_dir" || true; rm -rf "$mysql_dir"; }
 trap cleanup EXIT
-eval "$(scripts/mariadb.sh start "$mysql_dir")"
+# Assigned first, so that a MariaDB that does not start stops the run here (set -e).
+mysql_env=$(scripts/mariadb.sh start "$mysql_dir")
+eval "$mysql_env"
 export CDCJOIN_MYSQL_HOST CDCJOIN_MYSQL_PORT CDCJOIN_MYSQL_USER
 
 status=0

@@ -6,11 +6,16 @@
 #include <avro.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -34,8 +39,11 @@ absl::Status Invalid(std::string_view where, std::string_view what) {
 struct FieldInfo {
   int index = 0;
   FieldType type;
-  // io.debezium.data.VariableScaleDecimal: a record {scale: int, value: bytes}, scale per value.
+  // io.debezium.data.VariableScaleDecimal: a record {scale: int, value: bytes}, scale per value;
+  // the positions of its two fields.
   bool variable_scale = false;
+  int scale_field = -1;
+  int digits_field = -1;
 };
 
 using RecordLayout = absl::flat_hash_map<std::string, FieldInfo>;
@@ -141,6 +149,18 @@ FieldInfo InfoOf(const NamedTypes& named, dom::element declared, int index) {
   info.type.kind = *kind;
   if (*kind == FieldKind::kDecimal) {
     info.variable_scale = primitive == "record";
+    dom::array fields;
+    if (info.variable_scale && object["fields"].get_array().get(fields) == simdjson::SUCCESS) {
+      int position = 0;
+      for (dom::element field : fields) {
+        std::string_view name;
+        if (field["name"].get_string().get(name) == simdjson::SUCCESS) {
+          if (name == "scale") info.scale_field = position;
+          if (name == "value") info.digits_field = position;
+        }
+        ++position;
+      }
+    }
     int64_t scale = 0;
     std::string_view scale_text;
     if (object["scale"].get_int64().get(scale) == simdjson::SUCCESS && scale >= 0 &&
@@ -174,12 +194,478 @@ RecordLayout LayoutOf(const NamedTypes& named, dom::object record) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One writer schema, prepared for reading: Avro C's schema and value, and the field layouts.
+// Reading a body. Avro C's consumer API (avro_consume_binary) hands each datum of the body to a
+// tree of consumers built once per writer schema; their callbacks put each value into a slot by
+// position, strings and bytes as views of the body's arena (below). Fields nobody reads (most of
+// Debezium's `source` block, arrays, maps, records nested deeper than a decimal) get no
+// consumer: Avro C skips them (still checking they fit in the body). This replaced
+// avro_value_read into a generic value, whose reset, wrapped allocation per string and calls
+// through the value interface per field cost more than the whole JSON decode
+// (docs/benchmarks.md).
+
+// One datum of the last body read, union branches followed.
+struct Slot {
+  avro_type_t type = AVRO_NULL;  // Also AVRO_NULL for a field that is not read.
+  WireValue wire;
+  int fields = -1;  // A record whose fields were read: the slot of its first field.
+  int field_count = 0;
+};
+
+// Memory for what Avro C allocates while it reads one body: the strings, bytes and fixed
+// datums. Avro C 1.11.1 (Debian 12) hands them to the consumer without freeing them afterwards,
+// and when a corrupt length runs past the body's end it returns the error without freeing the
+// buffer it allocated for that length (fixed upstream later, AVRO-4246). Its allocator is
+// replaceable (avro_set_allocator): while a body is read on a thread, allocations come from
+// that reader's arena, released when the next body starts. So a corrupt body leaks nothing, a
+// length longer than the whole body is refused before anything is allocated, and the datums
+// need neither a copy nor a free. Outside a read the allocator does what Avro C's default does.
+class BodyArena {
+ public:
+  BodyArena() = default;
+  BodyArena(const BodyArena&) = delete;
+  BodyArena& operator=(const BodyArena&) = delete;
+  ~BodyArena() { ReleaseOverflow(); }
+
+  // Before reading a body of `body_size` bytes: what the previous body allocated is released.
+  void Start(size_t body_size) {
+    ReleaseOverflow();
+    // A datum is never longer than its body; with each one's NUL and alignment they rarely
+    // need more than twice the body (more goes to the heap until the next Start).
+    const size_t capacity = 2 * body_size + 64;
+    if (capacity_ < capacity) {
+      block_ = std::make_unique<char[]>(capacity);
+      capacity_ = capacity;
+    }
+    used_ = 0;
+    largest_ = body_size + 1;
+  }
+
+  // Avro C's allocator contract (allocation.h): new_size 0 frees, a null ptr allocates.
+  void* Reallocate(void* ptr, size_t old_size, size_t new_size) {
+    if (new_size == 0) {
+      if (!Owns(ptr)) std::free(ptr);
+      return nullptr;
+    }
+    if (ptr != nullptr && !Owns(ptr)) return std::realloc(ptr, new_size);
+    if (new_size > largest_) {
+      avro_set_error("%zu bytes asked for in a body of %zu", new_size, largest_ - 1);
+      return nullptr;
+    }
+    void* fresh = Allocate(new_size);
+    if (fresh != nullptr && ptr != nullptr) std::memcpy(fresh, ptr, std::min(old_size, new_size));
+    return fresh;
+  }
+
+ private:
+  void* Allocate(size_t size) {
+    const size_t at = (used_ + 7) & ~size_t{7};
+    if (at <= capacity_ && size <= capacity_ - at) {
+      used_ = at + size;
+      return block_.get() + at;
+    }
+    void* heap = std::malloc(size);
+    if (heap != nullptr) overflow_.push_back(heap);
+    return heap;
+  }
+
+  bool Owns(const void* ptr) const {
+    const char* p = static_cast<const char*>(ptr);
+    if (block_ != nullptr && p >= block_.get() && p < block_.get() + capacity_) return true;
+    return std::find(overflow_.begin(), overflow_.end(), ptr) != overflow_.end();
+  }
+
+  void ReleaseOverflow() {
+    for (void* heap : overflow_) std::free(heap);
+    overflow_.clear();
+  }
+
+  std::unique_ptr<char[]> block_;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  size_t largest_ = 0;
+  std::vector<void*> overflow_;
+};
+
+// The arena of the body this thread is reading, if any.
+thread_local BodyArena* reading_arena = nullptr;
+
+void* AvroAllocate(void* /*user_data*/, void* ptr, size_t old_size, size_t new_size) {
+  if (reading_arena != nullptr) return reading_arena->Reallocate(ptr, old_size, new_size);
+  if (new_size == 0) {
+    std::free(ptr);
+    return nullptr;
+  }
+  return std::realloc(ptr, new_size);
+}
+
+// Installs AvroAllocate before this process reads its first body (ConfluentReader does). It
+// behaves as Avro C's default outside a read, so memory allocated before by either is freed
+// correctly by the other.
+void InstallAvroAllocator() {
+  static const bool installed = [] {
+    avro_set_allocator(AvroAllocate, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
+// What the last body read left: the slots, their strings and bytes in the arena.
+class BodyValues {
+ public:
+  int AddSlots(size_t count) {
+    const int first = static_cast<int>(slots_.size());
+    slots_.resize(slots_.size() + count);
+    return first;
+  }
+  Slot& slot(int index) { return slots_[static_cast<size_t>(index)]; }
+  const Slot& top() const { return slots_[0]; }
+
+  // The field at `index` of the record in `record` (-1: the schema has none); nullptr when
+  // absent or not read.
+  const Slot* Field(const Slot& record, int index) const {
+    if (record.type != AVRO_RECORD || record.fields < 0 || index < 0 ||
+        index >= record.field_count) {
+      return nullptr;
+    }
+    return &slots_[static_cast<size_t>(record.fields + index)];
+  }
+
+ private:
+  std::vector<Slot> slots_;
+};
+
+// One consumer of the tree: where its datum goes. Avro C passes the node back as user_data.
+struct ReadNode {
+  avro_consumer_t consumer{};  // consumer.schema: this node's schema, links followed.
+  BodyValues* values = nullptr;
+  avro_reader_t reader = nullptr;           // To skip a union branch that is not read.
+  const avro_consumer_t* nothing = nullptr;  // Reads no bytes: stands for a skipped branch.
+  int slot = 0;
+  int first_field = -1;  // A record: the slot of its first field.
+  // A record's fields or a union's branches; nullptr: skipped, the slot gets skipped[i].
+  std::vector<ReadNode*> children;
+  std::vector<Slot> skipped;
+};
+
+ReadNode& NodeOf(void* user_data) { return *static_cast<ReadNode*>(user_data); }
+
+Slot& Fill(void* user_data, avro_type_t type, WireValue::Type wire_type, const char* type_name) {
+  ReadNode& node = NodeOf(user_data);
+  Slot& slot = node.values->slot(node.slot);
+  slot = Slot();
+  slot.type = type;
+  slot.wire.type = wire_type;
+  slot.wire.type_name = type_name;
+  return slot;
+}
+
+// A float as the JSON converter prints it (its shortest decimal form), so FLOAT columns read the
+// same double from Avro as from JSON: 0.1f is 0.1, not 0.100000001490116.
+double ShortestDouble(float value) {
+  char buffer[32];
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer) - 1, value);
+  *result.ptr = '\0';
+  return std::strtod(buffer, nullptr);
+}
+
+int OnNull(avro_consumer_t*, void* user_data) {
+  ReadNode& node = NodeOf(user_data);
+  node.values->slot(node.slot) = Slot();
+  return 0;
+}
+
+int OnBoolean(avro_consumer_t*, int value, void* user_data) {
+  Fill(user_data, AVRO_BOOLEAN, WireValue::Type::kBool, "boolean").wire.boolean = value != 0;
+  return 0;
+}
+
+int OnInt(avro_consumer_t*, int32_t value, void* user_data) {
+  Fill(user_data, AVRO_INT32, WireValue::Type::kInteger, "int").wire.integer = value;
+  return 0;
+}
+
+int OnLong(avro_consumer_t*, int64_t value, void* user_data) {
+  Fill(user_data, AVRO_INT64, WireValue::Type::kInteger, "long").wire.integer = value;
+  return 0;
+}
+
+int OnFloat(avro_consumer_t*, float value, void* user_data) {
+  Fill(user_data, AVRO_FLOAT, WireValue::Type::kReal, "float").wire.real = ShortestDouble(value);
+  return 0;
+}
+
+int OnDouble(avro_consumer_t*, double value, void* user_data) {
+  Fill(user_data, AVRO_DOUBLE, WireValue::Type::kReal, "double").wire.real = value;
+  return 0;
+}
+
+// Strings, bytes and fixed arrive in the body's arena (BodyArena), where they stay until the
+// next body: the slot points to them.
+int OnString(avro_consumer_t*, const void* value, size_t size_with_nul, void* user_data) {
+  // Avro C 1.11 counts the string's NUL in its size (consume-binary.c, encoding_binary.c).
+  Fill(user_data, AVRO_STRING, WireValue::Type::kText, "string").wire.text = std::string_view(
+      static_cast<const char*>(value), size_with_nul > 0 ? size_with_nul - 1 : 0);
+  return 0;
+}
+
+int OnBytes(avro_consumer_t*, const void* value, size_t size, void* user_data) {
+  Fill(user_data, AVRO_BYTES, WireValue::Type::kBytes, "bytes").wire.text =
+      std::string_view(static_cast<const char*>(value), size);
+  return 0;
+}
+
+int OnFixed(avro_consumer_t*, const void* value, size_t size, void* user_data) {
+  Fill(user_data, AVRO_FIXED, WireValue::Type::kBytes, "fixed").wire.text =
+      std::string_view(static_cast<const char*>(value), size);
+  return 0;
+}
+
+int OnEnum(avro_consumer_t* consumer, int symbol, void* user_data) {
+  // avro_schema_enum_get does not check the index: a corrupt body must not reach it.
+  if (symbol < 0 || symbol >= avro_schema_enum_number_of_symbols(consumer->schema)) {
+    avro_set_error("Invalid enum symbol index %d", symbol);
+    return EINVAL;
+  }
+  Fill(user_data, AVRO_ENUM, WireValue::Type::kText, "enum").wire.text =
+      avro_schema_enum_get(consumer->schema, symbol);
+  return 0;
+}
+
+int OnRecordStart(avro_consumer_t*, void* user_data) {
+  ReadNode& node = NodeOf(user_data);
+  Slot& slot = Fill(user_data, AVRO_RECORD, WireValue::Type::kComposite, "record");
+  slot.fields = node.first_field;
+  slot.field_count = static_cast<int>(node.children.size());
+  return 0;
+}
+
+int OnRecordField(avro_consumer_t*, unsigned int index, avro_consumer_t** field_consumer,
+                  void** field_user_data, void* user_data) {
+  ReadNode& node = NodeOf(user_data);
+  ReadNode* field = node.children[index];  // Avro C asks for each field of the schema.
+  if (field == nullptr) {
+    node.values->slot(node.first_field + static_cast<int>(index)) = node.skipped[index];
+    *field_consumer = nullptr;  // Avro C skips the field.
+    return 0;
+  }
+  *field_consumer = &field->consumer;
+  *field_user_data = field;
+  return 0;
+}
+
+int OnUnionBranch(avro_consumer_t* consumer, unsigned int discriminant,
+                  avro_consumer_t** branch_consumer, void** branch_user_data, void* user_data) {
+  ReadNode& node = NodeOf(user_data);
+  if (discriminant >= node.children.size()) {
+    avro_set_error("Invalid union discriminant value: (%u)", discriminant);
+    return EINVAL;
+  }
+  ReadNode* branch = node.children[discriminant];
+  if (branch == nullptr) {
+    node.values->slot(node.slot) = node.skipped[discriminant];
+    if (int rval = avro_skip_data(node.reader,
+                                  avro_schema_union_branch(consumer->schema, discriminant));
+        rval != 0) {
+      return rval;
+    }
+    *branch_consumer = const_cast<avro_consumer_t*>(node.nothing);
+    *branch_user_data = nullptr;
+    return 0;
+  }
+  *branch_consumer = &branch->consumer;
+  *branch_user_data = branch;
+  return 0;
+}
+
+avro_schema_t Followed(avro_schema_t schema) {
+  while (is_avro_link(schema)) schema = avro_schema_link_target(schema);
+  return schema;
+}
+
+// What a writer's bodies are read for: the fields nobody asks for are skipped.
+struct ReadScope {
+  bool envelope = false;      // Debezium envelopes (record values); else whole records (keys).
+  bool source_table = false;  // The envelope's source.db and source.table: a source checks them.
+};
+
+// The tree of consumers of one writer schema, and the values its last body left.
+class BodyReader {
+ public:
+  // `schema` (a record) stays alive as long as the reader.
+  BodyReader(avro_schema_t schema, ReadScope scope)
+      : scope_(scope), reader_(avro_reader_memory(nullptr, 0)), null_schema_(avro_schema_null()) {
+    nothing_.schema = null_schema_;
+    values_.AddSlots(1);
+    root_ = Node(schema, 0, 0, scope.envelope ? Role::kEnvelope : Role::kAll);
+  }
+  ~BodyReader() {
+    if (reader_ != nullptr) avro_reader_free(reader_);
+    avro_schema_decref(null_schema_);
+  }
+  BodyReader(const BodyReader&) = delete;
+  BodyReader& operator=(const BodyReader&) = delete;
+
+  // Reads `body`; the values stay valid until the next Read. Returns avro_consume_binary's code.
+  int Read(std::string_view body) {
+    if (reader_ == nullptr) {
+      avro_set_error("Cannot allocate a memory reader");
+      return ENOMEM;
+    }
+    arena_.Start(body.size());
+    avro_reader_memory_set_source(reader_, body.data(), static_cast<int64_t>(body.size()));
+    reading_arena = &arena_;
+    const int rval = avro_consume_binary(reader_, &root_->consumer, root_);
+    reading_arena = nullptr;
+    return rval;
+  }
+
+  const BodyValues& values() const { return values_; }
+
+ private:
+  // Records deeper than this (the envelope 0, a row image 1, a decimal record in a row 2) are
+  // never looked into: they are skipped.
+  static constexpr int kDeepestRecordRead = 2;
+
+  // What a record's fields are read for.
+  enum class Role {
+    kAll,       // Every field (row images, record keys).
+    kEnvelope,  // Debezium's envelope: op, before, after, source, ts_ms.
+    kSource,    // Debezium's source block: ts_ms, file, pos, row; db and table if checked.
+  };
+
+  bool Wanted(Role role, std::string_view field) const {
+    switch (role) {
+      case Role::kAll:
+        return true;
+      case Role::kEnvelope:
+        return field == "op" || field == "before" || field == "after" || field == "source" ||
+               field == "ts_ms";
+      case Role::kSource:
+        return field == "ts_ms" || field == "file" || field == "pos" || field == "row" ||
+               (scope_.source_table && (field == "db" || field == "table"));
+    }
+    return false;
+  }
+
+  // Whether a datum of `schema` at `depth` is read (else skipped, its slot `SkippedSlot`).
+  static bool Reads(avro_schema_t schema, int depth) {
+    switch (avro_typeof(Followed(schema))) {
+      case AVRO_ARRAY:
+      case AVRO_MAP:
+        return false;
+      case AVRO_RECORD:
+        return depth <= kDeepestRecordRead;
+      default:
+        return true;
+    }
+  }
+
+  static Slot SkippedSlot(avro_schema_t schema) {
+    Slot slot;
+    slot.type = avro_typeof(Followed(schema));
+    slot.wire.type = WireValue::Type::kComposite;
+    slot.wire.type_name = slot.type == AVRO_ARRAY ? "array"
+                          : slot.type == AVRO_MAP ? "map"
+                                                  : "record";
+    return slot;
+  }
+
+  ReadNode* Node(avro_schema_t schema, int slot, int depth, Role role) {
+    schema = Followed(schema);
+    nodes_.push_back(std::make_unique<ReadNode>());
+    ReadNode* node = nodes_.back().get();
+    node->consumer.schema = schema;
+    node->values = &values_;
+    node->reader = reader_;
+    node->nothing = &nothing_;
+    node->slot = slot;
+    avro_consumer_t& consumer = node->consumer;
+    switch (avro_typeof(schema)) {
+      case AVRO_NULL:
+        consumer.null_value = OnNull;
+        break;
+      case AVRO_BOOLEAN:
+        consumer.boolean_value = OnBoolean;
+        break;
+      case AVRO_INT32:
+        consumer.int_value = OnInt;
+        break;
+      case AVRO_INT64:
+        consumer.long_value = OnLong;
+        break;
+      case AVRO_FLOAT:
+        consumer.float_value = OnFloat;
+        break;
+      case AVRO_DOUBLE:
+        consumer.double_value = OnDouble;
+        break;
+      case AVRO_STRING:
+        consumer.string_value = OnString;
+        break;
+      case AVRO_BYTES:
+        consumer.bytes_value = OnBytes;
+        break;
+      case AVRO_FIXED:
+        consumer.fixed_value = OnFixed;
+        break;
+      case AVRO_ENUM:
+        consumer.enum_value = OnEnum;
+        break;
+      case AVRO_UNION:
+        consumer.union_branch = OnUnionBranch;
+        for (size_t i = 0; i < avro_schema_union_size(schema); ++i) {
+          const avro_schema_t branch = avro_schema_union_branch(schema, static_cast<int>(i));
+          const bool reads = Reads(branch, depth);
+          node->children.push_back(reads ? Node(branch, slot, depth, role) : nullptr);
+          node->skipped.push_back(reads ? Slot() : SkippedSlot(branch));
+        }
+        break;
+      case AVRO_RECORD: {
+        consumer.record_start = OnRecordStart;
+        consumer.record_field = OnRecordField;
+        const size_t count = avro_schema_record_size(schema);
+        node->first_field = values_.AddSlots(count);
+        for (size_t i = 0; i < count; ++i) {
+          const int index = static_cast<int>(i);
+          const char* name = avro_schema_record_field_name(schema, index);
+          const avro_schema_t field = avro_schema_record_field_get_by_index(schema, index);
+          const bool wanted = name != nullptr && Wanted(role, name);
+          const bool reads = wanted && Reads(field, depth + 1);
+          const Role field_role = wanted && role == Role::kEnvelope &&
+                                          std::string_view(name) == "source"
+                                      ? Role::kSource
+                                      : Role::kAll;
+          node->children.push_back(
+              reads ? Node(field, node->first_field + index, depth + 1, field_role) : nullptr);
+          node->skipped.push_back(wanted && !reads ? SkippedSlot(field) : Slot());
+        }
+        break;
+      }
+      default:  // Arrays and maps are skipped by their parent, links were followed.
+        break;
+    }
+    return node;
+  }
+
+  const ReadScope scope_;
+  avro_reader_t reader_;
+  avro_schema_t null_schema_;
+  avro_consumer_t nothing_{};
+  BodyArena arena_;
+  BodyValues values_;
+  std::vector<std::unique_ptr<ReadNode>> nodes_;
+  ReadNode* root_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One writer schema, prepared for reading: Avro C's schema and body reader, and the field
+// layouts.
 
 class AvroWriter {
  public:
   static absl::StatusOr<std::unique_ptr<AvroWriter>> Prepare(std::string_view place,
-                                                             const RegisteredSchema& registered) {
+                                                             const RegisteredSchema& registered,
+                                                             ReadScope scope) {
     auto invalid = [&](std::string_view why) {
       return Invalid(place, absl::StrCat("writer schema id ", registered.id, " ", AV(why)));
     };
@@ -198,14 +684,6 @@ class AvroWriter {
       writer->schema_ = nullptr;
       return invalid(absl::StrCat("is not a valid Avro schema: ", avro_strerror()));
     }
-    writer->iface_ = avro_generic_class_from_schema(writer->schema_);
-    if (writer->iface_ == nullptr || avro_generic_value_new(writer->iface_, &writer->value_) != 0) {
-      return invalid(absl::StrCat("cannot be instantiated: ", avro_strerror()));
-    }
-    writer->has_value_ = true;
-    writer->reader_ = avro_reader_memory(nullptr, 0);
-    if (writer->reader_ == nullptr) return absl::ResourceExhaustedError("avro_reader_memory");
-
     writer->json_ = registered.text;
     dom::element root;
     if (writer->parser_.parse(writer->json_).get(root) != simdjson::SUCCESS) {
@@ -241,6 +719,8 @@ class AvroWriter {
       }
     }
     writer->IndexEnvelope(named, record);
+    scope.envelope = scope.envelope && writer->is_envelope_;
+    writer->body_ = std::make_unique<BodyReader>(writer->schema_, scope);
     return writer;
   }
 
@@ -252,23 +732,18 @@ class AvroWriter {
   };
 
   ~AvroWriter() {
-    if (reader_ != nullptr) avro_reader_free(reader_);
-    if (has_value_) avro_value_decref(&value_);
-    if (iface_ != nullptr) avro_value_iface_decref(iface_);
+    body_.reset();  // Before the schema its consumers point to.
     if (schema_ != nullptr) avro_schema_decref(schema_);
   }
 
-  // Decodes `body` into the writer's value, valid until the next Read.
-  absl::StatusOr<avro_value_t*> Read(std::string_view place, std::string_view body) {
-    // No avro_value_reset: reading writes every field, and a reset would tear down the unions'
-    // branches that the next record most likely takes again.
-    avro_reader_memory_set_source(reader_, body.data(), static_cast<int64_t>(body.size()));
-    if (avro_value_read(reader_, &value_) != 0) {
+  // Decodes `body`; the values are valid until the next Read.
+  absl::StatusOr<const BodyValues*> Read(std::string_view place, std::string_view body) {
+    if (body_->Read(body) != 0) {
       return Invalid(place, absl::StrCat("Avro body (", body.size(),
                                          " bytes) does not decode with writer schema id ", id_,
                                          ": ", avro_strerror()));
     }
-    return &value_;
+    return &body_->values();
   }
 
   int32_t id() const { return id_; }
@@ -282,10 +757,7 @@ class AvroWriter {
 
   int32_t id_ = 0;
   avro_schema_t schema_ = nullptr;
-  avro_value_iface_t* iface_ = nullptr;
-  avro_value_t value_;
-  bool has_value_ = false;
-  avro_reader_t reader_ = nullptr;
+  std::unique_ptr<BodyReader> body_;
   std::string json_;
   dom::parser parser_;
   RecordLayout top_;
@@ -329,8 +801,11 @@ class AvroWriter {
 // The Confluent wire format's header, and the writers of the ids seen, prepared once each.
 class ConfluentReader {
  public:
-  explicit ConfluentReader(std::shared_ptr<SchemaRegistry> registry)
-      : registry_(std::move(registry)) {}
+  ConfluentReader(std::shared_ptr<SchemaRegistry> registry, ReadScope scope)
+      : registry_(std::move(registry)), scope_(scope) {
+    // When the decoders are made, before their first Avro C call: BodyReader relies on it.
+    InstallAvroAllocator();
+  }
 
   // The writer of `record` and its Avro body.
   absl::StatusOr<AvroWriter*> WriterOf(std::string_view place, std::string_view record,
@@ -351,7 +826,9 @@ class ConfluentReader {
                                             (static_cast<uint32_t>(static_cast<uint8_t>(record[3])) << 8) |
                                             static_cast<uint32_t>(static_cast<uint8_t>(record[4])));
     *body = record.substr(5);
-    if (auto it = writers_.find(id); it != writers_.end()) return it->second.get();
+    // A topic's records mostly share one writer schema.
+    if (last_ != nullptr && last_->id() == id) return last_;
+    if (auto it = writers_.find(id); it != writers_.end()) return last_ = it->second.get();
     absl::StatusOr<std::shared_ptr<const RegisteredSchema>> registered = registry_->Get(id);
     if (!registered.ok()) {
       const absl::Status& status = registered.status();
@@ -361,247 +838,115 @@ class ConfluentReader {
       }
       return status;  // Unavailable: not the record's fault.
     }
-    absl::StatusOr<std::unique_ptr<AvroWriter>> writer = AvroWriter::Prepare(place, **registered);
+    absl::StatusOr<std::unique_ptr<AvroWriter>> writer =
+        AvroWriter::Prepare(place, **registered, scope_);
     if (!writer.ok()) return writer.status();
-    return writers_.emplace(id, *std::move(writer)).first->second.get();
+    return last_ = writers_.emplace(id, *std::move(writer)).first->second.get();
   }
 
  private:
   std::shared_ptr<SchemaRegistry> registry_;
+  ReadScope scope_;
   absl::flat_hash_map<int32_t, std::unique_ptr<AvroWriter>> writers_;
+  AvroWriter* last_ = nullptr;  // The writer of the last record.
 };
 
 // ---------------------------------------------------------------------------------------------
-// Reading Avro values into the shared views.
-
-// Follows union branches to the value itself.
-bool Unwrap(avro_value_t* value) {
-  while (avro_value_get_type(value) == AVRO_UNION) {
-    avro_value_t branch;
-    if (avro_value_get_current_branch(value, &branch) != 0) return false;
-    *value = branch;
-  }
-  return true;
-}
-
-// A float as the JSON converter prints it (its shortest decimal form), so FLOAT columns read the
-// same double from Avro as from JSON: 0.1f is 0.1, not 0.100000001490116.
-double ShortestDouble(float value) {
-  char buffer[32];
-  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer) - 1, value);
-  *result.ptr = '\0';
-  return std::strtod(buffer, nullptr);
-}
-
-WireValue WireOf(avro_value_t value, bool variable_scale, FieldType* type) {
-  WireValue wire;
-  if (!Unwrap(&value)) {
-    wire.type = WireValue::Type::kComposite;
-    wire.type_name = "union";
-    return wire;
-  }
-  switch (avro_value_get_type(&value)) {
-    case AVRO_NULL:
-      break;
-    case AVRO_BOOLEAN: {
-      int b = 0;
-      avro_value_get_boolean(&value, &b);
-      wire.type = WireValue::Type::kBool;
-      wire.type_name = "boolean";
-      wire.boolean = b != 0;
-      break;
-    }
-    case AVRO_INT32: {
-      int32_t i = 0;
-      avro_value_get_int(&value, &i);
-      wire.type = WireValue::Type::kInteger;
-      wire.type_name = "int";
-      wire.integer = i;
-      break;
-    }
-    case AVRO_INT64: {
-      int64_t i = 0;
-      avro_value_get_long(&value, &i);
-      wire.type = WireValue::Type::kInteger;
-      wire.type_name = "long";
-      wire.integer = i;
-      break;
-    }
-    case AVRO_FLOAT: {
-      float f = 0;
-      avro_value_get_float(&value, &f);
-      wire.type = WireValue::Type::kReal;
-      wire.type_name = "float";
-      wire.real = ShortestDouble(f);
-      break;
-    }
-    case AVRO_DOUBLE:
-      avro_value_get_double(&value, &wire.real);
-      wire.type = WireValue::Type::kReal;
-      wire.type_name = "double";
-      break;
-    case AVRO_STRING: {
-      const char* text = nullptr;
-      size_t size = 0;  // With the terminating NUL.
-      avro_value_get_string(&value, &text, &size);
-      wire.type = WireValue::Type::kText;
-      wire.type_name = "string";
-      wire.text = std::string_view(text, size > 0 ? size - 1 : 0);
-      break;
-    }
-    case AVRO_BYTES:
-    case AVRO_FIXED: {
-      const void* bytes = nullptr;
-      size_t size = 0;
-      const bool fixed = avro_value_get_type(&value) == AVRO_FIXED;
-      if (fixed) {
-        avro_value_get_fixed(&value, &bytes, &size);
-      } else {
-        avro_value_get_bytes(&value, &bytes, &size);
-      }
-      wire.type = WireValue::Type::kBytes;
-      wire.type_name = fixed ? "fixed" : "bytes";
-      wire.text = std::string_view(static_cast<const char*>(bytes), size);
-      break;
-    }
-    case AVRO_ENUM: {
-      int symbol = 0;
-      avro_value_get_enum(&value, &symbol);
-      const char* name = avro_schema_enum_get(avro_value_get_schema(&value), symbol);
-      wire.type = WireValue::Type::kText;
-      wire.type_name = "enum";
-      wire.text = name != nullptr ? std::string_view(name) : std::string_view();
-      break;
-    }
-    case AVRO_RECORD: {
-      avro_value_t scale, digits;
-      int32_t scale_value = -1;
-      if (variable_scale && avro_value_get_by_name(&value, "scale", &scale, nullptr) == 0 &&
-          avro_value_get_by_name(&value, "value", &digits, nullptr) == 0 && Unwrap(&scale) &&
-          avro_value_get_int(&scale, &scale_value) == 0 && scale_value >= 0 &&
-          scale_value <= 1000) {
-        WireValue unscaled = WireOf(digits, false, type);
-        if (unscaled.type == WireValue::Type::kBytes) {
-          type->scale = scale_value;
-          return unscaled;
-        }
-      }
-      wire.type = WireValue::Type::kComposite;
-      wire.type_name = "record";
-      break;
-    }
-    case AVRO_ARRAY:
-      wire.type = WireValue::Type::kComposite;
-      wire.type_name = "array";
-      break;
-    default:
-      wire.type = WireValue::Type::kComposite;
-      wire.type_name = "map";
-      break;
-  }
-  return wire;
-}
+// Reading the slots into the shared views.
 
 class AvroRow final : public RowView {
  public:
-  void Reset(avro_value_t record, const RecordLayout* layout) {
+  void Reset(const BodyValues* values, const Slot* record, const RecordLayout* layout) {
+    values_ = values;
     record_ = record;
     layout_ = layout;
   }
   bool Find(std::string_view name, WireValue* value, FieldType* schema_type) const override {
     auto it = layout_->find(AV(name));
     if (it == layout_->end()) return false;
-    avro_value_t field;
-    if (avro_value_get_by_index(&record_, static_cast<size_t>(it->second.index), &field,
-                                nullptr) != 0) {
-      return false;
+    const FieldInfo& info = it->second;
+    const Slot* field = values_->Field(*record_, info.index);
+    if (field == nullptr) return false;
+    *schema_type = info.type;
+    *value = field->wire;
+    if (info.variable_scale && field->type == AVRO_RECORD) {
+      const Slot* scale = values_->Field(*field, info.scale_field);
+      const Slot* digits = values_->Field(*field, info.digits_field);
+      if (scale != nullptr && digits != nullptr && scale->type == AVRO_INT32 &&
+          scale->wire.integer >= 0 && scale->wire.integer <= 1000 &&
+          digits->wire.type == WireValue::Type::kBytes) {
+        schema_type->scale = static_cast<int>(scale->wire.integer);
+        *value = digits->wire;
+      }
     }
-    *schema_type = it->second.type;
-    *value = WireOf(field, it->second.variable_scale, schema_type);
     return true;
   }
 
  private:
-  mutable avro_value_t record_;
+  const BodyValues* values_ = nullptr;
+  const Slot* record_ = nullptr;
   const RecordLayout* layout_ = nullptr;
 };
 
-// The field at `index` of a record (-1: the schema has none), unions followed; false when absent
-// or null.
-bool FieldOf(avro_value_t* record, int index, avro_value_t* out) {
-  if (index < 0 || avro_value_get_by_index(record, static_cast<size_t>(index), out, nullptr) != 0 ||
-      !Unwrap(out)) {
-    return false;
-  }
-  return avro_value_get_type(out) != AVRO_NULL;
+// The field at `index` of `record` (-1: the schema has none); nullptr when absent or null.
+const Slot* PresentField(const BodyValues& values, const Slot& record, int index) {
+  const Slot* field = values.Field(record, index);
+  return field != nullptr && field->type != AVRO_NULL ? field : nullptr;
 }
 
-std::optional<std::string_view> StringOf(avro_value_t* record, int index) {
-  avro_value_t field;
-  const char* text = nullptr;
-  size_t size = 0;
-  if (!FieldOf(record, index, &field) || avro_value_get_type(&field) != AVRO_STRING ||
-      avro_value_get_string(&field, &text, &size) != 0) {
-    return std::nullopt;
-  }
-  return std::string_view(text, size > 0 ? size - 1 : 0);
+std::optional<std::string_view> StringOf(const BodyValues& values, const Slot& record,
+                                         int index) {
+  const Slot* field = PresentField(values, record, index);
+  if (field == nullptr || field->type != AVRO_STRING) return std::nullopt;
+  return field->wire.text;
 }
 
-std::optional<int64_t> LongOf(avro_value_t* record, int index) {
-  avro_value_t field;
-  if (!FieldOf(record, index, &field)) return std::nullopt;
-  if (avro_value_get_type(&field) == AVRO_INT32) {  // Debezium's source.row is an int.
-    int32_t value = 0;
-    if (avro_value_get_int(&field, &value) != 0) return std::nullopt;
-    return value;
-  }
-  int64_t value = 0;
-  if (avro_value_get_type(&field) != AVRO_INT64 || avro_value_get_long(&field, &value) != 0) {
+// Debezium's source.row is an int, the other positions and times are longs.
+std::optional<int64_t> LongOf(const BodyValues& values, const Slot& record, int index) {
+  const Slot* field = PresentField(values, record, index);
+  if (field == nullptr || (field->type != AVRO_INT32 && field->type != AVRO_INT64)) {
     return std::nullopt;
   }
-  return value;
+  return field->wire.integer;
 }
 
 class AvroEnvelope final : public EnvelopeView {
  public:
-  AvroEnvelope(avro_value_t* root, const AvroWriter& writer)
-      : root_(root), writer_(writer), index_(writer.envelope()) {}
+  AvroEnvelope(const BodyValues& values, const AvroWriter& writer)
+      : values_(values), writer_(writer), index_(writer.envelope()) {}
 
   absl::StatusOr<std::string_view> Op() override {
-    std::optional<std::string_view> op = StringOf(root_, index_.op);
+    std::optional<std::string_view> op = StringOf(values_, values_.top(), index_.op);
     if (!op.has_value()) return Invalid("op", "missing field, or not a string");
     return *op;
   }
 
   absl::Status SourceTable(std::optional<std::string_view>* db,
                            std::optional<std::string_view>* table) override {
-    avro_value_t source;
-    if (!FieldOf(root_, index_.source, &source) || avro_value_get_type(&source) != AVRO_RECORD) {
-      return absl::OkStatus();
-    }
-    *db = StringOf(&source, index_.source_db);
-    *table = StringOf(&source, index_.source_table);
+    const Slot* source = Source();
+    if (source == nullptr) return absl::OkStatus();
+    *db = StringOf(values_, *source, index_.source_db);
+    *table = StringOf(values_, *source, index_.source_table);
     return absl::OkStatus();
   }
 
   absl::StatusOr<const RowView*> Image(std::string_view image) override {
-    avro_value_t row;
-    if (!FieldOf(root_, image == "after" ? index_.after : index_.before, &row)) return nullptr;
-    if (avro_value_get_type(&row) != AVRO_RECORD) {
+    const Slot* row = PresentField(values_, values_.top(),
+                                   image == "after" ? index_.after : index_.before);
+    if (row == nullptr) return nullptr;
+    if (row->type != AVRO_RECORD) {
       return Invalid(image, absl::StrCat("expected a record in writer schema id ", writer_.id()));
     }
-    row_.Reset(row, &writer_.row());
+    row_.Reset(&values_, row, &writer_.row());
     return &row_;
   }
 
   bool BinlogPosition(std::string_view* file, int64_t* pos, int64_t* row) override {
-    avro_value_t source;
-    if (!FieldOf(root_, index_.source, &source) || avro_value_get_type(&source) != AVRO_RECORD) {
-      return false;
-    }
-    std::optional<std::string_view> f = StringOf(&source, index_.source_file);
-    std::optional<int64_t> p = LongOf(&source, index_.source_pos);
-    std::optional<int64_t> r = LongOf(&source, index_.source_row);
+    const Slot* source = Source();
+    if (source == nullptr) return false;
+    std::optional<std::string_view> f = StringOf(values_, *source, index_.source_file);
+    std::optional<int64_t> p = LongOf(values_, *source, index_.source_pos);
+    std::optional<int64_t> r = LongOf(values_, *source, index_.source_row);
     if (!f.has_value() || !p.has_value() || !r.has_value()) return false;
     *file = *f;
     *pos = *p;
@@ -610,17 +955,23 @@ class AvroEnvelope final : public EnvelopeView {
   }
 
   absl::StatusOr<std::optional<int64_t>> EventTimeMs() override {
-    avro_value_t source;
-    if (FieldOf(root_, index_.source, &source) && avro_value_get_type(&source) == AVRO_RECORD) {
-      if (std::optional<int64_t> ms = LongOf(&source, index_.source_ts_ms); ms.has_value()) {
+    if (const Slot* source = Source(); source != nullptr) {
+      if (std::optional<int64_t> ms = LongOf(values_, *source, index_.source_ts_ms);
+          ms.has_value()) {
         return ms;
       }
     }
-    return LongOf(root_, index_.ts_ms);
+    return LongOf(values_, values_.top(), index_.ts_ms);
   }
 
  private:
-  avro_value_t* root_;
+  // The source block; nullptr when absent or no record.
+  const Slot* Source() const {
+    const Slot* source = PresentField(values_, values_.top(), index_.source);
+    return source != nullptr && source->type == AVRO_RECORD ? source : nullptr;
+  }
+
+  const BodyValues& values_;
   const AvroWriter& writer_;
   const AvroWriter::EnvelopeIndex& index_;
   AvroRow row_;
@@ -629,15 +980,15 @@ class AvroEnvelope final : public EnvelopeView {
 class AvroKeyReader final : public RecordKeyReader {
  public:
   explicit AvroKeyReader(std::shared_ptr<SchemaRegistry> registry)
-      : confluent_(std::move(registry)) {}
+      : confluent_(std::move(registry), ReadScope()) {}
 
   absl::StatusOr<const RowView*> Read(std::string_view record_key) override {
     std::string_view body;
     absl::StatusOr<AvroWriter*> writer = confluent_.WriterOf("key", record_key, &body);
     if (!writer.ok()) return writer.status();
-    absl::StatusOr<avro_value_t*> value = (*writer)->Read("key", body);
-    if (!value.ok()) return value.status();
-    row_.Reset(**value, &(*writer)->top());
+    absl::StatusOr<const BodyValues*> values = (*writer)->Read("key", body);
+    if (!values.ok()) return values.status();
+    row_.Reset(*values, &(*values)->top(), &(*writer)->top());
     return &row_;
   }
 
@@ -673,7 +1024,8 @@ struct AvroDecoder::Impl {
   ConfluentReader confluent;
   std::vector<std::unique_ptr<RecordKeyReader>> keys;  // Per source.
 
-  explicit Impl(std::shared_ptr<SchemaRegistry> registry) : confluent(std::move(registry)) {}
+  Impl(std::shared_ptr<SchemaRegistry> registry, ReadScope scope)
+      : confluent(std::move(registry), scope) {}
 };
 
 absl::StatusOr<std::unique_ptr<AvroDecoder>> AvroDecoder::Create(
@@ -682,7 +1034,12 @@ absl::StatusOr<std::unique_ptr<AvroDecoder>> AvroDecoder::Create(
   if (schema == nullptr) return absl::InvalidArgumentError("decoder: schema is null");
   if (registry == nullptr) return absl::InvalidArgumentError("decoder: no schema registry");
   if (absl::Status s = CheckKeyFieldCounts(*schema); !s.ok()) return s;
-  auto impl = std::make_unique<Impl>(registry);
+  ReadScope scope;
+  scope.envelope = true;
+  for (const SourceMapping& mapping : schema->sources) {
+    scope.source_table |= !mapping.database.empty() || !mapping.table.empty();
+  }
+  auto impl = std::make_unique<Impl>(registry, scope);
   impl->context.schema = schema;
   impl->context.options = options;
   impl->context.format = "Avro";
@@ -718,9 +1075,9 @@ absl::StatusOr<Decoded> AvroDecoder::Decode(int source,
     return Invalid("value", absl::StrCat("writer schema id ", (*writer)->id(),
                                          " is no Debezium envelope (no before/after record)"));
   }
-  absl::StatusOr<avro_value_t*> root = (*writer)->Read("value", body);
-  if (!root.ok()) return root.status();
-  AvroEnvelope envelope(*root, **writer);
+  absl::StatusOr<const BodyValues*> values = (*writer)->Read("value", body);
+  if (!values.ok()) return values.status();
+  AvroEnvelope envelope(**values, **writer);
   return DecodeEnvelope(context, source, envelope, *impl_->keys[static_cast<size_t>(source)],
                         record_key, record_timestamp_ms, std::move(out));
 }

@@ -240,6 +240,43 @@ TEST_F(FixtureTest, BadRecordsAreInvalidWithTheReason) {
   }
 }
 
+// Every cut of every real record's body, value or key, is a dead letter naming the writer: the
+// reader never yields a partial row, never reads past the body, and (Avro C 1.11.1 leaks what it
+// allocated for a datum cut short) leaves nothing allocated behind (valgrind-clean).
+TEST_F(FixtureTest, EveryTruncatedBodyIsInvalidAndNamesItsWriter) {
+  const v1::Config config = ConfigFrom(Config(/*with_note=*/true, "RECORD_KEY"));
+  const TableSchema schema = SchemaOf(config);
+  std::unique_ptr<RecordDecoder> decoder = Decoder(config, schema);
+  ASSERT_NE(decoder, nullptr);
+  int cuts = 0;
+  for (const auto& [name, record] : fixtures_.records) {
+    if (!record.value.has_value()) continue;
+    const absl::Status whole = decoder->Decode(0, record.key, *record.value, 7, Pos(0, 1)).status();
+    for (size_t size = 5; size < record.value->size(); ++size) {
+      absl::StatusOr<Decoded> d =
+          decoder->Decode(0, record.key, record.value->substr(0, size), 7, Pos(0, 1));
+      EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
+          << name << " cut at " << size;
+      EXPECT_NE(d.status().message().find("does not decode with writer schema id"),
+                std::string_view::npos)
+          << name << " cut at " << size << ": " << d.status();
+      ++cuts;
+    }
+    for (size_t size = 5; size < record.key.size(); ++size) {
+      absl::StatusOr<Decoded> d =
+          decoder->Decode(0, record.key.substr(0, size), *record.value, 7, Pos(0, 1));
+      EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
+          << name << " key cut at " << size;
+      EXPECT_NE(d.status().message().find("does not decode with writer schema id"),
+                std::string_view::npos)
+          << name << " key cut at " << size << ": " << d.status();
+    }
+    // And the whole record still decodes as it did before all those failures.
+    EXPECT_EQ(decoder->Decode(0, record.key, *record.value, 7, Pos(0, 1)).status(), whole) << name;
+  }
+  EXPECT_GT(cuts, 100);
+}
+
 TEST_F(FixtureTest, AnUnreachableOrFailingRegistryIsUnavailableAndRecovers) {
   const v1::Config config = ConfigFrom(Config(/*with_note=*/true));
   const TableSchema schema = SchemaOf(config);
@@ -273,6 +310,162 @@ TEST_F(FixtureTest, AnUnreachableOrFailingRegistryIsUnavailableAndRecovers) {
   }
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->event.key, (Key{I(1)}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes the MariaDB fixtures do not have: a VariableScaleDecimal record, an enum, a fixed, and
+// arrays, maps and records where a column or the source block has them (read past, or refused
+// by name when mapped); a source block with the binlog position among fields nobody reads.
+
+constexpr char kShapesEnvelope[] = R"({"type":"record","name":"Envelope","namespace":"s",
+  "fields":[
+  {"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+    {"name":"id","type":"long"},
+    {"name":"amount","type":["null",{"type":"record","name":"VariableScaleDecimal",
+      "namespace":"io.debezium.data","fields":[{"name":"scale","type":"int"},
+      {"name":"value","type":"bytes"}],"connect.name":"io.debezium.data.VariableScaleDecimal"}]},
+    {"name":"mood","type":["null",{"type":"enum","name":"Mood","symbols":["sad","happy"]}]},
+    {"name":"hash","type":["null",{"type":"fixed","name":"Hash","size":4}]},
+    {"name":"tags","type":["null",{"type":"array","items":"string"}]},
+    {"name":"attrs","type":{"type":"map","values":"long"}},
+    {"name":"point","type":{"type":"record","name":"Point",
+      "fields":[{"name":"x","type":"double"}]}},
+    {"name":"note","type":"string"}]}],"default":null},
+  {"name":"after","type":["null","Value"],"default":null},
+  {"name":"source","type":{"type":"record","name":"Source","fields":[
+    {"name":"version","type":"string"},
+    {"name":"extra","type":{"type":"record","name":"Extra","fields":[
+      {"name":"a","type":{"type":"array","items":"long"}}]}},
+    {"name":"ts_ms","type":"long"},
+    {"name":"file","type":"string"},{"name":"pos","type":"long"},{"name":"row","type":"int"}]}},
+  {"name":"op","type":"string"},
+  {"name":"transaction","type":["null",{"type":"record","name":"Tx","fields":[
+    {"name":"id","type":"string"}]}],"default":null}]})";
+
+std::string ShapesRecord(AvroRecordEncoder& encoder) {
+  avro_value_t* root = encoder.Reset();
+  avro_value_t before = AvroField(root, "before");
+  AvroBranch(&before, 0);
+  avro_value_t after_field = AvroField(root, "after");
+  avro_value_t row = AvroBranch(&after_field, 1);
+  avro_value_t id = AvroField(&row, "id");
+  avro_value_set_long(&id, 42);
+  avro_value_t amount_field = AvroField(&row, "amount");
+  avro_value_t amount = AvroBranch(&amount_field, 1);
+  avro_value_t scale = AvroField(&amount, "scale"), digits = AvroField(&amount, "value");
+  avro_value_set_int(&scale, 3);
+  char unscaled[] = {0x30, 0x39};  // 12345
+  avro_value_set_bytes(&digits, unscaled, sizeof(unscaled));
+  avro_value_t mood_field = AvroField(&row, "mood");
+  avro_value_t mood = AvroBranch(&mood_field, 1);
+  avro_value_set_enum(&mood, 1);
+  avro_value_t hash_field = AvroField(&row, "hash");
+  avro_value_t hash = AvroBranch(&hash_field, 1);
+  char hash_bytes[] = {1, 2, 3, 4};
+  avro_value_set_fixed(&hash, hash_bytes, sizeof(hash_bytes));
+  avro_value_t tags_field = AvroField(&row, "tags");
+  avro_value_t tags = AvroBranch(&tags_field, 1);
+  for (const char* tag : {"x", "yy"}) {
+    avro_value_t element;
+    avro_value_append(&tags, &element, nullptr);
+    avro_value_set_string(&element, tag);
+  }
+  avro_value_t attrs = AvroField(&row, "attrs"), entry;
+  avro_value_add(&attrs, "k", &entry, nullptr, nullptr);
+  avro_value_set_long(&entry, 7);
+  avro_value_t point = AvroField(&row, "point");
+  avro_value_t x = AvroField(&point, "x");
+  avro_value_set_double(&x, 1.5);
+  avro_value_t note = AvroField(&row, "note");
+  avro_value_set_string(&note, "after the composites");
+  avro_value_t source = AvroField(root, "source");
+  avro_value_t version = AvroField(&source, "version");
+  avro_value_set_string(&version, "2.7.0.Final");
+  avro_value_t extra = AvroField(&source, "extra");
+  avro_value_t list = AvroField(&extra, "a"), item;
+  avro_value_append(&list, &item, nullptr);
+  avro_value_set_long(&item, 5);
+  avro_value_t ts = AvroField(&source, "ts_ms"), file = AvroField(&source, "file");
+  avro_value_t pos = AvroField(&source, "pos"), row_in_event = AvroField(&source, "row");
+  avro_value_set_long(&ts, 1700000000123);
+  avro_value_set_string(&file, "mysql-bin.000003");
+  avro_value_set_long(&pos, 4567);
+  avro_value_set_int(&row_in_event, 2);
+  avro_value_t op = AvroField(root, "op");
+  avro_value_set_string(&op, "u");
+  avro_value_t transaction_field = AvroField(root, "transaction");
+  avro_value_t transaction = AvroBranch(&transaction_field, 1);
+  avro_value_t transaction_id = AvroField(&transaction, "id");
+  avro_value_set_string(&transaction_id, "tx-1");
+  return encoder.Encoded();
+}
+
+TEST(AvroShapes, DecimalRecordEnumFixedReadAndCompositesAreReadPastOrRefusedByName) {
+  SchemaRegistryStub registry;
+  registry.Serve(31, kShapesEnvelope);
+  AvroRecordEncoder encoder(kShapesEnvelope, 31);
+  const std::string record = ShapesRecord(encoder);
+  auto config_with = [&](const std::string& extra_column) {
+    return ConfigFrom(absl::StrCat(R"pb(
+      target { table: "T" key_columns: "id" }
+      schema_registry { url: ")pb", registry.url(), R"pb(" }
+      sources {
+        name: "s" topic: "s" key_fields: "id" value_format: AVRO
+        columns { from: "amount" to: "amount" }
+        columns { from: "mood" to: "mood" }
+        columns { from: "hash" to: "hash" }
+        columns { from: "note" to: "note" })pb",
+                                   extra_column, "}"));
+  };
+
+  const v1::Config config = config_with("");
+  const TableSchema schema = SchemaOf(config);
+  absl::StatusOr<std::unique_ptr<RecordDecoder>> decoder = NewRecordDecoder(&schema, config);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  for (int twice = 0; twice < 2; ++twice) {  // The second read reuses the slots and the arena.
+    absl::StatusOr<Decoded> d = (*decoder)->Decode(0, std::nullopt, record, 7, Pos(0, 1));
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->event.op, ChangeOp::kUpsert);
+    EXPECT_EQ(Debug(d->event.key), Debug({I(42)}));
+    EXPECT_EQ(Debug(d->event.values),
+              Debug({S("12.345"), S("happy"), S(std::string("\x01\x02\x03\x04")),
+                     S("after the composites")}));
+    EXPECT_EQ(d->event.event_time_ms, 1700000000123);
+    ASSERT_TRUE(d->event.binlog.has_value());
+    EXPECT_EQ(d->event.binlog->file_number, 3u);
+    EXPECT_EQ(d->event.binlog->position, 4567u);
+    EXPECT_EQ(d->event.binlog->row, 2u);
+  }
+
+  for (const auto& [column, type] : std::vector<std::pair<std::string, std::string>>{
+           {"tags", "array"}, {"attrs", "map"}, {"point", "record"}}) {
+    const v1::Config mapped =
+        config_with(absl::StrCat("columns { from: \"", column, "\" to: \"", column, "\" }"));
+    const TableSchema mapped_schema = SchemaOf(mapped);
+    absl::StatusOr<std::unique_ptr<RecordDecoder>> refusing =
+        NewRecordDecoder(&mapped_schema, mapped);
+    ASSERT_TRUE(refusing.ok()) << refusing.status();
+    absl::StatusOr<Decoded> d = (*refusing)->Decode(0, std::nullopt, record, 7, Pos(0, 1));
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << column;
+    EXPECT_NE(d.status().message().find(
+                  absl::StrCat("after.", column, ": expected a scalar, got ", type)),
+              std::string_view::npos)
+        << d.status();
+  }
+
+  // An enum symbol index past the symbols, and a union branch past the branches: dead letters.
+  std::string bad_enum = record, bad_branch = record;
+  const size_t mood_at = record.find(std::string("\x02\x02", 2), 5);  // mood: branch 1, symbol 1
+  ASSERT_NE(mood_at, std::string::npos);
+  bad_enum[mood_at + 1] = 0x08;  // Symbol 4 of 2.
+  bad_branch[5] = 0x08;          // `before`: branch 4 of 2.
+  for (const std::string& bad : {bad_enum, bad_branch}) {
+    absl::StatusOr<Decoded> d = (*decoder)->Decode(0, std::nullopt, bad, 7, Pos(0, 1));
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
+    EXPECT_NE(d.status().message().find("does not decode with writer schema id 31"),
+              std::string_view::npos)
+        << d.status();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -9,7 +10,6 @@
 #include <set>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -27,6 +27,11 @@ constexpr int kCommittedQueryTimeoutMs = 10000;
 constexpr absl::Duration kUnreachableAfter = absl::Seconds(3);
 // How often the source topics' partition counts are read again (they rarely change).
 constexpr absl::Duration kPartitionCountInterval = absl::Seconds(10);
+// The pause before a failed consumer is replaced: doubled up to the maximum while replacements
+// keep failing within the reset interval of their creation.
+constexpr absl::Duration kMinReplacementBackoff = absl::Seconds(2);
+constexpr absl::Duration kMaxReplacementBackoff = absl::Seconds(64);
+constexpr absl::Duration kReplacementBackoffReset = absl::Minutes(5);
 
 using TopicPartitions = std::vector<RdKafka::TopicPartition*>;
 
@@ -42,7 +47,7 @@ void DeleteMessage(const void* message) {
 
 }  // namespace
 
-class KafkaSource::Impl final : public RdKafka::RebalanceCb {
+class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::OffsetCommitCb {
  public:
   explicit Impl(Options options)
       : options_(std::move(options)), kafka_events_(options_.stats) {}
@@ -73,18 +78,16 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     settings.emplace("queued.max.messages.kbytes", "2048");
     settings["group.id"] = options_.kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
-    settings.emplace("heartbeat.interval.ms", "3000");  // librdkafka's default, named here.
-    int64_t heartbeat_ms = 3000;
-    if (!absl::SimpleAtoi(settings["heartbeat.interval.ms"], &heartbeat_ms)) heartbeat_ms = 3000;
-    commit_holdoff_ = absl::Milliseconds(heartbeat_ms) + absl::Seconds(2);
     absl::StatusOr<std::string> instance = GroupInstanceId(options_.kafka);
     if (!instance.ok()) return instance.status();
     if (!instance->empty()) settings["group.instance.id"] = *instance;
-    // Offsets are committed by hand, only up to what the pipeline reports durable. (librdkafka's
-    // auto-commit of stored offsets let a static member's commits queued across a coordinator
-    // restart fence the member for good: FENCED_INSTANCE_ID is fatal.)
-    settings["enable.auto.commit"] = "false";
+    // Offsets are stored by hand, only as far as the pipeline reports them durable, and
+    // librdkafka commits what is stored: on its timer only while the group is steady (a commit
+    // sent while the generation is in flux fails with ILLEGAL_GENERATION, which librdkafka
+    // answers by dropping the whole assignment as lost), and for revoked partitions when they go.
+    settings["enable.auto.commit"] = "true";
     settings["enable.auto.offset.store"] = "false";
+    settings["auto.commit.interval.ms"] = absl::StrCat(options_.kafka.commit_interval_ms());
     // An out-of-range offset means retention overtook us: data loss, never silently reset.
     settings["auto.offset.reset"] = "error";
     // Incremental: a member joining or leaving moves only the partitions that change owner, and
@@ -95,20 +98,22 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     absl::StatusOr<std::unique_ptr<RdKafka::Conf>> conf = MakeKafkaConf(settings);
     if (!conf.ok()) return conf.status();
     (*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error);
+    (*conf)->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(this), error);
     (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
-    consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), error));
+    consumer_conf_ = *std::move(conf);
+    return CreateConsumer();
+  }
+
+  absl::Status CreateConsumer() {
+    std::string error;
+    consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf_.get(), error));
     if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
     return absl::OkStatus();
   }
 
   absl::Status Start(PartitionListener* listener) {
     listener_ = listener;
-    RdKafka::ErrorCode err = consumer_->subscribe(options_.topics);
-    if (err != RdKafka::ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat("kafka subscribe ",
-                                                 absl::StrJoin(options_.topics, ","), ": ",
-                                                 RdKafka::err2str(err)));
-    }
+    if (absl::Status s = Subscribe(); !s.ok()) return s;
     LogInfo("consuming ", absl::StrJoin(options_.topics, ", "), " as group ",
             options_.kafka.group_id(), " from ", options_.bootstrap_servers);
     watermark_thread_ = std::thread([this] { WatchBrokers(); });
@@ -116,6 +121,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   }
 
   std::vector<ConsumedRecord> Poll(absl::Duration timeout, size_t max) {
+    if (ReplacingFailedConsumer(timeout)) return {};
     // Every record waits in held_ until it is handed out: a rebalance inside a later consume()
     // of this loop then drops what it revokes (OnRevoke), wherever it sits in the batch.
     // Block for the first record only; then take what is already fetched.
@@ -135,12 +141,16 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     return out;
   }
 
-  // Commits the offsets that move an assigned partition forward, except in the moments after a
-  // cooperative revocation: the rebalance runs a second round right after it, and a commit sent
-  // between the rounds fails with ILLEGAL_GENERATION, which librdkafka answers by dropping the
-  // whole assignment as lost. The next commit covers what is skipped.
+  // Stores the offsets that move an assigned partition forward, for librdkafka to commit.
   void Commit(const std::map<SourcePartition, int64_t>& offsets) {
-    if (absl::Now() >= commits_resume_at_) CommitNow(offsets);
+    TopicPartitionList list;
+    for (const auto& [partition, offset] : offsets) {
+      auto it = committed_.find(partition);
+      if (it == committed_.end() || offset < 0 || offset <= it->second) continue;
+      list.items.push_back(
+          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
+    }
+    if (!list.items.empty()) consumer_->offsets_store(list.items);
     RefreshStatus();
   }
 
@@ -215,10 +225,6 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     TopicPartitions& partitions) override {
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
-    // A cooperative revocation is the first round of two: the second follows at once.
-    if (cooperative && err != RdKafka::ERR__ASSIGN_PARTITIONS) {
-      commits_resume_at_ = absl::Now() + commit_holdoff_;
-    }
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       OnAssign(partitions);
       RdKafka::Error* error = nullptr;
@@ -250,36 +256,90 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     RefreshStatus();
   }
 
- private:
-  // Commits synchronously the offsets that move an assigned partition forward: a revocation's
-  // before the partitions go (the generation is still ours inside the rebalance callback), and
-  // Commit's.
-  void CommitNow(const std::map<SourcePartition, int64_t>& offsets) {
-    TopicPartitionList list;
-    for (const auto& [partition, offset] : offsets) {
-      auto it = committed_.find(partition);
-      if (it == committed_.end() || offset < 0 || offset <= it->second) continue;
-      list.items.push_back(
-          RdKafka::TopicPartition::create(Topic(partition), partition.partition, offset));
-    }
-    if (list.items.empty()) return;
-    RdKafka::ErrorCode err = consumer_->commitSync(list.items);
+ // RdKafka::OffsetCommitCb: librdkafka's commits of what Commit stored, inside consume() and
+  // close(), on the polling thread.
+  void offset_commit_cb(RdKafka::ErrorCode err, TopicPartitions& offsets) override {
+    if (err == RdKafka::ERR__NO_OFFSET) return;  // Nothing new was stored.
     if (err != RdKafka::ERR_NO_ERROR) {
       // Nothing is lost: the next commit covers these offsets too (or, after a revocation, the
       // partitions' new owner consumes again from the last commit).
       LogWarning("kafka commit: ", RdKafka::err2str(err));
       options_.stats->RecordError(absl::StrCat("kafka commit: ", RdKafka::err2str(err)));
-      return;
     }
-    for (RdKafka::TopicPartition* tp : list.items) {
+    bool any = false;
+    for (RdKafka::TopicPartition* tp : offsets) {
       if (tp->err() != RdKafka::ERR_NO_ERROR) {
-        LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
-                   RdKafka::err2str(tp->err()));
+        if (err == RdKafka::ERR_NO_ERROR) {
+          LogWarning("kafka commit ", tp->topic(), "[", tp->partition(), "]: ",
+                     RdKafka::err2str(tp->err()));
+        }
         continue;
       }
-      committed_[ToSourcePartition(*tp)] = tp->offset();
+      auto it = committed_.find(ToSourcePartition(*tp));
+      if (it == committed_.end() || tp->offset() < 0) continue;
+      it->second = std::max(it->second, tp->offset());
+      any = true;
     }
-    options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+    if (any) options_.stats->offset_commits.fetch_add(1, std::memory_order_relaxed);
+  }
+
+ private:
+  absl::Status Subscribe() {
+    RdKafka::ErrorCode err = consumer_->subscribe(options_.topics);
+    if (err == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat("kafka subscribe ",
+                                               absl::StrJoin(options_.topics, ","), ": ",
+                                               RdKafka::err2str(err)));
+  }
+
+  // A consumer with a fatal error (a static member fenced by another with its
+  // group.instance.id: after a coordinator restart, a commit or heartbeat still carrying the old
+  // member id is enough) never consumes again. Its partitions count as lost, and after a pause
+  // that doubles while it keeps happening (two instances really sharing an id fence each other
+  // in turn) a new consumer joins the group in its place. True while there is no usable one.
+  bool ReplacingFailedConsumer(absl::Duration timeout) {
+    std::string reason;
+    const RdKafka::ErrorCode fatal = consumer_->fatal_error(reason);
+    if (fatal == RdKafka::ERR_NO_ERROR) return false;
+    const absl::Time now = absl::Now();
+    if (replace_consumer_at_ == absl::InfiniteFuture()) {
+      const bool again = replace_backoff_ > absl::ZeroDuration() &&
+                         now - consumer_created_ < kReplacementBackoffReset;
+      replace_backoff_ = again ? std::min(replace_backoff_ * 2, kMaxReplacementBackoff)
+                               : kMinReplacementBackoff;
+      replace_consumer_at_ = now + replace_backoff_;
+      const std::string error = absl::StrCat(
+          "kafka consumer failed for good (", RdKafka::err2str(fatal), ": ", reason,
+          "); its partitions count as lost and a new consumer joins the group in ",
+          absl::FormatDuration(replace_backoff_));
+      LogError(error);
+      options_.stats->RecordError(error);
+      std::vector<SourcePartition> owned;
+      for (const auto& [partition, committed] : committed_) owned.push_back(partition);
+      if (!owned.empty()) listener_->OnLost(owned);
+      held_.clear();
+      committed_.clear();
+      assigned_.store(false);
+      RefreshStatus();
+    }
+    if (now < replace_consumer_at_) {
+      absl::SleepFor(std::min(timeout, replace_consumer_at_ - now));
+      return true;
+    }
+    // Destroyed without close(): a failed consumer can neither commit nor leave the group.
+    consumer_.reset();
+    absl::Status created = CreateConsumer();
+    if (created.ok()) created = Subscribe();
+    if (!created.ok()) {
+      LogError("kafka consumer replacement: ", created.message());
+      options_.stats->RecordError(std::string(created.message()));
+      replace_consumer_at_ = now + replace_backoff_;
+      return true;
+    }
+    LogInfo("a new kafka consumer joins group ", options_.kafka.group_id());
+    replace_consumer_at_ = absl::InfiniteFuture();
+    consumer_created_ = now;
+    return false;
   }
 
   const std::string& Topic(const SourcePartition& partition) const {
@@ -418,7 +478,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
     } else {
       LogInfo("revoking ", partitions.size(), " partitions: applying what they fed us first: ",
               absl::StrJoin(described, " "));
-      CommitNow(listener_->OnRevoked(gone));
+      // librdkafka commits what is stored for them as they go, before the group moves on.
+      Commit(listener_->OnRevoked(gone));
       LogInfo("revoked ", partitions.size(), " partitions: ", absl::StrJoin(described, " "));
     }
     // Leaving the group on close revokes everything: the last status stays for the report.
@@ -544,14 +605,16 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb {
   const Options options_;
   KafkaEventLogger kafka_events_;
   PartitionListener* listener_ = nullptr;
+  std::unique_ptr<RdKafka::Conf> consumer_conf_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::unique_ptr<RdKafka::Producer> watermark_client_;  // WatchBrokers thread.
 
   // Polling thread only (the rebalance callback runs inside its consume and close calls).
   std::deque<ConsumedRecord> held_;
   std::map<SourcePartition, int64_t> committed_;  // Every assigned partition.
-  absl::Time commits_resume_at_ = absl::InfinitePast();
-  absl::Duration commit_holdoff_;  // A heartbeat interval and 2 s: the second round's time.
+  absl::Time consumer_created_ = absl::Now();
+  absl::Time replace_consumer_at_ = absl::InfiniteFuture();  // Set while it has failed.
+  absl::Duration replace_backoff_ = absl::ZeroDuration();
   std::set<SourcePartition> data_loss_;
   std::set<PauseReason> pause_reasons_;
   bool closing_ = false;

@@ -14,10 +14,11 @@ namespace cdcjoin {
 
 // The only code that calls the source consumer: one subscription to every source topic in one
 // consumer group; assignment, revocation and loss (cooperative or eager) handed to the listener
-// on the polling thread; pause and resume per reason; offsets committed by hand, only as far as
-// they are given, never in the moments after a cooperative rebalance (enable.auto.commit and
-// auto.offset.store are off); an out-of-range offset reported as data loss and its partition
-// stopped, never reset (auto.offset.reset=error).
+// on the polling thread; pause and resume per reason; offsets stored only as far as they are
+// given and committed by librdkafka while the group is steady and as partitions go; a consumer
+// that fails for good (a fenced static member) replaced by a new one, its partitions lost; an
+// out-of-range offset reported as data loss and its partition stopped, never reset
+// (auto.offset.reset=error).
 //
 // Records that a paused consumer still returns (fetched before the pause) are kept, in order, and
 // handed out once there is room; those of a partition that is revoked or lost are dropped with

@@ -87,7 +87,8 @@ class RecordSource {
   // `timeout` when none is at hand. With `max` 0 it only serves the group (rebalances) and keeps
   // what arrives for later. What it keeps of a partition that is revoked or lost is dropped.
   virtual std::vector<ConsumedRecord> Poll(absl::Duration timeout, size_t max) = 0;
-  // Commits the offsets that move an assigned partition forward; a failed commit is logged and
+  // Marks durable the offsets that move an assigned partition forward: committed soon (on the
+  // commit interval, as partitions are revoked, and on Close); a failed commit is logged and
   // covered by the next one.
   virtual void Commit(const std::map<SourcePartition, int64_t>& offsets) = 0;
   virtual void SetPaused(PauseReason reason, bool paused) = 0;

@@ -10,8 +10,9 @@ the test MariaDB named by CDCJOIN_MYSQL_*; the jars come from CDCJOIN_REALSTACK_
 (scripts/realstack_deps.sh prints it; scripts/run_tests.sh sets it).
 
 For each variant (JSON with schemas.enable true or false; `avro`: Avro through Apicurio's converter
-and a real Apicurio Schema Registry, scripts/registry.sh, read with value_format/key_format AVRO)
-the seed's tables User and UserExtData, and a
+and a real Apicurio Schema Registry, scripts/registry.sh, read with value_format/key_format AVRO; cdcjoind reaches it over HTTPS
+with schema_registry.ca_file naming a CA made here, and one without it holds, DEGRADED, saying
+why) the seed's tables User and UserExtData, and a
 pair of tables with the types Debezium encodes in special ways (Typed, TypedExt), are filled,
 captured while a workload of SQL transactions runs (during the snapshot and while streaming), and
 consumed by one cdcjoind in DB_UPSERT mode and one in WINDOWED OUTER mode. The judge is the source
@@ -394,6 +395,7 @@ class Stack:
 class Daemon:
     def __init__(self, binary, config_path, work, name):
         self.name = name
+        self.config_path = config_path
         self.log_path = os.path.join(work, f"{name}.log")
         self.admin_file = os.path.join(work, f"{name}.admin")
         self.command = [binary, f"--config={config_path}", "--progress_interval_ms=1000",
@@ -537,12 +539,33 @@ class RealStackTest(CheckedRun):
 
     # -- one variant ----------------------------------------------------------------------------
 
+    def registry_certificate(self):
+        """A CA and the registry's certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
+        tls = os.path.join(self.work, "registry-tls")
+        os.makedirs(tls, exist_ok=True)
+        path = lambda name: os.path.join(tls, name)  # noqa: E731
+        with open(path("san.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        for command in (
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                 "/CN=cdcjoin realstack test CA", "-keyout", path("ca.key"), "-out", path("ca.pem")],
+                ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                 "-keyout", path("server.key"), "-out", path("server.csr")],
+                ["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"),
+                 "-CAkey", path("ca.key"), "-CAcreateserial", "-days", "2",
+                 "-extfile", path("san.cnf"), "-out", path("server.pem")]):
+            run(["openssl", *command], timeout=60)
+        return path("ca.pem"), path("server.pem"), path("server.key")
+
     def begin_registry(self):
-        """Starts the registry (a JVM taking 20-70 s) while the broker starts too."""
+        """Starts the registry (a JVM taking 20-70 s) while the broker starts too. It serves
+        HTTP (for Connect's converter) and HTTPS (for cdcjoind, which trusts self.registry_ca)."""
         registry_dir = os.path.join(self.work, "registry")
+        self.registry_ca, cert, key = self.registry_certificate()
         self.registry_began = time.monotonic()
         self.registry_start = subprocess.Popen(
-            [os.path.join(self.args.scripts, "registry.sh"), "start", registry_dir],
+            [os.path.join(self.args.scripts, "registry.sh"), "start", registry_dir,
+             f"--tls_cert={cert}", f"--tls_key={key}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stack.stops.append(("registry", lambda: self.stack.script(
             "registry.sh", "stop", registry_dir)))
@@ -560,7 +583,8 @@ class RealStackTest(CheckedRun):
         exports = eval_exports(out)
         self.registry_url = exports["REGISTRY_URL"]
         self.registry_ccompat_url = exports["REGISTRY_CCOMPAT_URL"]
-        log(f"registry at {self.registry_url}")
+        self.registry_tls_ccompat_url = exports["REGISTRY_TLS_URL"] + "/apis/ccompat/v7"
+        log(f"registry at {self.registry_url} and {self.registry_tls_ccompat_url}")
 
     def variant(self, kind):
         """kind: "true"/"false" (JSON, schemas.enable) or "avro"."""
@@ -630,6 +654,9 @@ class RealStackTest(CheckedRun):
         for daemon in daemons:
             self.check(f"{daemon.name}: target equals the source join",
                        lambda d=daemon: self.converges(d, pairs, timeout=240))
+        if avro:
+            self.check(f"{daemons[0].name}: without schema_registry.ca_file the registry is refused",
+                       lambda: self.registry_needs_its_ca(daemons[0]))
 
         # Operations: Kafka's view of the group equals cdcjoinctl's.
         for daemon in daemons:
@@ -675,6 +702,10 @@ class RealStackTest(CheckedRun):
             self.check(f"{daemons[0].name}: static member SIGKILLed and restarted is assigned "
                        "at once, converges",
                        lambda: self.static_member_restart(daemons[0], pairs, database))
+
+            self.check(f"{daemons[0].name}: fenced by a copy with its group.instance.id, "
+                       "replaces its consumer once the copy is gone, converges",
+                       lambda: self.fenced_static_member(daemons[0], pairs, database))
 
         if full and self.args.broker_faults:
             self.check(f"{tag}: broker SIGSTOP 20 s mid-stream, SIGCONT, converges",
@@ -750,10 +781,42 @@ metrics {{ disabled: true }}
         sources = pair.sources(prefix, database, schemas)
         if not avro:
             return sources
-        # The same mapping; both keys and values in Avro, schemas from the registry.
+        # The same mapping; both keys and values in Avro, schemas from the registry over HTTPS.
         sources = sources.replace("  key_fields:",
                                   "  value_format: AVRO\n  key_format: AVRO\n  key_fields:")
-        return sources + f'schema_registry {{ url: "{self.registry_ccompat_url}" }}\n'
+        return sources + (f'schema_registry {{ url: "{self.registry_tls_ccompat_url}"'
+                          f' ca_file: "{self.registry_ca}" }}\n')
+
+    def registry_needs_its_ca(self, daemon):
+        """`daemon`'s configuration without schema_registry.ca_file, in a group of its own: the
+        registry's certificate is refused, so it holds, DEGRADED, and says why. Then stopped."""
+        name = f"{daemon.name}-noca"
+        with open(os.path.join(self.work, f"{daemon.name}.textproto")) as f:
+            config = f.read()
+        without = (config.replace(f' ca_file: "{self.registry_ca}"', "")
+                   .replace(f'"cdcjoin-{daemon.name}"', f'"cdcjoin-{name}"')
+                   .replace(f'"{daemon.name}-0"', f'"{name}-0"'))
+        if "ca_file" in without or without.count(name) != 2:
+            raise Failure(f"cannot derive {name}'s configuration from:\n{config}")
+        path = os.path.join(self.work, f"{name}.textproto")
+        with open(path, "w") as f:
+            f.write(without)
+        probe = Daemon(self.args.cdcjoind, path, self.work, name)
+        self.stack.stops.append((name, probe.stop))
+        try:
+            address = probe.admin_address()
+
+            def refused():
+                status = json.loads(run([self.args.cdcjoinctl, f"--address={address}", "status",
+                                         "--json"], timeout=30))
+                error = status.get("last_error", "")
+                return (status.get("state", "").startswith("DEGRADED")
+                        and "certificate" in error), status
+            seen = wait_for(f"{name}: DEGRADED, the registry's certificate refused", refused, 120,
+                            1.0)
+            log(f"{name}: {seen.get('state')}: {seen.get('last_error', '')[:240]}")
+        finally:
+            probe.stop()
 
     def capture(self, prefix, database, schemas, pairs):
         """Keeps the real Debezium events (first records of each topic) beside the logs, and
@@ -847,6 +910,35 @@ metrics {{ disabled: true }}
         wait_for(f"{daemon.name} to be assigned again, well inside the dead member's session",
                  lambda: (daemon.assignments() > before, daemon.log_tail(5)), 15, 0.1)
         self.timings["static member restart after SIGKILL to assignment, s"] = round(
+            time.monotonic() - began, 1)
+        self.converges(daemon, pairs, timeout=180)
+
+    def fenced_static_member(self, daemon, pairs, database):
+        """A copy started with the member's group.instance.id (a pod started twice by mistake)
+        takes its place, and the broker fences the member: librdkafka makes that fatal for its
+        consumer. Once the copy is SIGKILLed the member must replace its consumer and serve its
+        partitions again, not stand still for ever."""
+        def count(line):
+            with open(daemon.log_path, errors="replace") as f:
+                return f.read().count(line)
+        failed_before = count("kafka consumer failed for good")
+        replaced_before = count("a new kafka consumer joins group")
+        assigned_before = daemon.assignments()
+        copy = Daemon(self.args.cdcjoind, daemon.config_path, self.work, f"{daemon.name}-copy")
+        self.stack.stops.append((copy.name, copy.stop))
+        wait_for(f"{copy.name} to take the member's partitions",
+                 lambda: (copy.assignments() > 0, copy.log_tail(5)), 60, 0.2)
+        wait_for(f"{daemon.name} to find itself fenced",
+                 lambda: (count("kafka consumer failed for good") > failed_before,
+                          daemon.log_tail(10)), 60, 0.2)
+        copy.process.kill()
+        copy.process.wait(30)
+        began = time.monotonic()
+        self.source.execute("\n".join(t for p in pairs for t in p.transactions(40)), database)
+        wait_for(f"{daemon.name} to be assigned again with a new consumer",
+                 lambda: (count("a new kafka consumer joins group") > replaced_before and
+                          daemon.assignments() > assigned_before, daemon.log_tail(10)), 120, 0.2)
+        self.timings["fenced static member: copy SIGKILLed to reassignment, s"] = round(
             time.monotonic() - began, 1)
         self.converges(daemon, pairs, timeout=180)
 

@@ -266,6 +266,16 @@ metrics {{ disabled: true }}
                         self.last_events[daemon.name] = int(stopped.group(1))
         return sum(self.last_events.values())
 
+    def log_lines(self, needle, *, zombies=False):
+        """The lines holding `needle` in the instances' logs (a zombie's only if asked)."""
+        found = []
+        for daemon in self.daemons:
+            if daemon.name in self.froze_at and not zombies:
+                continue
+            with open(daemon.log_path, errors="replace") as f:
+                found += [f"{daemon.name}: {line.strip()}" for line in f if needle in line]
+        return found
+
     def ownership_gaps(self, steps):
         """From the instances' logs: per step, the longest time a partition that changed owner
         had none, and how many moved. A partition is owned from `assigned` until `revoking`,
@@ -532,6 +542,8 @@ class ScaleOutTest(CheckedRun):
                 self.figures[group.name] = {
                     "records": records, "consumed": consumed,
                     "consumed_twice": consumed - records,
+                    "assignments_lost": len(group.log_lines(" WARN lost ")),
+                    "session_timeouts": len(group.log_lines("SESSTMOUT")),
                     "rollbacks_seen": len(sampler.rollbacks[group.name]),
                     "stale_writes_stopped": sum(group.last_stopped.values()),
                     "samples": sampler.samples,
@@ -555,6 +567,17 @@ class ScaleOutTest(CheckedRun):
                 if not group.eager:
                     self.check(f"{group.name}: a join or a clean leave leaves no partition "
                                "unowned for 2 s", clean_leave_is_quick)
+
+                # A commit sent while the generation is in flux fails with ILLEGAL_GENERATION
+                # ("Specified group generation id is not valid"), and librdkafka then drops the
+                # member's whole assignment. (A member may still lose it to a session timeout
+                # when the machine starves it: counted above, not judged.)
+                def no_stale_generation_commit(g=group):
+                    stale = g.log_lines("generation id is not valid")
+                    if stale:
+                        raise Failure("\n".join(stale[:10]))
+                self.check(f"{group.name}: no commit of a member that stayed alive met a "
+                           "rebalance with a stale generation", no_stale_generation_commit)
 
                 def never_older(g=group):
                     if sampler.rollbacks[g.name]:
