@@ -2,7 +2,7 @@
 #define CDCJOIN_SERVICE_KAFKA_PREFETCH_H_
 
 // How far the consumer reads ahead of the pipeline: the librdkafka settings that bound its
-// prefetch, chosen so that the fetcher never waits on the pipeline's memory bound for long.
+// prefetch, which with librdkafka 2.0.2 also bound its rate (kafka_prefetch.cc says why).
 //
 //   std::map<std::string, std::string> settings = BaseKafkaSettings(kafka, brokers);
 //   AddConsumerPrefetchDefaults(settings);   // kafka.properties entries keep their values
