@@ -26,7 +26,7 @@
 #                          record_key, ReplaceField renames, batch 500, tasks.max = lanes
 #   cdcjoin_windowed       cdcjoind WINDOWED OUTER (window 5000 ms, grace 1000 ms), pinned to core 0
 #   cdcjoin_windowed_fetch2m  the same with librdkafka's queued.max.messages.kbytes=2048 (cdcjoind's
-#                          default since the run of 2026-12-02 02:53: now the same as cdcjoin_windowed)
+#                          default from the run of 2026-12-02 02:53 to service/kafka_prefetch.cc's 64 MiB)
 #   kstreams_stream        Kafka Streams KStream-KStream outerJoin, same window and grace, core 0
 #   kstreams_table         Kafka Streams KTable-KTable outerJoin, core 0
 #
@@ -508,8 +508,8 @@ run_cdcjoin_windowed() {
       note: "includes writing the merged rows to MariaDB"}' <<<"$out")"
 }
 want_side cdcjoin_windowed && run_cdcjoin_windowed cdcjoin_windowed
-# The same with librdkafka's prefetch bounded (queued.max.messages.kbytes, default 65536 per
-# partition): how much of cdcjoind's RSS is the consumer's fetch queue.
+# The same with a 2 MB prefetch queue (cdcjoind's default 65536 KB, for all partitions together):
+# how much of cdcjoind's RSS is the consumer's fetch queue, and what the rate pays for less.
 want_side cdcjoin_windowed_fetch2m && run_cdcjoin_windowed cdcjoin_windowed_fetch2m \
   '  properties { key: "queued.max.messages.kbytes" value: "2048" }'
 

@@ -23,6 +23,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "service/admin_server.h"
 #include "service/config.h"
@@ -116,12 +117,22 @@ int CheckBeforeFirstEvent(const v1::Config& config, const std::string& config_pa
   return problems.empty() ? 0 : 2;
 }
 
-// glibc's malloc gives threads that allocate at once their own arenas (up to 8 per core) and
-// keeps what is freed in each: cdcjoind's fetchers, sink lanes and joiner each held their own
-// free memory (peer benchmark: ~290 MB RSS for a ~190 MB heap). Two arenas let every thread
-// reuse what the others freed (287 -> 273 MB there, same CPU); MALLOC_ARENA_MAX overrides.
-void ShareMallocArenas() {
-  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+// glibc's malloc gives threads that allocate at once their own arenas, up to 8 per core. Two
+// arenas (to let threads reuse what others freed: -5% RSS in WINDOWED) made the threads of the
+// record path share them with librdkafka's fetchers and their decompression buffers: malloc took
+// 30% of DB_UPSERT's samples instead of 20%, and 16-20 CPU-s per 1M events instead of 12-15
+// (scripts/peer_bench.sh, docs/benchmarks.md). Eight is one per busy thread here (the poll
+// thread, four sink lanes, the fetchers) and still bounds the arenas on large hosts;
+// MALLOC_ARENA_MAX overrides.
+void LimitMallocArenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 8);
+}
+
+// Debian's abseil is built without NDEBUG, so absl::Mutex checks every acquisition against a
+// process-wide lock-order graph, under a global lock, to report deadlocks: a debugging aid that
+// the peer benchmark's profile showed on every lock of the record path. Tests keep it.
+void SkipMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 // --print_ddl: what the stale-write guard needs added to the target table.
@@ -354,7 +365,8 @@ int main(int argc, char** argv) {
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
-  cdcjoin::ShareMallocArenas();  // Before any thread starts.
+  cdcjoin::LimitMallocArenas();  // Before any thread starts.
+  cdcjoin::SkipMutexDeadlockDetection();
   absl::ParseCommandLine(argc, argv);
   return cdcjoin::Run();
 }
