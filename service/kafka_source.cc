@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "service/kafka_client.h"
+#include "service/kafka_prefetch.h"
 #include "service/logging.h"
 
 namespace cdcjoin {
@@ -72,10 +73,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     // A topic that Debezium creates after the subscription is found at the next metadata
     // refresh: librdkafka's default (5 minutes) would leave it unread that long.
     settings.emplace("topic.metadata.refresh.interval.ms", "10000");
-    // librdkafka prefetches up to 64 MB per partition by default, so with dozens of partitions
-    // the fetch queues, not the join, set the memory; 2 MB per partition still keeps every lane
-    // busy (scripts/peer_bench.sh: 729 -> 341 MB RSS in WINDOWED at the same events/s per core).
-    settings.emplace("queued.max.messages.kbytes", "2048");
+    AddConsumerPrefetchDefaults(settings);
     settings["group.id"] = options_.kafka.group_id();
     settings["session.timeout.ms"] = absl::StrCat(options_.kafka.session_timeout_ms());
     absl::StatusOr<std::string> instance = GroupInstanceId(options_.kafka);
