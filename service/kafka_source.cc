@@ -254,7 +254,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     RefreshStatus();
   }
 
- // RdKafka::OffsetCommitCb: librdkafka's commits of what Commit stored, inside consume() and
+  // RdKafka::OffsetCommitCb: librdkafka's commits of what Commit stored, inside consume() and
   // close(), on the polling thread.
   void offset_commit_cb(RdKafka::ErrorCode err, TopicPartitions& offsets) override {
     if (err == RdKafka::ERR__NO_OFFSET) return;  // Nothing new was stored.
