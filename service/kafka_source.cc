@@ -99,6 +99,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     (*conf)->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(this), error);
     (*conf)->set("event_cb", static_cast<RdKafka::EventCb*>(&kafka_events_), error);
     consumer_conf_ = *std::move(conf);
+    consumer_settings_ = std::move(settings);
     return CreateConsumer();
   }
 
@@ -106,7 +107,14 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     std::string error;
     consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf_.get(), error));
     if (consumer_ == nullptr) return absl::InternalError(absl::StrCat("kafka consumer: ", error));
+    fetch_waker_ = std::make_unique<FetchWaker>(consumer_.get(), consumer_settings_);
     return absl::OkStatus();
+  }
+
+  // The consumer goes after its waker, which uses it.
+  void DestroyConsumer() {
+    fetch_waker_.reset();
+    consumer_.reset();
   }
 
   absl::Status Start(PartitionListener* listener) {
@@ -124,13 +132,18 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
     // of this loop then drops what it revokes (OnRevoke), wherever it sits in the batch.
     // Block for the first record only; then take what is already fetched.
     int timeout_ms = held_.empty() ? static_cast<int>(absl::ToInt64Milliseconds(timeout)) : 0;
+    int64_t records = 0;
+    int64_t bytes = 0;
     do {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout_ms));
       timeout_ms = 0;
       if (message == nullptr || message->err() == RdKafka::ERR__TIMED_OUT) break;
+      ++records;
+      bytes += static_cast<int64_t>(message->key_len() + message->len());
       std::optional<ConsumedRecord> record = Accept(std::move(message));
       if (record.has_value()) held_.push_back(*std::move(record));
     } while (held_.size() < max);
+    if (fetch_waker_ != nullptr) fetch_waker_->AfterConsume(records, bytes);
     std::vector<ConsumedRecord> out;
     while (!held_.empty() && out.size() < max) {
       out.push_back(std::move(held_.front()));
@@ -191,6 +204,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
 
   void Close() {
     closing_ = true;
+    fetch_waker_.reset();
     consumer_->close();
     stop_watermarks_.store(true);
     if (watermark_thread_.joinable()) watermark_thread_.join();
@@ -325,7 +339,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
       return true;
     }
     // Destroyed without close(): a failed consumer can neither commit nor leave the group.
-    consumer_.reset();
+    DestroyConsumer();
     absl::Status created = CreateConsumer();
     if (created.ok()) created = Subscribe();
     if (!created.ok()) {
@@ -604,7 +618,9 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Off
   KafkaEventLogger kafka_events_;
   PartitionListener* listener_ = nullptr;
   std::unique_ptr<RdKafka::Conf> consumer_conf_;
+  std::map<std::string, std::string> consumer_settings_;  // What consumer_conf_ was made from.
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<FetchWaker> fetch_waker_;  // Null once closing.
   std::unique_ptr<RdKafka::Producer> watermark_client_;  // WatchBrokers thread.
 
   // Polling thread only (the rebalance callback runs inside its consume and close calls).
