@@ -1,7 +1,6 @@
 #include "join/batch_plan.h"
 
 #include <algorithm>
-#include <iterator>
 #include <numeric>
 #include <utility>
 
@@ -43,8 +42,8 @@ std::vector<EventPosition> BatchPlan::AllCovers() const {
   std::vector<EventPosition> covers = covers_without_statement;
   for (const auto& round : rounds) {
     for (const PlannedStatement& statement : round) {
-      for (const RowCommand& row : statement.rows) {
-        covers.insert(covers.end(), row.covers.begin(), row.covers.end());
+      for (const RowCommand* row : statement.rows) {
+        covers.insert(covers.end(), row->covers.begin(), row->covers.end());
       }
     }
   }
@@ -72,8 +71,8 @@ bool HasShape(const RowCommand& command, const StatementShape& shape) {
 }  // namespace
 
 // A lane applies hundreds of batches per second, so the plan is built from sorted indices and
-// flat vectors: no per-row map nodes, key copies or shape vectors.
-BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& options) {
+// pointers: no copy of the batch, no per-row map nodes, key copies or shape vectors.
+BatchPlan PlanBatch(const std::vector<RowCommand>& commands, const BatchPlanOptions& options) {
   const size_t max_rows = std::max<size_t>(1, options.max_rows_per_statement);
   BatchPlan plan;
 
@@ -85,7 +84,7 @@ BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& op
                    [&](size_t a, size_t b) { return commands[a].key < commands[b].key; });
 
   // Every key's reduced commands, keys in order: key k owns reduced[begins[k], begins[k + 1]).
-  std::vector<RowCommand> reduced;
+  std::vector<const RowCommand*> reduced;
   reduced.reserve(commands.size());
   std::vector<size_t> begins;
   size_t round_count = 0;
@@ -93,16 +92,17 @@ BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& op
     size_t end = i + 1;
     while (end < order.size() && commands[order[end]].key == commands[order[i]].key) ++end;
     begins.push_back(reduced.size());
-    RowCommand& first = commands[order[i]];
+    const RowCommand& first = commands[order[i]];
     if (end == i + 1 && !(first.kind == RowCommandKind::kClear && first.writes.empty())) {
-      reduced.push_back(std::move(first));  // A lone command reduces to itself.
+      reduced.push_back(&first);  // A lone command reduces to itself.
     } else {
       std::vector<RowCommand> run;
       run.reserve(end - i);
-      for (size_t j = i; j < end; ++j) run.push_back(std::move(commands[order[j]]));
+      for (size_t j = i; j < end; ++j) run.push_back(commands[order[j]]);
       for (RowCommand& command : ReduceKeyCommands(std::move(run), &plan.covers_without_statement,
                                                          &plan.stale_folded)) {
-        reduced.push_back(std::move(command));
+        plan.reduced.push_back(std::move(command));
+        reduced.push_back(&plan.reduced.back());
       }
       if (reduced.size() == begins.back()) begins.pop_back();  // Nothing left to write.
     }
@@ -112,19 +112,21 @@ BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& op
   begins.push_back(reduced.size());
 
   plan.rounds.resize(round_count);
-  std::vector<std::pair<StatementShape, std::vector<RowCommand>>> groups;
+  std::vector<std::pair<StatementShape, std::vector<const RowCommand*>>> groups;
   for (size_t round = 0; round < round_count; ++round) {
     groups.clear();
     size_t last = 0;  // Consecutive rows mostly share a shape.
     for (size_t k = 0; k + 1 < begins.size(); ++k) {
       if (begins[k] + round >= begins[k + 1]) continue;
-      RowCommand& command = reduced[begins[k] + round];
-      if (last >= groups.size() || !HasShape(command, groups[last].first)) {
+      const RowCommand* command = reduced[begins[k] + round];
+      if (last >= groups.size() || !HasShape(*command, groups[last].first)) {
         last = 0;
-        while (last < groups.size() && !HasShape(command, groups[last].first)) ++last;
-        if (last == groups.size()) groups.emplace_back(StatementShape::Of(command), std::vector<RowCommand>());
+        while (last < groups.size() && !HasShape(*command, groups[last].first)) ++last;
+        if (last == groups.size()) {
+          groups.emplace_back(StatementShape::Of(*command), std::vector<const RowCommand*>());
+        }
       }
-      groups[last].second.push_back(std::move(command));
+      groups[last].second.push_back(command);
     }
     std::sort(groups.begin(), groups.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -136,8 +138,7 @@ BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& op
         if (begin == 0 && end == rows.size()) {
           statement.rows = std::move(rows);
         } else {
-          statement.rows.assign(std::make_move_iterator(rows.begin() + begin),
-                                std::make_move_iterator(rows.begin() + end));
+          statement.rows.assign(rows.begin() + begin, rows.begin() + end);
         }
         plan.rounds[round].push_back(std::move(statement));
       }

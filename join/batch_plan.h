@@ -4,7 +4,7 @@
 // PlanBatch turns a lane's batch of RowCommands, in consumption order, into the few multi-row
 // statements a SQL writer runs inside one transaction:
 //
-//   BatchPlan plan = PlanBatch(std::move(commands), {.max_rows_per_statement = 500});
+//   BatchPlan plan = PlanBatch(commands, {.max_rows_per_statement = 500});  // points into them
 //   for (const auto& round : plan.rounds)
 //     for (const PlannedStatement& statement : round) Execute(statement);
 //
@@ -20,6 +20,7 @@
 //     max_rows_per_statement.
 
 #include <cstddef>
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -56,10 +57,19 @@ struct StatementShape {
 // keys are distinct and sorted ascending.
 struct PlannedStatement {
   StatementShape shape;
-  std::vector<RowCommand> rows;
+  // Commands of the planned batch, or of BatchPlan::reduced: a lane's batch is planned where it
+  // is, not copied (it stays the caller's, to retry as is).
+  std::vector<const RowCommand*> rows;
 };
 
 struct BatchPlan {
+  BatchPlan() = default;
+  BatchPlan(BatchPlan&&) = default;
+  BatchPlan& operator=(BatchPlan&&) = default;
+  // A copy's statements would point into the original's `reduced`.
+  BatchPlan(const BatchPlan&) = delete;
+  BatchPlan& operator=(const BatchPlan&) = delete;
+
   // Execution order: all statements of rounds[0], then rounds[1], ... Inside a round the
   // statements touch distinct keys and may run in any order.
   std::vector<std::vector<PlannedStatement>> rounds;
@@ -69,6 +79,8 @@ struct BatchPlan {
   // Commands the command algebra folded away because the stale-write guard would refuse them
   // (command_algebra.h): stale writes stopped before reaching the database.
   size_t stale_folded = 0;
+  // The commands the algebra made of a key's several; a deque, so they stay where rows point.
+  std::deque<RowCommand> reduced;
 
   size_t StatementCount() const;
   size_t RowCount() const;
@@ -82,8 +94,10 @@ struct BatchPlanOptions {
   size_t max_rows_per_statement = 500;
 };
 
-// REQUIRES: each command's writes sorted by column, each column at most once (row_command.h).
-BatchPlan PlanBatch(std::vector<RowCommand> commands, const BatchPlanOptions& options = {});
+// REQUIRES: each command's writes sorted by column, each column at most once (row_command.h);
+// `commands` outlive the plan, whose statements point into them.
+BatchPlan PlanBatch(const std::vector<RowCommand>& commands,
+                    const BatchPlanOptions& options = {});
 
 }  // namespace cdcjoin
 

@@ -43,9 +43,9 @@ TEST(PlanBatchTest, RoundsGroupsSortingAndSplitting) {
   std::vector<std::pair<K, std::vector<int64_t>>> round0;
   for (const PlannedStatement& statement : plan.rounds[0]) {
     std::vector<int64_t> keys;
-    for (const RowCommand& row : statement.rows) {
-      EXPECT_EQ(StatementShape::Of(row), statement.shape);
-      keys.push_back(std::get<int64_t>(row.key[0]));
+    for (const RowCommand* row : statement.rows) {
+      EXPECT_EQ(StatementShape::Of(*row), statement.shape);
+      keys.push_back(std::get<int64_t>(row->key[0]));
     }
     round0.emplace_back(statement.shape.kind, keys);
   }
@@ -60,7 +60,7 @@ TEST(PlanBatchTest, RoundsGroupsSortingAndSplitting) {
   std::vector<std::pair<K, std::vector<int64_t>>> round1;
   for (const PlannedStatement& statement : plan.rounds[1]) {
     std::vector<int64_t> keys;
-    for (const RowCommand& row : statement.rows) keys.push_back(std::get<int64_t>(row.key[0]));
+    for (const RowCommand* row : statement.rows) keys.push_back(std::get<int64_t>(row->key[0]));
     round1.emplace_back(statement.shape.kind, keys);
   }
   EXPECT_THAT(round1,
@@ -82,7 +82,7 @@ TEST(PlanBatchTest, RowsAreSortedByKeyWithinAStatement) {
   ASSERT_EQ(plan.rounds.size(), 1u);
   ASSERT_EQ(plan.rounds[0].size(), 1u);
   std::vector<int64_t> keys;
-  for (const RowCommand& row : plan.rounds[0][0].rows) keys.push_back(std::get<int64_t>(row.key[0]));
+  for (const RowCommand* row : plan.rounds[0][0].rows) keys.push_back(std::get<int64_t>(row->key[0]));
   EXPECT_THAT(keys, ::testing::ElementsAre(-3, 0, 7, 19, 42, 100));
 }
 
@@ -96,9 +96,9 @@ TEST(PlanBatchTest, CompositeKeysSortLexicographically) {
   BatchPlan plan = PlanBatch(batch);
   ASSERT_EQ(plan.StatementCount(), 1u);
   const auto& rows = plan.rounds[0][0].rows;
-  EXPECT_EQ(rows[0].key, (Key{Value(int64_t{1}), Value("a")}));
-  EXPECT_EQ(rows[1].key, (Key{Value(int64_t{1}), Value("b")}));
-  EXPECT_EQ(rows[2].key, (Key{Value(int64_t{2}), Value("a")}));
+  EXPECT_EQ(rows[0]->key, (Key{Value(int64_t{1}), Value("a")}));
+  EXPECT_EQ(rows[1]->key, (Key{Value(int64_t{1}), Value("b")}));
+  EXPECT_EQ(rows[2]->key, (Key{Value(int64_t{2}), Value("a")}));
 }
 
 TEST(PlanBatchTest, EmptyBatchIsAnEmptyPlan) {
@@ -168,10 +168,10 @@ TEST(PlanBatchTest, RandomizedPlanEqualsSequentialApplication) {
         ASSERT_LE(statement.rows.size(), max_rows);
         ASSERT_FALSE(statement.rows.empty());
         for (size_t r = 0; r < statement.rows.size(); ++r) {
-          const RowCommand& row = statement.rows[r];
+          const RowCommand& row = *statement.rows[r];
           ASSERT_EQ(StatementShape::Of(row), statement.shape);
           if (r > 0) {
-            ASSERT_TRUE(statement.rows[r - 1].key < row.key);
+            ASSERT_TRUE(statement.rows[r - 1]->key < row.key);
           }
           ASSERT_TRUE(round_keys.insert(row.key).second) << "key twice in one round";
           planned.Apply(row);

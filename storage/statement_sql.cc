@@ -106,10 +106,10 @@ SqlStatement Upsert(const TableSchema& schema, const PlannedStatement& planned) 
   out.text = absl::StrCat("INSERT INTO ", Quote(schema.table), " (", absl::StrJoin(names, ", "),
                           ") VALUES ", absl::StrJoin(tuples, ", "), " ON DUPLICATE KEY UPDATE ",
                           absl::StrJoin(updates, ", "));
-  for (const RowCommand& row : planned.rows) {
-    out.parameters.insert(out.parameters.end(), row.key.begin(), row.key.end());
-    for (const ColumnWrite& write : row.writes) out.parameters.push_back(write.value);
-    for (int source : shape.version_sources) out.parameters.push_back(VersionOf(row, source));
+  for (const RowCommand* row : planned.rows) {
+    out.parameters.insert(out.parameters.end(), row->key.begin(), row->key.end());
+    for (const ColumnWrite& write : row->writes) out.parameters.push_back(write.value);
+    for (int source : shape.version_sources) out.parameters.push_back(VersionOf(*row, source));
   }
   return out;
 }
@@ -117,8 +117,8 @@ SqlStatement Upsert(const TableSchema& schema, const PlannedStatement& planned) 
 SqlStatement KeyedStatement(std::string text, const PlannedStatement& planned) {
   SqlStatement out;
   out.text = std::move(text);
-  for (const RowCommand& row : planned.rows) {
-    out.parameters.insert(out.parameters.end(), row.key.begin(), row.key.end());
+  for (const RowCommand* row : planned.rows) {
+    out.parameters.insert(out.parameters.end(), row->key.begin(), row->key.end());
   }
   return out;
 }
@@ -173,9 +173,9 @@ SqlStatement DeleteMarked(const TableSchema& schema, const PlannedStatement& pla
   }
   SqlStatement out;
   out.text = absl::StrCat("DELETE FROM ", Quote(schema.table), " WHERE ", where);
-  for (const RowCommand& row : planned.rows) {
-    out.parameters.insert(out.parameters.end(), row.key.begin(), row.key.end());
-    out.parameters.push_back(VersionOf(row, source));
+  for (const RowCommand* row : planned.rows) {
+    out.parameters.insert(out.parameters.end(), row->key.begin(), row->key.end());
+    out.parameters.push_back(VersionOf(*row, source));
   }
   return out;
 }
@@ -212,7 +212,7 @@ std::vector<SqlStatement> PlannedStatementSql(const TableSchema& schema,
   }
   // One mark per row: each row compares its own version, and a multi-table UPDATE (the only
   // way to give one UPDATE per-row values) does not promise left-to-right assignments.
-  for (const RowCommand& row : planned.rows) out.push_back(Mark(schema, shape, row));
+  for (const RowCommand* row : planned.rows) out.push_back(Mark(schema, shape, *row));
   if (shape.kind != RowCommandKind::kClear) out.push_back(DeleteMarked(schema, planned));
   return out;
 }

@@ -35,10 +35,11 @@ TableSchema Schema(bool guard) {
 const std::string kV5 = "200000000100000000000510000000";
 const std::string kV9 = "200000000100000000000910000001";
 
-PlannedStatement Planned(RowCommand command) {
+// A statement of `commands`, which it points into; their shape is the first one's.
+PlannedStatement Planned(const std::vector<RowCommand>& commands) {
   PlannedStatement planned;
-  planned.shape = StatementShape::Of(command);
-  planned.rows.push_back(std::move(command));
+  planned.shape = StatementShape::Of(commands.front());
+  for (const RowCommand& command : commands) planned.rows.push_back(&command);
   return planned;
 }
 
@@ -54,7 +55,7 @@ RowCommand UserUpsert(int64_t key, std::string name) {
 TEST(StatementSqlTest, UnguardedUpsertUpdatesWithValues) {
   RowCommand c = UserUpsert(1, "a");
   c.versions.clear();
-  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(false), Planned(c));
+  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(false), Planned({c}));
   ASSERT_EQ(sql.size(), 1u);
   EXPECT_EQ(sql[0].text,
             "INSERT INTO `Nickname` (`userId`, `simpleName`, `maskingName`) VALUES (?, ?, ?) "
@@ -63,9 +64,8 @@ TEST(StatementSqlTest, UnguardedUpsertUpdatesWithValues) {
 }
 
 TEST(StatementSqlTest, GuardedUpsertComparesVersionsAndAssignsTheVersionLast) {
-  PlannedStatement planned = Planned(UserUpsert(1, "a"));
-  planned.rows.push_back(UserUpsert(2, "b"));
-  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), planned);
+  const std::vector<RowCommand> rows = {UserUpsert(1, "a"), UserUpsert(2, "b")};
+  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned(rows));
   ASSERT_EQ(sql.size(), 1u);
   EXPECT_EQ(sql[0].text,
             "INSERT INTO `Nickname` (`userId`, `simpleName`, `maskingName`, `_cdc_user_ver`) "
@@ -86,7 +86,7 @@ TEST(StatementSqlTest, GuardedClearMarksEachRowWhereNewer) {
   c.key = {int64_t{3}};
   c.writes = {ColumnWrite{2, true, Value{}}};
   c.versions = {SourceVersion{1, kV9}};
-  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned(c));
+  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned({c}));
   ASSERT_EQ(sql.size(), 1u);
   EXPECT_EQ(sql[0].text,
             "UPDATE `Nickname` SET `originalName` = IF(CAST(? AS DECIMAL(30,0)) > `_cdc_ext_ver` "
@@ -103,7 +103,7 @@ TEST(StatementSqlTest, GuardedDeleteRemovesOnlyWhereTheMarkTook) {
   c.kind = RowCommandKind::kDelete;
   c.key = {int64_t{4}};
   c.versions = {SourceVersion{0, kV9}};
-  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned(c));
+  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned({c}));
   ASSERT_EQ(sql.size(), 2u);
   EXPECT_EQ(sql[0].text,
             "UPDATE `Nickname` SET `_cdc_user_ver` = IF(CAST(? AS DECIMAL(30,0)) > "
@@ -122,7 +122,7 @@ TEST(StatementSqlTest, ReleaseRemovesOnlyRowsItMarkedThatNoSourceOwns) {
   c.key = {int64_t{5}};
   c.writes = {ColumnWrite{0, true, Value{}}};
   c.versions = {SourceVersion{0, kV9}};
-  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned(c));
+  std::vector<SqlStatement> sql = PlannedStatementSql(Schema(true), Planned({c}));
   ASSERT_EQ(sql.size(), 2u);
   EXPECT_EQ(sql[1].text,
             "DELETE FROM `Nickname` WHERE ((`userId` = ? AND `_cdc_user_ver` = CAST(? AS "
