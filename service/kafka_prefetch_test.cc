@@ -33,7 +33,7 @@ std::string CreateConsumer(const std::map<std::string, std::string>& prefetch) {
 TEST(KafkaPrefetchTest, BoundsTheQueueAndEachFetchResponse) {
   std::map<std::string, std::string> settings;
   AddConsumerPrefetchDefaults(settings);
-  EXPECT_EQ(settings["queued.max.messages.kbytes"], "65536");
+  EXPECT_EQ(settings["queued.max.messages.kbytes"], "32768");
   EXPECT_EQ(settings["fetch.max.bytes"], "1048576");
   EXPECT_EQ(CreateConsumer(settings), "");
 }
