@@ -684,7 +684,7 @@ class RealStackTest(CheckedRun):
                            daemons[0], "badauth",
                            lambda config: config.replace(self.registry_auth,
                                                          self.registry_wrong_auth),
-                           "the registry's 401", "HTTP 401"))
+                           "the registry's 401", "HTTP 401, the registry refused the user"))
 
         # Operations: Kafka's view of the group equals cdcjoinctl's.
         for daemon in daemons:
