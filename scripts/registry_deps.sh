@@ -24,8 +24,9 @@ case "${1:-}" in
 esac
 
 root=${CDCJOIN_REGISTRY_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/cdcjoin-registry}
-inputs=(tools/registry/pom.xml tools/registry/src/main/resources/application.properties
-  tools/registry/converter/pom.xml)
+inputs=(tools/registry/pom.xml tools/registry/converter/pom.xml)
+# Everything the registry's build copies (its configuration and our Java), in a stable order.
+mapfile -t -O ${#inputs[@]} inputs < <(find tools/registry/src -type f | LC_ALL=C sort)
 want=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
 realstack=$(scripts/realstack_deps.sh)
 # The converter directory depends on what the real-stack directory holds.

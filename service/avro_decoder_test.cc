@@ -7,7 +7,10 @@
 #include <cstring>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -310,6 +313,44 @@ TEST_F(FixtureTest, AnUnreachableOrFailingRegistryIsUnavailableAndRecovers) {
   }
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->event.key, (Key{I(1)}));
+}
+
+// A registry that demands HTTP basic auth gets the secret of basic_auth_file or basic_auth_env;
+// without it, or with a wrong password, its 401 is Unavailable (the partition holds, nothing is
+// dead-lettered) and says which. (tests/realstack_e2e_test.py does this against Apicurio.)
+TEST_F(FixtureTest, ARegistryDemandingBasicAuthGetsTheSecretOfAFileOrTheEnvironment) {
+  registry_.RequireBasicAuth("reader:pa55-word");
+  const int32_t id = fixtures_.schemas_by_id.begin()->first;
+  auto fetch = [&](const std::string& auth_fields) {
+    v1::SchemaRegistryConfig config;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
+        absl::StrCat("url: \"", registry_.url(), "\" ", auth_fields), &config));
+    absl::StatusOr<std::shared_ptr<SchemaRegistry>> registry = SchemaRegistry::ForConfig(config);
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    return registry.ok() ? (*registry)->Get(id).status() : registry.status();
+  };
+  const std::string file = absl::StrCat(::testing::TempDir(), "/registry_secret");
+  {
+    std::ofstream out(file);
+    out << "reader:pa55-word\n";
+  }
+  EXPECT_TRUE(fetch(absl::StrCat("basic_auth_file: \"", file, "\"")).ok());
+  ASSERT_EQ(setenv("CDCJOIN_TEST_REGISTRY_AUTH", "reader:pa55-word", 1), 0);
+  EXPECT_TRUE(fetch("basic_auth_env: \"CDCJOIN_TEST_REGISTRY_AUTH\"").ok());
+
+  ASSERT_EQ(setenv("CDCJOIN_TEST_REGISTRY_AUTH", "reader:wrong", 1), 0);
+  const absl::Status wrong = fetch("basic_auth_env: \"CDCJOIN_TEST_REGISTRY_AUTH\"");
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kUnavailable) << wrong;
+  EXPECT_NE(wrong.message().find("HTTP 401, the registry refused the user of "
+                                 "schema_registry.basic_auth_file/basic_auth_env"),
+            std::string_view::npos)
+      << wrong;
+  const absl::Status none = fetch("");
+  EXPECT_EQ(none.code(), absl::StatusCode::kUnavailable) << none;
+  EXPECT_NE(none.message().find("HTTP 401, the registry wants credentials"),
+            std::string_view::npos)
+      << none;
+  unsetenv("CDCJOIN_TEST_REGISTRY_AUTH");
 }
 
 // ---------------------------------------------------------------------------------------------

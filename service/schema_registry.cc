@@ -131,6 +131,17 @@ absl::StatusOr<std::shared_ptr<const RegisteredSchema>> SchemaRegistry::Fetch(in
     return absl::NotFoundError(
         absl::StrCat("schema registry: GET ", url, ": 404, no schema has id ", id));
   }
+  if (http == 401 || http == 403) {
+    // Unavailable, not the record's fault: the partition holds until the credentials (or the
+    // registry's users) are put right, and nothing is dead-lettered meanwhile.
+    return absl::UnavailableError(absl::StrCat(
+        "schema registry: GET ", url, ": HTTP ", http, ", ",
+        options_.basic_auth.empty()
+            ? "the registry wants credentials: set schema_registry.basic_auth_file or "
+              "basic_auth_env"
+            : "the registry refused the user of schema_registry.basic_auth_file/basic_auth_env",
+        body.empty() ? "" : ": ", body.substr(0, 200)));
+  }
   if (http != 200) {
     return absl::UnavailableError(absl::StrCat("schema registry: GET ", url, ": HTTP ", http, " ",
                                                body.substr(0, 200)));

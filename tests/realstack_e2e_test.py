@@ -10,9 +10,12 @@ the test MariaDB named by CDCJOIN_MYSQL_*; the jars come from CDCJOIN_REALSTACK_
 (scripts/realstack_deps.sh prints it; scripts/run_tests.sh sets it).
 
 For each variant (JSON with schemas.enable true or false; `avro`: Avro through Apicurio's converter
-and a real Apicurio Schema Registry, scripts/registry.sh, read with value_format/key_format AVRO; cdcjoind reaches it over HTTPS
-with schema_registry.ca_file naming a CA made here, and one without it holds, DEGRADED, saying
-why) the seed's tables User and UserExtData, and a
+and a real Apicurio Schema Registry, scripts/registry.sh, read with value_format/key_format AVRO;
+cdcjoind reaches it over HTTPS with schema_registry.ca_file naming a CA made here, and with HTTP
+basic auth whose secret is in schema_registry.basic_auth_file (the registry demands it on its
+Confluent-compatible API); one daemon without the CA file and one with a wrong password each hold,
+DEGRADED, saying why, dead-lettering and committing nothing) the seed's tables User and
+UserExtData, and a
 pair of tables with the types Debezium encodes in special ways (Typed, TypedExt), are filled,
 captured while a workload of SQL transactions runs (during the snapshot and while streaming), and
 consumed by one cdcjoind in DB_UPSERT mode and one in WINDOWED OUTER mode. The judge is the source
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -557,15 +561,30 @@ class RealStackTest(CheckedRun):
             run(["openssl", *command], timeout=60)
         return path("ca.pem"), path("server.pem"), path("server.key")
 
+    def registry_secrets(self):
+        """The registry's user (file self.registry_auth) and the same user with a wrong password
+        (file self.registry_wrong_auth), fresh for each run: `user:password` files, mode 0600."""
+        password = secrets.token_urlsafe(18)
+        wrong = secrets.token_urlsafe(18)
+        for attribute, secret in (("registry_auth", f"cdcjoin:{password}"),
+                                  ("registry_wrong_auth", f"cdcjoin:{wrong}")):
+            path = os.path.join(self.work, f"{attribute}.secret")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(secret + "\n")
+            setattr(self, attribute, path)
+
     def begin_registry(self):
-        """Starts the registry (a JVM taking 20-70 s) while the broker starts too. It serves
-        HTTP (for Connect's converter) and HTTPS (for cdcjoind, which trusts self.registry_ca)."""
+        """Starts the registry (a JVM taking 5-70 s) while the broker starts too. It serves
+        HTTP (for Connect's converter) and HTTPS (for cdcjoind, which trusts self.registry_ca),
+        and its Confluent-compatible API demands the user of self.registry_auth."""
         registry_dir = os.path.join(self.work, "registry")
         self.registry_ca, cert, key = self.registry_certificate()
+        self.registry_secrets()
         self.registry_began = time.monotonic()
         self.registry_start = subprocess.Popen(
             [os.path.join(self.args.scripts, "registry.sh"), "start", registry_dir,
-             f"--tls_cert={cert}", f"--tls_key={key}"],
+             f"--tls_cert={cert}", f"--tls_key={key}",
+             f"--basic_auth_file={self.registry_auth}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stack.stops.append(("registry", lambda: self.stack.script(
             "registry.sh", "stop", registry_dir)))
@@ -655,8 +674,17 @@ class RealStackTest(CheckedRun):
             self.check(f"{daemon.name}: target equals the source join",
                        lambda d=daemon: self.converges(d, pairs, timeout=240))
         if avro:
+            without_ca = f' ca_file: "{self.registry_ca}"'
             self.check(f"{daemons[0].name}: without schema_registry.ca_file the registry is refused",
-                       lambda: self.registry_needs_its_ca(daemons[0]))
+                       lambda: self.registry_refuses(
+                           daemons[0], "noca", lambda config: config.replace(without_ca, ""),
+                           "the registry's certificate refused", "certificate"))
+            self.check(f"{daemons[0].name}: with a wrong password the registry answers 401",
+                       lambda: self.registry_refuses(
+                           daemons[0], "badauth",
+                           lambda config: config.replace(self.registry_auth,
+                                                         self.registry_wrong_auth),
+                           "the registry's 401", "HTTP 401, the registry refused the user"))
 
         # Operations: Kafka's view of the group equals cdcjoinctl's.
         for daemon in daemons:
@@ -781,40 +809,78 @@ metrics {{ disabled: true }}
         sources = pair.sources(prefix, database, schemas)
         if not avro:
             return sources
-        # The same mapping; both keys and values in Avro, schemas from the registry over HTTPS.
+        # The same mapping; both keys and values in Avro, schemas from the registry over HTTPS,
+        # with basic auth.
         sources = sources.replace("  key_fields:",
                                   "  value_format: AVRO\n  key_format: AVRO\n  key_fields:")
         return sources + (f'schema_registry {{ url: "{self.registry_tls_ccompat_url}"'
-                          f' ca_file: "{self.registry_ca}" }}\n')
+                          f' ca_file: "{self.registry_ca}"'
+                          f' basic_auth_file: "{self.registry_auth}" }}\n')
 
-    def registry_needs_its_ca(self, daemon):
-        """`daemon`'s configuration without schema_registry.ca_file, in a group of its own: the
-        registry's certificate is refused, so it holds, DEGRADED, and says why. Then stopped."""
-        name = f"{daemon.name}-noca"
+    def registry_refuses(self, daemon, suffix, edit, what, reason):
+        """`daemon`'s configuration changed by `edit` (text -> text), in a group and a dead-letter
+        topic of its own: the registry refuses it, so it holds its partitions: DEGRADED with
+        `reason` in its last error, and over several commit intervals it dead-letters nothing,
+        writes nothing and commits nothing (its view and then Kafka's). Then stopped."""
+        name = f"{daemon.name}-{suffix}"
         with open(os.path.join(self.work, f"{daemon.name}.textproto")) as f:
             config = f.read()
-        without = (config.replace(f' ca_file: "{self.registry_ca}"', "")
-                   .replace(f'"cdcjoin-{daemon.name}"', f'"cdcjoin-{name}"')
-                   .replace(f'"{daemon.name}-0"', f'"{name}-0"'))
-        if "ca_file" in without or without.count(name) != 2:
+        changed = edit(config)
+        derived = (changed.replace(f'"cdcjoin-{daemon.name}"', f'"cdcjoin-{name}"')
+                   .replace(f'"{daemon.name}-0"', f'"{name}-0"')
+                   .replace(f'"cdcjoin.dlq.{daemon.name}"', f'"cdcjoin.dlq.{name}"'))
+        if changed == config or derived.count(name) != 3:
             raise Failure(f"cannot derive {name}'s configuration from:\n{config}")
         path = os.path.join(self.work, f"{name}.textproto")
         with open(path, "w") as f:
-            f.write(without)
+            f.write(derived)
         probe = Daemon(self.args.cdcjoind, path, self.work, name)
         self.stack.stops.append((name, probe.stop))
         try:
             address = probe.admin_address()
 
+            def status():
+                return json.loads(run([self.args.cdcjoinctl, f"--address={address}", "status",
+                                       "--json"], timeout=30))
+
+            def passed_nothing(seen):
+                """What the probe let through: dead letters, rows, commits (empty: nothing)."""
+                counters = seen.get("counters", {})
+                leaks = {k: counters.get(k, 0) for k in ("dead_lettered", "rows_written",
+                                                         "offset_commits")}
+                leaks = {k: v for k, v in leaks.items() if int(v) != 0}
+                committed = [p for p in seen.get("partitions", [])
+                             if int(p.get("committed_offset", -1)) >= 0]
+                if committed:
+                    leaks["committed partitions"] = committed
+                return leaks
+
             def refused():
-                status = json.loads(run([self.args.cdcjoinctl, f"--address={address}", "status",
-                                         "--json"], timeout=30))
-                error = status.get("last_error", "")
-                return (status.get("state", "").startswith("DEGRADED")
-                        and "certificate" in error), status
-            seen = wait_for(f"{name}: DEGRADED, the registry's certificate refused", refused, 120,
-                            1.0)
+                seen = status()
+                leaks = passed_nothing(seen)
+                if leaks:
+                    raise Failure(f"{name} let records through while refused: {leaks}\n{seen}")
+                held = [p for p in seen.get("partitions", [])
+                        if int(p.get("high_watermark", -1)) > 0]
+                return (seen.get("state", "").startswith("DEGRADED")
+                        and reason in seen.get("last_error", "") and bool(held)), seen
+            seen = wait_for(f"{name}: DEGRADED, {what}", refused, 120, 1.0)
             log(f"{name}: {seen.get('state')}: {seen.get('last_error', '')[:240]}")
+            # Holding is a property over time: it keeps refusing, through ten commit intervals
+            # (300 ms) and several of the registry client's retries (1 s), with nothing let through.
+            held_until = time.monotonic() + 5.0
+
+            def still_refused():
+                holding, seen = refused()
+                if not holding:
+                    raise Failure(f"{name} stopped holding:\n{seen}")
+                return time.monotonic() >= held_until, seen
+            wait_for(f"{name}: still holding, nothing let through, for 5 s", still_refused, 30,
+                     0.5)
+            offsets, text = self.group_offsets(f"cdcjoin-{name}")
+            committed = {k: v for k, v in offsets.items() if v[0] >= 0}
+            if committed:
+                raise Failure(f"Kafka has offsets committed by {name}: {committed}\n{text}")
         finally:
             probe.stop()
 

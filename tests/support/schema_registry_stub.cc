@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -89,6 +91,15 @@ void SchemaRegistryStub::SetFailing(bool failing) {
   failing_ = failing;
 }
 
+void SchemaRegistryStub::RequireBasicAuth(const std::string& user_colon_password) {
+  absl::MutexLock lock(&mu_);
+  required_authorization_ =
+      user_colon_password.empty()
+          ? ""
+          : absl::StrCat("\r\nAuthorization: Basic ", absl::Base64Escape(user_colon_password),
+                         "\r\n");
+}
+
 int SchemaRegistryStub::requests() const {
   absl::MutexLock lock(&mu_);
   return requests_;
@@ -123,6 +134,10 @@ void SchemaRegistryStub::Answer(int connection) {
     if (failing_) {
       status = 503;
       body = R"({"error_code":50301,"message":"unavailable"})";
+    } else if (!required_authorization_.empty() &&
+               !absl::StrContains(request, required_authorization_)) {
+      status = 401;
+      body = R"({"error_code":401,"message":"Unauthorized"})";
     } else if (request.rfind(kPrefix, 0) == 0 &&
                absl::SimpleAtoi(request.substr(sizeof(kPrefix) - 1,
                                                request.find(' ', sizeof(kPrefix) - 1) -
