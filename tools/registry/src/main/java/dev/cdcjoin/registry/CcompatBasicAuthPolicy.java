@@ -16,7 +16,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
  * <p>Why a policy bean and not {@code quarkus.http.auth.permission.*}: in Quarkus 2.16 (the
  * registry's) path permissions are build-time configuration, so a permission would make every
  * start of this one build demand credentials, while the tests also need the open registry. This
- * bean's switch is read at start-up (scripts/registry.sh --basic_auth_user sets it). Quarkus 2.16
+ * bean's switch is read at start-up (scripts/registry.sh --basic_auth_file sets it). Quarkus 2.16
  * applies every HttpSecurityPolicy bean to every request; this one permits all other paths, so
  * Apicurio's own API (/apis/registry/v2, what Debezium's converter writes through) stays open.
  */
