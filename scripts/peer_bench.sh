@@ -211,6 +211,21 @@ innodb_rows() {
     awk '{ n += $2 } END { print n + 0 }'
 }
 load1() { cut -d' ' -f1 /proc/loadavg; }
+# Waits (up to 120 s) until the machine has been quiet for 3 s in a row (under 15% of all cores
+# busy), so a side does not run beside what the one before left behind: mariadbd flushing and
+# purging after a database side, a JVM's exit.
+settle_machine() {
+  local began=$SECONDS quiet=0 busy
+  while ((quiet < 3 && SECONDS - began < 120)); do
+    busy=$(awk 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6; exit }' /proc/stat)
+    sleep 1
+    busy=$(awk -v before="$busy" 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i
+      split(before, b, " "); dt = t - b[1]; di = $5 + $6 - b[2]
+      printf "%d", (dt > 0 ? 100 * (dt - di) / dt : 0); exit }' /proc/stat)
+    if ((busy < 15)); then quiet=$((quiet + 1)); else quiet=0; fi
+  done
+  log "machine quiet after $((SECONDS - began)) s (last second ${busy}% busy)"
+}
 cpu_s() { awk '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / 100 }' "/proc/$1/stat"; }
 hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
@@ -312,6 +327,7 @@ stop_pid() {
 # ---------------------------------------------------------------------------------------------
 # 1. The limit: MariaDB alone, the final rows, multi-row upserts of 500, one client.
 if want_side limit; then
+  settle_machine
   load=$(load1)
   log "side limit (load $load)"
   cpu0=$(cpu_s "$mariadb_pid")
@@ -327,6 +343,7 @@ run_cdcjoin_db() {  # run_cdcjoin_db SIDE COALESCE
   local side=$1 db="peer_$1" load rows0 rows1 out table
   new_target "$db"
   cdcjoin_config "$side" DB_UPSERT "$db" "$2" >"$work/$side.textproto"
+  settle_machine
   load=$(load1)
   log "side $side (load $load)"
   rows0=$(innodb_rows)
@@ -419,6 +436,7 @@ PROPS
   </Loggers>
 </Configuration>
 XML
+  settle_machine
   load=$(load1)
   log "side $side (load $load)"
   rows0=$(innodb_rows)
@@ -481,6 +499,7 @@ run_cdcjoin_windowed() {
   local side=$1 db="peer_$1" load rows0 rows1 state_mb table restart main_out main_pid
   new_target "$db"
   cdcjoin_config "$side" WINDOWED "$db" true "${2:-}" >"$work/$side.textproto"
+  settle_machine
   load=$(load1)
   log "side $side (load $load)"
   rows0=$(innodb_rows)
@@ -515,6 +534,7 @@ want_side cdcjoin_windowed_fetch2m && run_cdcjoin_windowed cdcjoin_windowed_fetc
 
 run_kstreams() {  # run_kstreams SIDE MODE
   local side=$1 mode=$2 load out state_mb topics_mb
+  settle_machine
   load=$(load1)
   log "side $side (load $load)"
   ks_side=$side
