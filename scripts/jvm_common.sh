@@ -7,14 +7,8 @@ realstack_lib() {
   "$(dirname "${BASH_SOURCE[0]}")/realstack_deps.sh"
 }
 
-# A free TCP port on 127.0.0.1 (the kernel's choice).
-free_port() {
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
+# shellcheck source=scripts/free_port.sh
+source "$(dirname "${BASH_SOURCE[0]}")/free_port.sh"
 
 pid_alive() {
   [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null

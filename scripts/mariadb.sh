@@ -30,26 +30,8 @@ die() {
   exit 1
 }
 
-# Asks the kernel for a free TCP port on the loopback interface.
-free_port() {
-  local port
-  if command -v python3 >/dev/null 2>&1; then
-    port=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()')
-  else
-    # No python: probe random high ports until one is not listening.
-    for _ in $(seq 1 100); do
-      port=$((20000 + RANDOM % 30000))
-      if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
-        break
-      fi
-    done
-  fi
-  echo "${port}"
-}
+# shellcheck source=scripts/free_port.sh
+source "$(dirname "$0")/free_port.sh"
 
 find_bin() {
   local name

@@ -40,6 +40,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+# shellcheck source=scripts/free_port.sh
+source scripts/free_port.sh
 
 log() { echo "peer_bench.sh: $*" >&2; }
 die() {
@@ -368,8 +370,7 @@ if want_side jdbc_sink; then
   db=peer_jdbc_sink
   new_target "$db" NicknameJdbc
   mkdir -p "$work/connect"
-  rest_port=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  rest_port=$(free_port)
   cat >"$work/connect/worker.properties" <<PROPS
 bootstrap.servers=$bootstrap
 key.converter=org.apache.kafka.connect.json.JsonConverter
