@@ -58,13 +58,8 @@ int64_t IntSetting(const std::map<std::string, std::string>& settings, const std
 
 void AddConsumerPrefetchDefaults(std::map<std::string, std::string>& settings) {
   settings.emplace("queued.max.messages.kbytes", absl::StrCat(kQueuedKbytes));
-  int64_t fetch_max_bytes = kFetchMaxBytes;
-  auto message_max = settings.find(kMessageMaxBytes);
-  int64_t message_max_bytes = 0;
-  if (message_max != settings.end() && absl::SimpleAtoi(message_max->second, &message_max_bytes)) {
-    fetch_max_bytes = std::max(fetch_max_bytes, message_max_bytes);
-  }
-  settings.emplace("fetch.max.bytes", absl::StrCat(fetch_max_bytes));
+  const int64_t message_max_bytes = IntSetting(settings, kMessageMaxBytes, 0);
+  settings.emplace("fetch.max.bytes", absl::StrCat(std::max(kFetchMaxBytes, message_max_bytes)));
 }
 
 struct FetchWaker::Signal {
