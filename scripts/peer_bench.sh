@@ -217,16 +217,22 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 # busy), so a side does not run beside what the one before left behind: mariadbd flushing and
 # purging after a database side, a JVM's exit.
 settle_machine() {
-  local began=$SECONDS quiet=0 busy
+  local began=$SECONDS quiet=0 before busy
   while ((quiet < 3 && SECONDS - began < 120)); do
-    busy=$(awk 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6; exit }' /proc/stat)
+    before=$(awk 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6; exit }' /proc/stat)
     sleep 1
-    busy=$(awk -v before="$busy" 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i
+    busy=$(awk -v before="$before" 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i
       split(before, b, " "); dt = t - b[1]; di = $5 + $6 - b[2]
       printf "%d", (dt > 0 ? 100 * (dt - di) / dt : 0); exit }' /proc/stat)
     if ((busy < 15)); then quiet=$((quiet + 1)); else quiet=0; fi
   done
   log "machine quiet after $((SECONDS - began)) s (last second ${busy}% busy)"
+}
+# begin_side NAME: waits for a quiet machine, then sets $load and says which side begins.
+begin_side() {
+  settle_machine
+  load=$(load1)
+  log "side $1 (load $load)"
 }
 cpu_s() { awk '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / 100 }' "/proc/$1/stat"; }
 hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
@@ -329,9 +335,7 @@ stop_pid() {
 # ---------------------------------------------------------------------------------------------
 # 1. The limit: MariaDB alone, the final rows, multi-row upserts of 500, one client.
 if want_side limit; then
-  settle_machine
-  load=$(load1)
-  log "side limit (load $load)"
+  begin_side limit
   cpu0=$(cpu_s "$mariadb_pid")
   out=$(jtool dev.cdcjoin.peers.DbLimit "jdbc:mariadb://127.0.0.1:$db_port/peer?user=root" \
     NicknameLimit "$work/expected.tsv" 500)
@@ -345,9 +349,7 @@ run_cdcjoin_db() {  # run_cdcjoin_db SIDE COALESCE
   local side=$1 db="peer_$1" load rows0 rows1 out table
   new_target "$db"
   cdcjoin_config "$side" DB_UPSERT "$db" "$2" >"$work/$side.textproto"
-  settle_machine
-  load=$(load1)
-  log "side $side (load $load)"
+  begin_side "$side"
   rows0=$(innodb_rows)
   watch_start "$side" "$timeout_s" 0
   start_cdcjoind "$side"
@@ -437,9 +439,7 @@ PROPS
   </Loggers>
 </Configuration>
 XML
-  settle_machine
-  load=$(load1)
-  log "side $side (load $load)"
+  begin_side "$side"
   rows0=$(innodb_rows)
   watch_start connect-peer-jdbc-sink "$jdbc_timeout_s" 0
   java -Xmx512m -Xms128m -XX:+UseG1GC -Djava.awt.headless=true \
@@ -500,9 +500,7 @@ run_cdcjoin_windowed() {
   local side=$1 db="peer_$1" load rows0 rows1 state_mb table restart main_out main_pid
   new_target "$db"
   cdcjoin_config "$side" WINDOWED "$db" true "${2:-}" >"$work/$side.textproto"
-  settle_machine
-  load=$(load1)
-  log "side $side (load $load)"
+  begin_side "$side"
   rows0=$(innodb_rows)
   windowed_side=$side
   start_windowed() { start_cdcjoind "$windowed_side" taskset -c 0; }
@@ -535,9 +533,7 @@ want_side cdcjoin_windowed_fetch2m && run_cdcjoin_windowed cdcjoin_windowed_fetc
 
 run_kstreams() {  # run_kstreams SIDE MODE
   local side=$1 mode=$2 load out state_mb topics_mb
-  settle_machine
-  load=$(load1)
-  log "side $side (load $load)"
+  begin_side "$side"
   ks_side=$side
   ks_mode=$mode
   start_ks() {
