@@ -674,10 +674,10 @@ class RealStackTest(CheckedRun):
             self.check(f"{daemon.name}: target equals the source join",
                        lambda d=daemon: self.converges(d, pairs, timeout=240))
         if avro:
-            without_ca = f' ca_file: "{self.registry_ca}"'
+            ca_file_setting = f' ca_file: "{self.registry_ca}"'
             self.check(f"{daemons[0].name}: without schema_registry.ca_file the registry is refused",
                        lambda: self.registry_refuses(
-                           daemons[0], "noca", lambda config: config.replace(without_ca, ""),
+                           daemons[0], "noca", lambda config: config.replace(ca_file_setting, ""),
                            "the registry's certificate refused", "certificate"))
             self.check(f"{daemons[0].name}: with a wrong password the registry answers 401",
                        lambda: self.registry_refuses(
