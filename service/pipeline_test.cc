@@ -755,8 +755,16 @@ TEST_F(PipelineLoopTest, AnAvroSourceWaitsForAnUnavailableRegistryAndResumesByIt
   EXPECT_TRUE(source_->Paused(PauseReason::kDecodeRetry));
   registry.SetFailing(false);
   registry.Stop();
-  // Retries keep failing (refused): still waiting, nothing lost or passed.
-  absl::SleepFor(absl::Seconds(2));
+  // Retries keep failing (refused): still waiting, nothing lost or passed, at every moment of
+  // two seconds of retries.
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        return pipeline_->state() != PipelineState::kDegraded ||
+               dead_letter_script_.sent.load() != 0 || !writer_.log.Of(a0).empty() ||
+               source_->Committed(a0) > 0;
+      },
+      absl::Seconds(2)))
+      << "stopped holding: " << Describe(a0);
   EXPECT_EQ(pipeline_->state(), PipelineState::kDegraded) << Describe(a0);
   EXPECT_EQ(dead_letter_script_.sent.load(), 0);
   EXPECT_EQ(writer_.log.Of(a0).size(), 0u) << Describe(a0);
